@@ -1,0 +1,1 @@
+"""Uplink converters (installed as ``tb_dlms.converters``): readings in, ConvertedData out."""
