@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine: system tools, a venv in .venv, the package with
+# its test and gateway extras. Sourced by scripts/test.sh and scripts/demo.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${TB_DLMS_VENV:-$ROOT/.venv}"
+
+need_apt=()
+command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "bootstrap: installing ${need_apt[*]} with apt-get" >&2
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "bootstrap: please install ${need_apt[*]} (tests that need them will be skipped)" >&2
+  fi
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating $VENV" >&2
+  "$PY" -m venv "$VENV"
+fi
+# Re-install only when setup.py changed since the last install (keeps repeated runs fast).
+stamp="$VENV/.tb-dlms-installed"
+if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
+  echo "bootstrap: installing the package with its test and gateway extras" >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test,gateway]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  "$VENV/bin/python" -c "import tb_dlms, gurux_dlms, thingsboard_gateway" || { echo "bootstrap: install failed" >&2; exit 1; }
+  touch "$stamp"
+fi
