@@ -1,0 +1,11 @@
+"""Transports: blocking byte pipes (TCP, serial, optical probe with IEC 62056-21 mode E).
+
+They move bytes and know nothing of DLMS: framing, retries and request matching live above them.
+"""
+
+from __future__ import annotations
+
+from tb_dlms.transport.base import Transport
+from tb_dlms.transport.tcp import TcpTransport
+
+__all__ = ["TcpTransport", "Transport"]

@@ -1,0 +1,157 @@
+"""TCP transport: one client socket to a meter, a modem or a serial-to-Ethernet converter."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Optional
+
+from tb_dlms.protocol.errors import TimeoutError_, TransportError
+from tb_dlms.transport.base import Transport
+
+__all__ = ["TcpTransport"]
+
+log = logging.getLogger(__name__)
+
+_RECV_SIZE = 65536
+# Keepalive probes find a dead GPRS/NB-IoT link during long idle polls (~60 s instead of ~2 h).
+_KEEPALIVE = (
+    ("TCP_KEEPIDLE", 30),
+    ("TCP_KEEPINTVL", 10),
+    ("TCP_KEEPCNT", 3),
+)
+
+
+class TcpTransport(Transport):
+    """A TCP client. ``host`` may be a name, an IPv4 literal or an IPv6 literal (with or without [])."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        connect_timeout: float = 5.0,
+        *,
+        write_timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        host = host.strip()
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host:
+            raise TransportError("tcp: empty host")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise TransportError(f"tcp {host}: port {port!r} is not in 1..65535")
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.write_timeout = write_timeout
+        self._sock: Optional[socket.socket] = None
+        self._timeout: Optional[float] = None  # last value given to settimeout (saves a call)
+        self._description = f"tcp [{host}]:{port}" if ":" in host else f"tcp {host}:{port}"
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
+
+    def open(self) -> None:
+        if self._sock is not None:
+            return
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except socket.timeout as exc:
+            raise TimeoutError_(
+                f"{self._description}: connect timed out after {self.connect_timeout:g} s"
+            ) from exc
+        except OSError as exc:
+            raise self._error("connect failed", exc) from exc
+        try:
+            # DLMS is request/response with small frames: Nagle would only add latency.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in _KEEPALIVE:
+                option = getattr(socket, name, None)
+                if option is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+        except OSError as exc:
+            sock.close()
+            raise self._error("socket setup failed", exc) from exc
+        self._timeout = self.connect_timeout
+        self._sock = sock
+        log.debug("%s: connected", self._description)
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            # shutdown() first: it also wakes a worker blocked in recv() on another thread.
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+        log.debug("%s: closed", self._description)
+
+    def _live(self) -> socket.socket:
+        sock = self._sock
+        if sock is None:
+            raise self._error("not open")
+        return sock
+
+    def _set_timeout(self, sock: socket.socket, timeout: float) -> None:
+        if timeout != self._timeout:
+            sock.settimeout(timeout)
+            self._timeout = timeout
+
+    def _broken(self, what: str, cause: Optional[BaseException] = None) -> TransportError:
+        closed_here = self._sock is None
+        self.close()
+        return self._error("closed" if closed_here else what, cause)
+
+    def write(self, data: bytes) -> None:
+        sock = self._live()
+        try:
+            self._set_timeout(sock, self.write_timeout)
+            sock.sendall(data)
+        except socket.timeout as exc:
+            raise self._broken(f"write timed out after {self.write_timeout:g} s") from exc
+        except OSError as exc:
+            raise self._broken("write failed", exc) from exc
+        self.bytes_sent += len(data)
+
+    def read(self, timeout: float) -> bytes:
+        sock = self._live()
+        try:
+            self._set_timeout(sock, timeout if timeout > 0 else 0.0)
+            data = sock.recv(_RECV_SIZE)
+        except (socket.timeout, BlockingIOError):
+            return b""
+        except OSError as exc:
+            raise self._broken("read failed", exc) from exc
+        if not data:
+            raise self._broken("connection closed by peer")
+        self.bytes_received += len(data)
+        return data
+
+    def discard_input(self) -> int:
+        sock = self._live()
+        dropped = 0
+        try:
+            self._set_timeout(sock, 0.0)
+            while True:
+                chunk = sock.recv(_RECV_SIZE)
+                if not chunk:
+                    raise self._broken("connection closed by peer")
+                dropped += len(chunk)
+        except (socket.timeout, BlockingIOError):
+            pass
+        except OSError as exc:
+            raise self._broken("read failed", exc) from exc
+        self.bytes_received += dropped
+        return dropped
