@@ -160,8 +160,10 @@ def apply_scaler(raw: Union[int, float], scaler: int) -> Union[int, float]:
         raise LocalProtocolError(f"cannot scale {raw!r}: not a number")
     if isinstance(raw, int):
         if scaler >= 0:
-            return raw * 10 ** scaler
-        return raw / 10 ** -scaler
+            factor: int = 10 ** scaler
+            return raw * factor
+        divisor: int = 10 ** -scaler
+        return raw / divisor
     if scaler == 0 or not math.isfinite(raw):
         return raw
     return float(Decimal(repr(raw)).scaleb(scaler))
@@ -183,9 +185,10 @@ class ScalerUnit:
         """From decoded A-XDR (native or typed): ``structure { integer, enum }``."""
         fields = getattr(value, "value", value)  # unwrap a Typed structure
         if isinstance(fields, (tuple, list)) and len(fields) == 2:
-            scaler, unit = (getattr(f, "value", f) for f in fields)
+            scaler: Any = getattr(fields[0], "value", fields[0])
+            unit: Any = getattr(fields[1], "value", fields[1])
             if _is_int(scaler) and -128 <= scaler <= 127 and _is_int(unit) and 0 <= unit <= 255:
-                return cls(scaler, unit)
+                return cls(int(scaler), int(unit))
         raise DecodeError(f"scaler_unit must be structure {{integer, enum}}, got {value!r}")
 
     @property
