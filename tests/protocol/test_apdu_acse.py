@@ -5,14 +5,24 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tb_dlms.protocol.apdu import ber
 from tb_dlms.protocol.apdu.acse import (
-    AARE, AARQ, RLRE, RLRQ, AcseServiceProviderDiagnostic, AcseServiceUserDiagnostic,
-    ApplicationContext, AssociationResult, AuthMechanism,
+    AARE,
+    AARQ,
+    RLRE,
+    RLRQ,
+    AcseServiceProviderDiagnostic,
+    AcseServiceUserDiagnostic,
+    ApplicationContext,
+    AssociationResult,
+    AuthMechanism,
 )
 from tb_dlms.protocol.apdu.service import (
-    ConfirmedService, ConfirmedServiceError, ErrorClass, ExceptionResponse, ServiceErrorCode,
+    ConfirmedService,
+    ConfirmedServiceError,
+    ErrorClass,
+    ExceptionResponse,
+    ServiceErrorCode,
     StateError,
 )
 from tb_dlms.protocol.apdu.xdlms import Conformance, InitiateRequest, InitiateResponse

@@ -11,15 +11,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import List, Optional, Union
+from typing import Union
 
 from ..errors import DecodeError
 from .ber import (
-    INTEGER, OBJECT_IDENTIFIER, OCTET_STRING, decode_integer, encode_integer, expect_single,
-    iter_tlvs, read_tlv, tlv,
+    INTEGER,
+    OBJECT_IDENTIFIER,
+    OCTET_STRING,
+    decode_integer,
+    encode_integer,
+    expect_single,
+    iter_tlvs,
+    read_tlv,
+    tlv,
 )
 from .service import CONFIRMED_SERVICE_ERROR_TAG, ConfirmedServiceError, decode_enum
-from .xdlms import INITIATE_REQUEST_TAG, INITIATE_RESPONSE_TAG, InitiateRequest, InitiateResponse
+from .xdlms import (
+    INITIATE_REQUEST_TAG,
+    INITIATE_RESPONSE_TAG,
+    InitiateRequest,
+    InitiateResponse,
+)
 
 AARQ_TAG, AARE_TAG, RLRQ_TAG, RLRE_TAG = 0x60, 0x61, 0x62, 0x63
 
@@ -95,9 +107,9 @@ class AcseServiceProviderDiagnostic(IntEnum):
         return _label(self)
 
 
-Diagnostic = Union[AcseServiceUserDiagnostic, AcseServiceProviderDiagnostic]
-AarqUserInformation = Union[InitiateRequest, bytes, None]
-AareUserInformation = Union[InitiateResponse, ConfirmedServiceError, bytes, None]
+Diagnostic = Union[AcseServiceUserDiagnostic, AcseServiceProviderDiagnostic]  # noqa: UP007 - runtime alias, 3.9
+AarqUserInformation = Union[InitiateRequest, bytes, None]  # noqa: UP007
+AareUserInformation = Union[InitiateResponse, ConfirmedServiceError, bytes, None]  # noqa: UP007
 
 
 class ReleaseRequestReason(IntEnum):
@@ -123,7 +135,7 @@ def _oid_value(data: bytes, start: int, end: int, prefix: bytes, what: str) -> i
     return data[end - 1]
 
 
-def _user_information(payload: Optional[bytes]) -> bytes:
+def _user_information(payload: bytes | None) -> bytes:
     return b"" if payload is None else tlv(_USER_INFORMATION, tlv(OCTET_STRING, payload))
 
 
@@ -158,12 +170,12 @@ def _ap_title(value: bytes) -> bytes:
 class AARQ:
     application_context: ApplicationContext = ApplicationContext.LOGICAL_NAME
     mechanism: AuthMechanism = AuthMechanism.NONE
-    calling_authentication_value: Optional[bytes] = None
+    calling_authentication_value: bytes | None = None
     user_information: AarqUserInformation = None
-    calling_ap_title: Optional[bytes] = None
+    calling_ap_title: bytes | None = None
 
     def encode(self) -> bytes:
-        parts: List[bytes] = [_oid_field(0xA1, _CONTEXT_OID_PREFIX, self.application_context, True)]
+        parts: list[bytes] = [_oid_field(0xA1, _CONTEXT_OID_PREFIX, self.application_context, True)]
         if self.calling_ap_title is not None:
             parts.append(tlv(0xA6, _ap_title(self.calling_ap_title)))
         if self.mechanism != AuthMechanism.NONE:
@@ -176,9 +188,9 @@ class AARQ:
         return tlv(AARQ_TAG, b"".join(parts))
 
     @classmethod
-    def decode(cls, data: bytes) -> "AARQ":
+    def decode(cls, data: bytes) -> AARQ:
         start = _open(data, AARQ_TAG, "AARQ")
-        context: Optional[ApplicationContext] = None
+        context: ApplicationContext | None = None
         mechanism = AuthMechanism.NONE
         auth_value = ap_title = None
         info: AarqUserInformation = None
@@ -210,11 +222,11 @@ class AARQ:
 class AARE:
     result: AssociationResult = AssociationResult.ACCEPTED
     diagnostic: Diagnostic = AcseServiceUserDiagnostic.NULL
-    mechanism: Optional[AuthMechanism] = None
-    responding_authentication_value: Optional[bytes] = None
+    mechanism: AuthMechanism | None = None
+    responding_authentication_value: bytes | None = None
     user_information: AareUserInformation = None
     application_context: ApplicationContext = ApplicationContext.LOGICAL_NAME
-    responding_ap_title: Optional[bytes] = None
+    responding_ap_title: bytes | None = None
 
     @property
     def diagnostic_label(self) -> str:
@@ -224,7 +236,7 @@ class AARE:
 
     def encode(self) -> bytes:
         source = 0xA2 if isinstance(self.diagnostic, AcseServiceProviderDiagnostic) else 0xA1
-        parts: List[bytes] = [
+        parts: list[bytes] = [
             _oid_field(0xA1, _CONTEXT_OID_PREFIX, self.application_context, True),
             tlv(0xA2, tlv(INTEGER, encode_integer(self.result))),
             tlv(0xA3, tlv(source, tlv(INTEGER, encode_integer(self.diagnostic)))),
@@ -242,12 +254,12 @@ class AARE:
         return tlv(AARE_TAG, b"".join(parts))
 
     @classmethod
-    def decode(cls, data: bytes) -> "AARE":
+    def decode(cls, data: bytes) -> AARE:
         start = _open(data, AARE_TAG, "AARE")
         context = ApplicationContext.LOGICAL_NAME
-        result: Optional[AssociationResult] = None
+        result: AssociationResult | None = None
         diagnostic: Diagnostic = AcseServiceUserDiagnostic.NULL
-        mechanism: Optional[AuthMechanism] = None
+        mechanism: AuthMechanism | None = None
         auth_value = ap_title = None
         info: AareUserInformation = None
         for tag, cstart, cend in iter_tlvs(data, start, len(data)):
@@ -290,7 +302,7 @@ class AARE:
         return cls(result, diagnostic, mechanism, auth_value, info, context, ap_title)
 
 
-def _release_encode(tag: int, reason: Optional[int], info: Optional[bytes]) -> bytes:
+def _release_encode(tag: int, reason: int | None, info: bytes | None) -> bytes:
     body = b"" if reason is None else tlv(0x80, encode_integer(reason))
     return tlv(tag, body + _user_information(info))
 
@@ -311,25 +323,25 @@ class RLRQ:
     """Release request; user_information is the raw xDLMS payload (an InitiateRequest when
     ciphering is used), kept opaque."""
 
-    reason: Optional[int] = ReleaseRequestReason.NORMAL
-    user_information: Optional[bytes] = None
+    reason: int | None = ReleaseRequestReason.NORMAL
+    user_information: bytes | None = None
 
     def encode(self) -> bytes:
         return _release_encode(RLRQ_TAG, self.reason, self.user_information)
 
     @classmethod
-    def decode(cls, data: bytes) -> "RLRQ":
+    def decode(cls, data: bytes) -> RLRQ:
         return cls(*_release_decode(data, RLRQ_TAG, "RLRQ"))
 
 
 @dataclass(frozen=True)
 class RLRE:
-    reason: Optional[int] = ReleaseResponseReason.NORMAL
-    user_information: Optional[bytes] = None
+    reason: int | None = ReleaseResponseReason.NORMAL
+    user_information: bytes | None = None
 
     def encode(self) -> bytes:
         return _release_encode(RLRE_TAG, self.reason, self.user_information)
 
     @classmethod
-    def decode(cls, data: bytes) -> "RLRE":
+    def decode(cls, data: bytes) -> RLRE:
         return cls(*_release_decode(data, RLRE_TAG, "RLRE"))
