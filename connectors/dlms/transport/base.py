@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import abc
 from types import TracebackType
-from typing import Optional, Type
+from typing import Optional, Type, TypeVar
 
 from tb_dlms.protocol.errors import TransportError
 
 __all__ = ["Transport"]
+
+_T = TypeVar("_T", bound="Transport")
 
 
 class Transport(abc.ABC):
@@ -65,7 +67,7 @@ class Transport(abc.ABC):
         detail = f": {cause}" if cause is not None else ""
         return TransportError(f"{self.description}: {what}{detail}")
 
-    def __enter__(self) -> "Transport":
+    def __enter__(self: _T) -> _T:
         self.open()
         return self
 
