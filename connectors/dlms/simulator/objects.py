@@ -1,0 +1,302 @@
+"""The object table every simulated meter shares: which COSEM objects exist, their attributes and
+methods, who may read, write or call them, and the association's object_list built from that.
+
+Built once at import. Getters, setters and methods are small functions of the MeterModel
+instance (``m``), so per-meter state stays in the instance and the tables stay shared. The
+access rights published in object_list are derived from the same entries that serve requests,
+so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from tb_dlms.protocol.axdr import DataType, Typed
+from tb_dlms.protocol.obis import Obis
+
+from . import values as _v
+from .profile import CLOCK_OBIS, CaptureObject, ProfileSpec
+
+__all__ = [
+    "ACTION_TABLE",
+    "ASSOCIATION_OBIS",
+    "CLASS_OF",
+    "DISCONNECT_OBIS",
+    "GET_TABLE",
+    "LDN_OBIS",
+    "OBJECT_DEFS",
+    "OBJECT_LIST",
+    "PROFILE",
+    "REG_TYPES",
+    "SERIAL_OBIS",
+    "SET_TABLE",
+    "AttrDef",
+    "ObjectDef",
+]
+
+Getter = Callable[
+    [Any, Any], Any
+]  # (model, selective access or None) -> Typed | DataAccessResult
+Setter = Callable[[Any, Any], Any]  # (model, native value) -> DataAccessResult
+Method = Callable[
+    [Any, Any], Any
+]  # (model, native parameters) -> (ActionResult, Typed | None)
+
+ASSOCIATION_OBIS = Obis.parse("0-0:40.0.0")
+SERIAL_OBIS = Obis.parse("0-0:96.1.0")
+LDN_OBIS = Obis.parse("0-0:42.0.0")
+DISCONNECT_OBIS = Obis.parse("0-0:96.3.10")
+PROFILE_OBIS = Obis.parse("1-0:99.1.0")
+
+# Register value types: what a real three-phase meter uses for each quantity.
+REG_TYPES = {
+    _v.VOLTAGE: DataType.LONG_UNSIGNED,
+    _v.CURRENT: DataType.LONG_UNSIGNED,
+    _v.FREQUENCY: DataType.LONG_UNSIGNED,
+    _v.POWER: DataType.DOUBLE_LONG,
+    _v.ENERGY: DataType.DOUBLE_LONG_UNSIGNED,
+}
+
+PROFILE = ProfileSpec(
+    obis=PROFILE_OBIS,
+    capture_objects=(
+        CaptureObject(8, CLOCK_OBIS, 2),
+        CaptureObject(3, _v.REGISTERS_BY_KEY["active_energy"].obis, 2),
+        CaptureObject(3, _v.REGISTERS_BY_KEY["voltage_l1"].obis, 2),
+    ),
+    capture_period=900,
+    capacity=960,
+)
+
+
+class AttrDef(NamedTuple):
+    id: int
+    getter: Getter | None = None
+    setter: Setter | None = None
+    selectors: tuple[int, ...] = ()  # access selectors the getter understands
+
+    @property
+    def access_mode(self) -> int:
+        # Blue Book attribute access_mode: 0 no_access, 1 read_only, 2 write_only, 3 read_and_write
+        return (1 if self.getter else 0) | (2 if self.setter else 0)
+
+
+class ObjectDef(NamedTuple):
+    class_id: int
+    version: int
+    obis: Obis
+    attributes: tuple[AttrDef, ...]
+    methods: tuple[
+        tuple[int, Method | None], ...
+    ]  # (method id, callable or None = no access)
+
+
+def _const(value: Typed) -> Getter:
+    return lambda m, access: value
+
+
+def _u8(v: int) -> Typed:
+    return Typed(DataType.UNSIGNED, v)
+
+
+def _enum(v: int) -> Typed:
+    return Typed(DataType.ENUM, v)
+
+
+def _dlu(v: int) -> Typed:
+    return Typed(DataType.DOUBLE_LONG_UNSIGNED, v)
+
+
+def _ln(obis: Obis) -> AttrDef:
+    return AttrDef(1, _const(Typed(DataType.OCTET_STRING, obis.to_bytes())))
+
+
+def _register(spec: _v.RegisterSpec) -> ObjectDef:
+    scaler_unit = Typed(
+        DataType.STRUCTURE, (Typed(DataType.INTEGER, spec.scaler), _enum(spec.unit))
+    )
+    return ObjectDef(
+        3,
+        0,
+        spec.obis,
+        (
+            _ln(spec.obis),
+            AttrDef(2, lambda m, access: m._register_value(spec)),
+            AttrDef(3, _const(scaler_unit)),
+        ),
+        ((1, None),),  # reset: a meter does not let anyone zero its energy register
+    )
+
+
+# An all-wildcard date-time: DST begin/end are not used by a meter that runs on UTC.
+_NO_DATETIME = Typed(DataType.OCTET_STRING, bytes.fromhex("ffffffffffffffffff8000ff"))
+
+_CLOCK = ObjectDef(
+    8,
+    0,
+    CLOCK_OBIS,
+    (
+        _ln(CLOCK_OBIS),
+        AttrDef(2, lambda m, access: m._clock_value(), lambda m, v: m._set_clock(v)),
+        AttrDef(3, _const(Typed(DataType.LONG, 0))),  # time_zone: UTC
+        AttrDef(4, _const(_u8(0))),  # status: OK
+        AttrDef(5, _const(_NO_DATETIME)),  # daylight_savings_begin
+        AttrDef(6, _const(_NO_DATETIME)),  # daylight_savings_end
+        AttrDef(7, _const(Typed(DataType.INTEGER, 60))),  # daylight_savings_deviation
+        AttrDef(8, _const(Typed(DataType.BOOLEAN, False))),  # daylight_savings_enabled
+        AttrDef(9, _const(_enum(1))),  # clock_base: internal crystal
+    ),
+    (
+        (1, lambda m, p: m._clock_method(1, p)),  # adjust_to_quarter
+        (2, None),  # adjust_to_measuring_period
+        (3, lambda m, p: m._clock_method(3, p)),  # adjust_to_minute
+        (4, None),  # adjust_to_preset_time
+        (5, None),  # preset_adjusting_time
+        (6, lambda m, p: m._clock_method(6, p)),  # shift_time
+    ),
+)
+
+_SERIAL = ObjectDef(
+    1,
+    0,
+    SERIAL_OBIS,
+    (_ln(SERIAL_OBIS), AttrDef(2, lambda m, a: Typed(DataType.OCTET_STRING, m.serial))),
+    (),
+)
+_LDN = ObjectDef(
+    1,
+    0,
+    LDN_OBIS,
+    (
+        _ln(LDN_OBIS),
+        AttrDef(2, lambda m, a: Typed(DataType.OCTET_STRING, m.logical_device_name)),
+    ),
+    (),
+)
+
+_DISCONNECT = ObjectDef(
+    70,
+    0,
+    DISCONNECT_OBIS,
+    (
+        _ln(DISCONNECT_OBIS),
+        AttrDef(2, lambda m, a: Typed(DataType.BOOLEAN, m.output_state)),
+        AttrDef(3, lambda m, a: _enum(m.control_state)),
+        AttrDef(
+            4, lambda m, a: _enum(m.control_mode), lambda m, v: m._set_control_mode(v)
+        ),
+    ),
+    (
+        (1, lambda m, p: m._remote("remote_disconnect", p)),
+        (2, lambda m, p: m._remote("remote_reconnect", p)),
+    ),
+)
+
+_CLOCK_DEF = CaptureObject(8, CLOCK_OBIS, 2).to_typed()
+_PROFILE = ObjectDef(
+    7,
+    1,
+    PROFILE_OBIS,
+    (
+        _ln(PROFILE_OBIS),
+        AttrDef(2, lambda m, access: m._profile_buffer(access), selectors=(1, 2)),
+        AttrDef(3, _const(PROFILE.capture_objects_typed())),
+        AttrDef(4, _const(_dlu(PROFILE.capture_period))),
+        AttrDef(5, _const(_enum(1))),  # sort_method: fifo (oldest entry first)
+        AttrDef(6, _const(_CLOCK_DEF)),  # sort_object: the capture time
+        AttrDef(7, lambda m, a: _dlu(m._entries_in_use())),
+        AttrDef(8, _const(_dlu(PROFILE.capacity))),
+    ),
+    ((1, None), (2, None)),  # reset, capture: the profile is computed, not stored
+)
+
+
+def _association(object_list: list[Typed]) -> ObjectDef:
+    listed = Typed(DataType.ARRAY, object_list)
+    return ObjectDef(
+        15,
+        1,
+        ASSOCIATION_OBIS,
+        (
+            _ln(ASSOCIATION_OBIS),
+            AttrDef(2, _const(listed)),
+            AttrDef(
+                3
+            ),  # associated_partners_id: depends on the session, not served here
+            AttrDef(4),  # application_context_name
+            AttrDef(5),  # xDLMS_context_info
+            AttrDef(6),  # authentication_mechanism_name
+            AttrDef(7, None, lambda m, v: m._set_secret(v)),  # LLS secret: write-only
+            AttrDef(8, _const(_enum(2))),  # association_status: associated
+            AttrDef(9),  # security_setup_reference
+        ),
+        tuple((i, None) for i in range(1, 7)),
+    )
+
+
+def _list_entry(obj: ObjectDef) -> Typed:
+    attrs = [
+        Typed(
+            DataType.STRUCTURE,
+            (
+                Typed(DataType.INTEGER, a.id),
+                _enum(a.access_mode),
+                Typed(DataType.ARRAY, [Typed(DataType.INTEGER, s) for s in a.selectors])
+                if a.selectors
+                else Typed(DataType.NULL_DATA, None),
+            ),
+        )
+        for a in obj.attributes
+    ]
+    # Association LN version >= 1: method access_mode is an enum (0 no_access, 1 access).
+    methods = [
+        Typed(DataType.STRUCTURE, (Typed(DataType.INTEGER, i), _enum(1 if fn else 0)))
+        for i, fn in obj.methods
+    ]
+    return Typed(
+        DataType.STRUCTURE,
+        (
+            Typed(DataType.LONG_UNSIGNED, obj.class_id),
+            _u8(obj.version),
+            Typed(DataType.OCTET_STRING, obj.obis.to_bytes()),
+            Typed(
+                DataType.STRUCTURE,
+                (Typed(DataType.ARRAY, attrs), Typed(DataType.ARRAY, methods)),
+            ),
+        ),
+    )
+
+
+def _build() -> tuple[ObjectDef, ...]:
+    others = (
+        _CLOCK,
+        _SERIAL,
+        _LDN,
+        *(_register(s) for s in _v.REGISTERS),
+        _DISCONNECT,
+        _PROFILE,
+    )
+    # The association lists itself too; its own entry does not depend on the list's content.
+    own = _association([])
+    entries = [_list_entry(own)] + [_list_entry(o) for o in others]
+    return (_association(entries), *others)
+
+
+OBJECT_DEFS: tuple[ObjectDef, ...] = _build()
+OBJECT_LIST: Typed = OBJECT_DEFS[0].attributes[1].getter(None, None)  # type: ignore[misc]
+
+Key = tuple[int, bytes, int]
+GET_TABLE: dict[Key, tuple[Getter | None, bool]] = {}
+SET_TABLE: dict[Key, Setter] = {}
+ACTION_TABLE: dict[Key, Method | None] = {}
+CLASS_OF: dict[bytes, int] = {}
+for _obj in OBJECT_DEFS:
+    _raw = _obj.obis.to_bytes()
+    CLASS_OF[_raw] = _obj.class_id
+    for _a in _obj.attributes:
+        GET_TABLE[(_obj.class_id, _raw, _a.id)] = (_a.getter, bool(_a.selectors))
+        if _a.setter is not None:
+            SET_TABLE[(_obj.class_id, _raw, _a.id)] = _a.setter
+    for _mid, _fn in _obj.methods:
+        ACTION_TABLE[(_obj.class_id, _raw, _mid)] = _fn

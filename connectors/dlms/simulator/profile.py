@@ -1,0 +1,267 @@
+"""The simulated meter's 15-minute load profile (Profile generic, class 7, 1-0:99.1.0).
+
+Nothing is stored: 1,000 meters times 960 rows would not be small. A row exists for every
+quarter-hour boundary ``EPOCH + 900 * j`` up to "now", and its values are computed from the
+deterministic signals when a client reads it. The buffer holds the newest ``capacity`` rows.
+
+Entry order: **oldest first** (sort_method 1 = FIFO). Entry 1 of selector 2 is the oldest row
+still in the buffer; entries move by one every 15 minutes as a new row is captured.
+
+Rows are stamped in true time (the simulator's clock), as if the meter's clock had always been
+right: setting the clock object does not shift the stored profile.
+
+Selective access (Blue Book, Profile generic attribute 2):
+
+* selector 1, range_descriptor: structure(restricting_object structure(class_id, logical_name,
+  attribute_index, data_index), from_value, to_value, selected_values array); the restricting
+  object must be the clock's time; rows with from <= time <= to are returned (both inclusive). A
+  from/to with wildcards in the date or the time is an open bound; a missing deviation is UTC.
+* selector 2, entry_descriptor: structure(from_entry, to_entry, from_selected_value,
+  to_selected_value), all 1-based, 0 in to_entry / to_selected_value meaning "to the last".
+
+Answers: a selector other than 1 or 2 gives ``other-reason``; parameters of the wrong shape give
+``type-unmatched``; a range or entry span outside the buffer gives an empty array.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tb_dlms.protocol.apdu.common import DataAccessResult, SelectiveAccess
+from tb_dlms.protocol.axdr import DataType, Typed
+from tb_dlms.protocol.cosem_datetime import CosemDateTime
+from tb_dlms.protocol.errors import DlmsError
+from tb_dlms.protocol.obis import Obis
+
+from .values import EPOCH
+
+__all__ = [
+    "CLOCK_OBIS",
+    "CaptureObject",
+    "ProfileSpec",
+    "datetime_bytes",
+    "read_buffer",
+    "row_span",
+]
+
+CLOCK_OBIS = Obis.parse("0-0:1.0.0")
+_UTC = _dt.timezone.utc
+_EPOCH_DT = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+# year, month, day, weekday | hour, minute, second, hundredths | deviation, status
+_DATETIME = struct.Struct(">HBBBBBBBhB")
+
+Column = Callable[[int], Typed]  # seconds since EPOCH -> the captured value
+
+
+def datetime_bytes(unix_time: float) -> bytes:
+    """COSEM date-time (12 bytes) of ``unix_time`` in UTC: deviation 0, clock status 0 (OK)."""
+    whole = math.floor(unix_time)
+    d = _EPOCH_DT + _dt.timedelta(seconds=whole)
+    hundredths = int((unix_time - whole) * 100)
+    return _DATETIME.pack(
+        d.year,
+        d.month,
+        d.day,
+        d.isoweekday(),
+        d.hour,
+        d.minute,
+        d.second,
+        hundredths,
+        0,
+        0,
+    )
+
+
+@dataclass(frozen=True)
+class CaptureObject:
+    """One column: capture_object_definition (class_id, logical_name, attribute, data_index)."""
+
+    class_id: int
+    obis: Obis
+    attribute: int
+    data_index: int = 0
+
+    def to_typed(self) -> Typed:
+        return Typed(
+            DataType.STRUCTURE,
+            (
+                Typed(DataType.LONG_UNSIGNED, self.class_id),
+                Typed(DataType.OCTET_STRING, self.obis.to_bytes()),
+                Typed(DataType.INTEGER, self.attribute),
+                Typed(DataType.LONG_UNSIGNED, self.data_index),
+            ),
+        )
+
+    def key(self) -> tuple[int, bytes, int, int]:
+        return self.class_id, self.obis.to_bytes(), self.attribute, self.data_index
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """What every simulated meter's profile looks like (shared, immutable)."""
+
+    obis: Obis
+    capture_objects: tuple[CaptureObject, ...]
+    capture_period: int = 900
+    capacity: int = 960  # 10 days of quarter-hours
+
+    def capture_objects_typed(self) -> Typed:
+        return Typed(DataType.ARRAY, [c.to_typed() for c in self.capture_objects])
+
+
+def row_span(spec: ProfileSpec, now_tau: int) -> tuple[int, int]:
+    """(first, last) row numbers j in the buffer at ``now_tau`` (seconds since EPOCH);
+    row j was captured at EPOCH + j * capture_period. Empty when first > last."""
+    if now_tau < 0:
+        return 0, -1
+    last = now_tau // spec.capture_period
+    return max(0, last - spec.capacity + 1), last
+
+
+# -- parameter parsing ---------------------------------------------------------------------
+
+
+class _Bad(Exception):
+    """Parameters of the wrong shape (-> type-unmatched)."""
+
+
+class _Unsupported(Exception):
+    """Well-formed parameters asking for something this profile cannot do (-> other-reason)."""
+
+
+def _native(v: Any) -> Any:
+    """Decoded access parameters come Typed (so they re-encode); the logic wants plain values."""
+    while isinstance(v, Typed):
+        v = v.value
+    if isinstance(v, (tuple, list)):
+        return type(v)(_native(x) for x in v)
+    return v
+
+
+def _int(v: Any) -> int:
+    if type(v) is not int:
+        raise _Bad
+    return v
+
+
+def _def_key(v: Any) -> tuple[int, bytes, int, int]:
+    """A capture_object_definition as a comparable key."""
+    if not isinstance(v, (tuple, list)) or len(v) != 4:
+        raise _Bad
+    class_id, ln, attribute, data_index = v
+    if not isinstance(ln, (bytes, bytearray)) or len(ln) != 6:
+        raise _Bad
+    return _int(class_id), bytes(ln), _int(attribute), _int(data_index)
+
+
+def _bound(v: Any) -> float | None:
+    """A from/to value as unix time, or None for an open (wildcarded) bound."""
+    if isinstance(v, (bytes, bytearray)):
+        if len(v) != 12:
+            raise _Bad
+        try:
+            v = CosemDateTime.from_bytes(bytes(v))
+        except DlmsError:
+            raise _Bad from None
+    if not isinstance(v, CosemDateTime):
+        raise _Bad
+    try:
+        d = v.to_datetime()
+    except DlmsError:
+        return None  # wildcard or special value: no limit on this side
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_UTC)  # deviation not specified: this meter lives in UTC
+    return d.timestamp()
+
+
+def _columns_by_defs(spec: ProfileSpec, defs: Any) -> list[int]:
+    if not isinstance(defs, (tuple, list)):
+        raise _Bad
+    if not defs:
+        return list(range(len(spec.capture_objects)))
+    keys = [c.key() for c in spec.capture_objects]
+    cols = []
+    for d in defs:
+        k = _def_key(d)
+        if k not in keys:
+            raise _Unsupported  # a column this profile does not capture
+        cols.append(keys.index(k))
+    return cols
+
+
+def _by_range(
+    spec: ProfileSpec, first: int, last: int, p: Any
+) -> tuple[int, int, list[int]]:
+    if not isinstance(p, (tuple, list)) or len(p) != 4:
+        raise _Bad
+    restricting, lo, hi, selected = p
+    if _def_key(restricting) != (8, CLOCK_OBIS.to_bytes(), 2, 0):
+        raise _Unsupported  # only the capture time can restrict this profile
+    t_lo, t_hi = _bound(lo), _bound(hi)
+    period = spec.capture_period
+    j_lo = first if t_lo is None else max(first, math.ceil((t_lo - EPOCH) / period))
+    j_hi = last if t_hi is None else min(last, math.floor((t_hi - EPOCH) / period))
+    return j_lo, j_hi, _columns_by_defs(spec, selected)
+
+
+def _by_entry(
+    spec: ProfileSpec, first: int, last: int, p: Any
+) -> tuple[int, int, list[int]]:
+    if not isinstance(p, (tuple, list)) or len(p) != 4:
+        raise _Bad
+    from_entry, to_entry, from_col, to_col = (_int(x) for x in p)
+    in_use = last - first + 1
+    from_entry = max(
+        from_entry, 1
+    )  # some clients count from 0; treat it as the first entry
+    to_entry = in_use if to_entry == 0 else min(to_entry, in_use)
+    ncols = len(spec.capture_objects)
+    from_col = max(from_col, 1)
+    to_col = ncols if to_col == 0 else to_col
+    if from_col > to_col or to_col > ncols:
+        raise _Unsupported
+    return (
+        first + from_entry - 1,
+        first + to_entry - 1,
+        list(range(from_col - 1, to_col)),
+    )
+
+
+def read_buffer(
+    spec: ProfileSpec,
+    now_tau: int,
+    columns: Sequence[Column],
+    access: SelectiveAccess | None,
+) -> Typed | DataAccessResult:
+    """Attribute 2 (buffer) at ``now_tau``: all rows, or those ``access`` selects.
+
+    ``columns[i]`` computes capture object ``i`` at a row's capture time (seconds since EPOCH).
+    """
+    first, last = row_span(spec, now_tau)
+    if access is None:
+        j_lo, j_hi, cols = first, last, list(range(len(columns)))
+    else:
+        try:
+            params = _native(access.parameters)
+            if access.selector == 1:
+                j_lo, j_hi, cols = _by_range(spec, first, last, params)
+            elif access.selector == 2:
+                j_lo, j_hi, cols = _by_entry(spec, first, last, params)
+            else:
+                return DataAccessResult.OTHER_REASON
+        except _Bad:
+            return DataAccessResult.TYPE_UNMATCHED
+        except _Unsupported:
+            return DataAccessResult.OTHER_REASON
+    period = spec.capture_period
+    fns = [columns[c] for c in cols]
+    rows = [
+        Typed(DataType.STRUCTURE, tuple(fn(j * period) for fn in fns))
+        for j in range(j_lo, j_hi + 1)
+    ]
+    return Typed(DataType.ARRAY, rows)
