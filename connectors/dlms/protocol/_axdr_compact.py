@@ -121,7 +121,7 @@ def decode_compact(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any,
     return items, end
 
 
-# ---- encoding -------------------------------------------------------------------------------------
+# ---- encoding ----------------------------------------------------------------------------
 def _container(v: Any) -> Tuple[int, Any]:
     """(tag, sequence) when v is an array/structure (typed or native), else (0, None)."""
     if isinstance(v, Typed):

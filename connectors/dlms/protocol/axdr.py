@@ -330,7 +330,8 @@ def _int_encoder(tag: int, fmt: str) -> Encoder:
     st = struct.Struct(fmt)
     pack = st.pack
     bits = st.size * 8
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if fmt[1].islower() else (0, (1 << bits) - 1)
+    signed = fmt[1].islower()  # struct: lower case = signed
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     head = bytes((tag,))
     name = _name(tag)
 

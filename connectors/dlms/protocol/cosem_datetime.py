@@ -42,6 +42,7 @@ MONTH_DST_BEGIN = 0xFE
 DAY_SECOND_LAST = 0xFD
 DAY_LAST = 0xFE
 DEVIATION_UNSPECIFIED = -0x8000  # 0x8000 read as a signed 16-bit integer
+_SPECIAL = (0xFD, 0xFE)
 
 _DATE = struct.Struct(">HBBB")
 _TIME = struct.Struct(">BBBB")
@@ -68,9 +69,9 @@ def _check_date(year: Optional[int], month: Optional[int], day: Optional[int],
     """Return a message naming the first bad field, or None. Shared by the constructors."""
     if year is not None and not (type(year) is int and 0 <= year <= 0xFFFE):
         return _bad("year", year)
-    if month is not None and not (type(month) is int and (1 <= month <= 12 or month in (0xFD, 0xFE))):
+    if month is not None and not (type(month) is int and (1 <= month <= 12 or month in _SPECIAL)):
         return _bad("month", month)
-    if day is not None and not (type(day) is int and (1 <= day <= 31 or day in (0xFD, 0xFE))):
+    if day is not None and not (type(day) is int and (1 <= day <= 31 or day in _SPECIAL)):
         return _bad("day", day)
     if weekday is not None and not (type(weekday) is int and 1 <= weekday <= 7):
         return _bad("weekday", weekday)
@@ -325,7 +326,8 @@ class CosemDateTime:
         if None in (self.year, self.month, self.day, self.hour, self.minute, self.second):
             raise LocalProtocolError(f"cannot make a datetime from {self.isoformat()} (wildcard)")
         if self.month > 12 or self.day > 31:  # type: ignore[operator]
-            raise LocalProtocolError(f"cannot make a datetime from {self.isoformat()} (special value)")
+            raise LocalProtocolError(
+                f"cannot make a datetime from {self.isoformat()} (special value)")
         tz = None if self.deviation is None else _offset(self.deviation, deviation_sign)
         try:
             return _dt.datetime(self.year, self.month, self.day, self.hour,  # type: ignore[arg-type]

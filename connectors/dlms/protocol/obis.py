@@ -63,10 +63,12 @@ class Obis:
             return value
         if isinstance(value, (bytes, bytearray)):
             if len(value) != 6:
-                raise LocalProtocolError(f"OBIS code needs 6 bytes, got {len(value)}: {bytes(value)!r}")
+                raise LocalProtocolError(
+                    f"OBIS code needs 6 bytes, got {len(value)}: {bytes(value)!r}")
             return cls.from_bytes(bytes(value))
         if not isinstance(value, str):
-            raise LocalProtocolError(f"cannot read an OBIS code from {type(value).__name__}: {value!r}")
+            raise LocalProtocolError(
+                f"cannot read an OBIS code from {type(value).__name__}: {value!r}")
         text = value.strip()
         m = _REDUCED.match(text) or _DOTTED.match(text)
         if m is not None:
