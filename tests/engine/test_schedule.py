@@ -201,3 +201,23 @@ def test_bus_membership():
     assert bus.remove(7) is s
     with pytest.raises(LocalProtocolError):
         bus.remove(7)
+
+
+def test_policy_modules_import_no_clock_threads_or_io():
+    """The policies take ``now`` and an injected Random: no time, threading or I/O import."""
+    import ast
+    from pathlib import Path
+
+    import tb_dlms.engine
+
+    forbidden = {"time", "threading", "socket", "serial", "select", "selectors", "asyncio"}
+    root = Path(tb_dlms.engine.__file__).parent
+    for name in ("schedule", "recovery", "batching", "health"):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        roots = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                roots.add(node.module.split(".")[0])
+        assert not roots & forbidden, (name, roots & forbidden)
