@@ -131,7 +131,7 @@ def encode_frame(frame: Frame) -> bytes:
     return b"".join((_FLAG_BYTE, body, _U16LE.pack(crc16_x25(body)), _FLAG_BYTE))
 
 
-def decode_frame(raw: bytes) -> Frame:
+def decode_frame(raw: bytes | bytearray | memoryview) -> Frame:
     """Decode exactly one frame, ``raw`` starting and ending with the 0x7E flag.
 
     Offsets in the DecodeError count from the opening flag.

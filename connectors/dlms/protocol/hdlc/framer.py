@@ -40,7 +40,7 @@ class ScanResult(NamedTuple):
     error: str | None
 
 
-def _candidate(buffer: bytes, pos: int) -> int:
+def _candidate(buffer: bytes | bytearray, pos: int) -> int:
     """Closing-flag index of the candidate frame opened at ``pos``; -1 if it is no frame start,
     -2 if more bytes are needed to tell."""
     if pos + 3 > len(buffer):
@@ -54,7 +54,7 @@ def _candidate(buffer: bytes, pos: int) -> int:
     return pos + 1 + length
 
 
-def _valid_frame_ahead(buffer: bytes, pos: int) -> int:
+def _valid_frame_ahead(buffer: bytes | bytearray, pos: int) -> int:
     """Index of the first complete CRC-valid frame starting after ``pos``, or -1."""
     n = len(buffer)
     q = buffer.find(_FLAG_BYTE, pos + 1)
@@ -70,12 +70,12 @@ def _valid_frame_ahead(buffer: bytes, pos: int) -> int:
     return -1
 
 
-def _garbage(buffer: bytes, start: int, stop: int) -> int:
+def _garbage(buffer: bytes | bytearray, start: int, stop: int) -> int:
     """Bytes in ``buffer[start:stop]`` that are not idle flags (flags between frames are legal)."""
     return (stop - start) - buffer.count(_FLAG_BYTE, start, stop)
 
 
-def scan(buffer: bytes) -> ScanResult:
+def scan(buffer: bytes | bytearray) -> ScanResult:
     """One framing step over ``buffer``: hunt garbage, return at most one frame or one bad frame.
 
     ``consumed == 0`` with no frame means: nothing more can be done until more bytes arrive.
