@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from ..axdr import decode_data, decode_length, encode_length
 from ..errors import DecodeError, LocalProtocolError
@@ -38,7 +38,7 @@ from .common import (
 GET_REQUEST_TAG = 0xC0
 GET_RESPONSE_TAG = 0xC4
 
-GetItem = tuple[AttributeDescriptor, SelectiveAccess | None]
+GetItem = tuple[AttributeDescriptor, Optional[SelectiveAccess]]  # noqa: UP045 - runtime, 3.9
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class GetResponseWithList:
 
 def block_overhead(pdu_size: int) -> int:
     """Bytes a GetResponseWithDataBlock adds around its raw data (length octets included)."""
-    return 8 + len(encode_length(pdu_size))
+    return 9 + len(encode_length(pdu_size))  # C4 02 iip last block(4) choice + length
 
 
 def encode_results_for_blocks(results: Sequence[Result], with_list: bool) -> bytes:

@@ -12,7 +12,7 @@ tariff parameters) fit one PDU. A block-transfer SET from a peer is a DecodeErro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from ..axdr import decode_data, decode_length, encode_into, encode_length
 from ..errors import DecodeError
@@ -32,7 +32,7 @@ from .common import (
 SET_REQUEST_TAG = 0xC1
 SET_RESPONSE_TAG = 0xC5
 
-SetItem = tuple[AttributeDescriptor, SelectiveAccess | None, Any]
+SetItem = tuple[AttributeDescriptor, Optional[SelectiveAccess], Any]  # noqa: UP045 - 3.9
 
 
 @dataclass(frozen=True)
