@@ -17,18 +17,9 @@ from __future__ import annotations
 import struct
 from typing import Any, Tuple
 
-from .axdr import (
-    _DECODERS,
-    _TYPES,
-    Buffer,
-    DataType,
-    Typed,
-    _count,
-    _name,
-    _span,
-    encode_into,
-    encode_length,
-)
+from ._axdr_encode import encode_into
+from ._axdr_types import Buffer, DataType, Typed, _name, encode_length
+from .axdr import _DECODERS, _TYPES, _count, _span
 from .errors import DecodeError, LocalProtocolError
 
 # A description: an int tag, (1, count, element) for an array, (2, (fields...)) for a structure.
