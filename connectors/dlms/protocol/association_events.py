@@ -24,10 +24,10 @@ from .apdu.service import ConfirmedServiceError, ExceptionResponse
 from .apdu.xdlms import DEFAULT_CLIENT_CONFORMANCE, Conformance
 from .errors import LocalProtocolError
 
-
-class Role(Enum):
-    CLIENT = "client"
-    SERVER = "server"
+# One Role and one NEED_DATA sentinel for both state machines (HDLC link and association), so
+# the session layer tests ``is NEED_DATA`` and passes the same Role to both.
+from .hdlc.events import NEED_DATA as NEED_DATA
+from .hdlc.events import Role as Role
 
 
 class AssociationState(Enum):
@@ -46,16 +46,6 @@ class Authentication(str, Enum):
     @property
     def mechanism(self) -> AuthMechanism:
         return AuthMechanism.LLS if self is Authentication.LLS else AuthMechanism.NONE
-
-
-class _NeedData:
-    """Sentinel: next_event() needs another APDU through receive_data()."""
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA = _NeedData()
 
 
 @dataclass(frozen=True)
