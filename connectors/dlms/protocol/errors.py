@@ -67,3 +67,7 @@ class TransportError(DlmsError):
 
 class TimeoutError_(TransportError):  # noqa: N801 - avoid shadowing the builtin
     """No (complete) answer within the allowed time."""
+
+
+class ConfigError(DlmsError, ValueError):
+    """A setting is invalid: the message names the meter and the field."""
