@@ -33,7 +33,7 @@ from .profile import _native, datetime_bytes, read_buffer, row_span
 
 __all__ = ["DEFAULT_OPTIONS", "ControlState", "MeterModel", "MeterOptions"]
 
-AnyObis = Union[Obis, bytes, str]
+AnyObis = Union[Obis, bytes, bytearray, memoryview, str]
 GetResult = Union[Typed, DataAccessResult]
 
 
@@ -48,15 +48,11 @@ class MeterOptions:
     latency_s: float = 0.0  # delay before every reply
     drop_every: int = 0  # drop every Nth reply (0 = never)
     garbage_every: int = 0  # prepend garbage bytes to every Nth reply (0 = never)
-    password: bytes = (
-        b"22222222"  # LLS secret of clients 1 and 32 (client 16: public, no auth)
-    )
+    password: bytes = b"22222222"  # LLS secret of clients 1 and 32 (client 16: public, no auth)
     inactivity_timeout_s: float = 180.0
     wrapper: bool = False  # IEC 62056-47 wrapper over TCP instead of HDLC
     clock_offset_s: float = 0.0  # the meter clock's error at construction
-    clock_drift_ppm: float = (
-        0.0  # how fast that error grows (+ = meter clock runs fast)
-    )
+    clock_drift_ppm: float = 0.0  # how fast that error grows (+ = meter clock runs fast)
     control_mode: int = 1  # disconnect control mode at construction (Blue Book 0..6)
 
 
@@ -95,18 +91,26 @@ _MACHINE: dict[tuple[int, str], dict[int, int]] = {}
 for _mode, _letters in _MODES.items():
     for _trigger in {t for t, _a, _b in _TRANSITIONS.values()}:
         _MACHINE[(_mode, _trigger)] = {
-            src: dst
-            for t, src, dst in (_TRANSITIONS[x] for x in _letters)
-            if t == _trigger
+            src: dst for t, src, dst in (_TRANSITIONS[x] for x in _letters) if t == _trigger
         }
 
 
 def _raw(obis: AnyObis) -> bytes:
+    """The 6-byte key; bytes and Obis (what the server has) are the fast cases."""
     if type(obis) is bytes:
         return obis
     if isinstance(obis, Obis):
         return obis.to_bytes()
-    return Obis.parse(obis).to_bytes()
+    if isinstance(obis, (bytearray, memoryview)):
+        return bytes(obis)
+    return Obis.parse(obis).to_bytes()  # text: tests and demos
+
+
+def _missing(class_id: int, obis: AnyObis) -> int:
+    """No such attribute or method: object-class-inconsistent (9) if the OBIS code names an
+    object of another class, else object-undefined (4); same numbers in both result enums."""
+    known = CLASS_OF.get(_raw(obis))
+    return 9 if known is not None and known != class_id else 4
 
 
 class MeterModel:
@@ -143,9 +147,7 @@ class MeterModel:
         self._clock_ref = clock() if options.clock_drift_ppm else 0.0
         self._dc_state = ControlState.CONNECTED
         self._dc_mode = options.control_mode
-        self._off: tuple[
-            tuple[int, int], ...
-        ] = ()  # closed supply-off intervals, as taus
+        self._off: tuple[tuple[int, int], ...] = ()  # closed supply-off intervals, as taus
         self._off_since: int | None = None  # tau the supply went off, while it is off
         self._secret: bytes | None = None  # set through the association's attribute 7
 
@@ -160,7 +162,7 @@ class MeterModel:
         """GET one attribute: its value as a Typed, or why not as a DataAccessResult."""
         entry = GET_TABLE.get((class_id, _raw(obis), attribute))
         if entry is None:
-            return self._missing(class_id, obis, DataAccessResult)
+            return DataAccessResult(_missing(class_id, obis))
         fn, selective = entry
         if fn is None:
             return DataAccessResult.READ_WRITE_DENIED
@@ -168,16 +170,14 @@ class MeterModel:
             return DataAccessResult.OTHER_REASON
         return fn(self, access)
 
-    def set(
-        self, class_id: int, obis: AnyObis, attribute: int, value: Any
-    ) -> DataAccessResult:
+    def set(self, class_id: int, obis: AnyObis, attribute: int, value: Any) -> DataAccessResult:
         """SET one attribute; ``value`` as decoded natives or Typed."""
         key = (class_id, _raw(obis), attribute)
         fn = SET_TABLE.get(key)
         if fn is None:
             if key in GET_TABLE:
                 return DataAccessResult.READ_WRITE_DENIED
-            return self._missing(class_id, obis, DataAccessResult)
+            return DataAccessResult(_missing(class_id, obis))
         return fn(self, _native(value))
 
     def action(
@@ -189,21 +189,14 @@ class MeterModel:
         if fn is None:
             if key in ACTION_TABLE:
                 return ActionResult.READ_WRITE_DENIED, None
-            return self._missing(class_id, obis, ActionResult), None
+            return ActionResult(_missing(class_id, obis)), None
         return fn(self, _native(parameters))
-
-    @staticmethod
-    def _missing(class_id: int, obis: AnyObis, kind: Any) -> Any:
-        known = CLASS_OF.get(_raw(obis))
-        if known is not None and known != class_id:
-            return kind.OBJECT_CLASS_INCONSISTENT
-        return kind.OBJECT_UNDEFINED
 
     # -- truth for tests, demo and benchmarks ------------------------------------------------
     def expected(self, obis: AnyObis, t: float | None = None) -> tuple[int, int, int]:
         """(raw, scaler, unit) this meter reports for a register at unix time ``t`` (default now),
         taking the disconnector into account."""
-        spec = _v.spec_for(obis)
+        spec = _v.spec_for(_raw(obis))
         tau = math.floor(self._clock() if t is None else t) - _v.EPOCH
         return self._register_raw(spec, tau), spec.scaler, spec.unit
 
@@ -350,13 +343,9 @@ class MeterModel:
         try:
             d = value.to_datetime()
         except DlmsError:
-            return (
-                DataAccessResult.OTHER_REASON
-            )  # wildcards: no instant to set the clock to
+            return DataAccessResult.OTHER_REASON  # wildcards: no instant to set the clock to
         if d.tzinfo is None:
-            d = d.replace(
-                tzinfo=timezone.utc
-            )  # deviation not specified: the meter runs UTC
+            d = d.replace(tzinfo=timezone.utc)  # deviation not specified: the meter runs UTC
         self.set_meter_time(d.timestamp())
         return DataAccessResult.SUCCESS
 

@@ -10,13 +10,22 @@ so they cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tb_dlms.protocol.axdr import DataType, Typed
 from tb_dlms.protocol.obis import Obis
 
 from . import values as _v
 from .profile import CLOCK_OBIS, CaptureObject, ProfileSpec
+
+if TYPE_CHECKING:  # annotations only: no import cycle at run time
+    from tb_dlms.protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
+
+    from .model import MeterModel
+
+    Getter = Callable[[MeterModel, SelectiveAccess | None], Typed | DataAccessResult]
+    Setter = Callable[[MeterModel, object], DataAccessResult]  # value as natives
+    Method = Callable[[MeterModel, object], tuple[ActionResult, Typed | None]]
 
 __all__ = [
     "ACTION_TABLE",
@@ -35,13 +44,6 @@ __all__ = [
     "ObjectDef",
 ]
 
-Getter = Callable[
-    [Any, Any], Any
-]  # (model, selective access or None) -> Typed | DataAccessResult
-Setter = Callable[[Any, Any], Any]  # (model, native value) -> DataAccessResult
-Method = Callable[
-    [Any, Any], Any
-]  # (model, native parameters) -> (ActionResult, Typed | None)
 
 ASSOCIATION_OBIS = Obis.parse("0-0:40.0.0")
 SERIAL_OBIS = Obis.parse("0-0:96.1.0")
@@ -87,9 +89,7 @@ class ObjectDef(NamedTuple):
     version: int
     obis: Obis
     attributes: tuple[AttrDef, ...]
-    methods: tuple[
-        tuple[int, Method | None], ...
-    ]  # (method id, callable or None = no access)
+    methods: tuple[tuple[int, Method | None], ...]  # (method id, callable or None = no access)
 
 
 def _const(value: Typed) -> Getter:
@@ -183,9 +183,7 @@ _DISCONNECT = ObjectDef(
         _ln(DISCONNECT_OBIS),
         AttrDef(2, lambda m, a: Typed(DataType.BOOLEAN, m.output_state)),
         AttrDef(3, lambda m, a: _enum(m.control_state)),
-        AttrDef(
-            4, lambda m, a: _enum(m.control_mode), lambda m, v: m._set_control_mode(v)
-        ),
+        AttrDef(4, lambda m, a: _enum(m.control_mode), lambda m, v: m._set_control_mode(v)),
     ),
     (
         (1, lambda m, p: m._remote("remote_disconnect", p)),
@@ -213,7 +211,7 @@ _PROFILE = ObjectDef(
 
 
 def _association(object_list: list[Typed]) -> ObjectDef:
-    listed = Typed(DataType.ARRAY, object_list)
+    listed = Typed(DataType.ARRAY, object_list)  # the same object for every meter and read
     return ObjectDef(
         15,
         1,
@@ -221,9 +219,7 @@ def _association(object_list: list[Typed]) -> ObjectDef:
         (
             _ln(ASSOCIATION_OBIS),
             AttrDef(2, _const(listed)),
-            AttrDef(
-                3
-            ),  # associated_partners_id: depends on the session, not served here
+            AttrDef(3),  # associated_partners_id: depends on the session, not served here
             AttrDef(4),  # application_context_name
             AttrDef(5),  # xDLMS_context_info
             AttrDef(6),  # authentication_mechanism_name
@@ -268,7 +264,7 @@ def _list_entry(obj: ObjectDef) -> Typed:
     )
 
 
-def _build() -> tuple[ObjectDef, ...]:
+def _build() -> tuple[tuple[ObjectDef, ...], Typed]:
     others = (
         _CLOCK,
         _SERIAL,
@@ -280,11 +276,10 @@ def _build() -> tuple[ObjectDef, ...]:
     # The association lists itself too; its own entry does not depend on the list's content.
     own = _association([])
     entries = [_list_entry(own)] + [_list_entry(o) for o in others]
-    return (_association(entries), *others)
+    return (_association(entries), *others), Typed(DataType.ARRAY, entries)
 
 
-OBJECT_DEFS: tuple[ObjectDef, ...] = _build()
-OBJECT_LIST: Typed = OBJECT_DEFS[0].attributes[1].getter(None, None)  # type: ignore[misc]
+OBJECT_DEFS, OBJECT_LIST = _build()
 
 Key = tuple[int, bytes, int]
 GET_TABLE: dict[Key, tuple[Getter | None, bool]] = {}

@@ -60,9 +60,10 @@ Column = Callable[[int], Typed]  # seconds since EPOCH -> the captured value
 
 def datetime_bytes(unix_time: float) -> bytes:
     """COSEM date-time (12 bytes) of ``unix_time`` in UTC: deviation 0, clock status 0 (OK)."""
-    whole = math.floor(unix_time)
-    d = _EPOCH_DT + _dt.timedelta(seconds=whole)
-    hundredths = int((unix_time - whole) * 100)
+    # timedelta rounds to the microsecond as datetime.fromtimestamp does, so 1.7e9 + 0.37 (stored
+    # as ...0.36999988) still reads 37 hundredths.
+    d = _EPOCH_DT + _dt.timedelta(seconds=unix_time)
+    hundredths = d.microsecond // 10000
     return _DATETIME.pack(
         d.year,
         d.month,
@@ -194,9 +195,7 @@ def _columns_by_defs(spec: ProfileSpec, defs: Any) -> list[int]:
     return cols
 
 
-def _by_range(
-    spec: ProfileSpec, first: int, last: int, p: Any
-) -> tuple[int, int, list[int]]:
+def _by_range(spec: ProfileSpec, first: int, last: int, p: Any) -> tuple[int, int, list[int]]:
     if not isinstance(p, (tuple, list)) or len(p) != 4:
         raise _Bad
     restricting, lo, hi, selected = p
@@ -209,16 +208,12 @@ def _by_range(
     return j_lo, j_hi, _columns_by_defs(spec, selected)
 
 
-def _by_entry(
-    spec: ProfileSpec, first: int, last: int, p: Any
-) -> tuple[int, int, list[int]]:
+def _by_entry(spec: ProfileSpec, first: int, last: int, p: Any) -> tuple[int, int, list[int]]:
     if not isinstance(p, (tuple, list)) or len(p) != 4:
         raise _Bad
     from_entry, to_entry, from_col, to_col = (_int(x) for x in p)
     in_use = last - first + 1
-    from_entry = max(
-        from_entry, 1
-    )  # some clients count from 0; treat it as the first entry
+    from_entry = max(from_entry, 1)  # some clients count from 0; treat it as the first entry
     to_entry = in_use if to_entry == 0 else min(to_entry, in_use)
     ncols = len(spec.capture_objects)
     from_col = max(from_col, 1)

@@ -126,17 +126,13 @@ class _Params(NamedTuple):
     f_phase2: float  # ripple phase
     e_start_wh: float  # reading at EPOCH
     e_base_w: float  # sum of per-phase base powers
-    e_const: (
-        float  # sum of A/w * cos(phase) terms: the integral's value at tau = 0 is 0
-    )
+    e_const: float  # sum of A/w * cos(phase) terms: the integral's value at tau = 0 is 0
 
 
 @lru_cache(maxsize=4096)
 def _params(index: int) -> _Params:
     """Everything that makes meter ``index`` different, derived once and shared by all callers."""
-    meter_offset = 4.0 * (
-        _unit(index, 0) - 0.5
-    )  # this meter's line sits a little high or low
+    meter_offset = 4.0 * (_unit(index, 0) - 0.5)  # this meter's line sits a little high or low
     v = []
     p = []
     pf = []
@@ -167,9 +163,7 @@ def _params(index: int) -> _Params:
         )
         p.append((base, day_amp, day_w, day_ph, rip_amp, rip_w, rip_ph))
         pf.append(0.88 + 0.1 * _unit(index, s + 7))
-        e_const += day_amp / day_w * math.cos(day_ph) + rip_amp / rip_w * math.cos(
-            rip_ph
-        )
+        e_const += day_amp / day_w * math.cos(day_ph) + rip_amp / rip_w * math.cos(rip_ph)
     f = (0.04, _TWO_PI / 480.0, _TWO_PI * _unit(index, 90), 0.015, _TWO_PI / 5.0)
     return _Params(
         v=tuple(v),
@@ -276,9 +270,7 @@ def raw_at(index: int, spec: RegisterSpec, tau: int) -> int:
         return _round(_frequency(p, tau) * 100.0)
     if q == POWER:
         return _round(_active_power(p, tau) * 10.0)
-    return math.floor(
-        _energy_wh(p, tau)
-    )  # an energy register truncates, it never rounds up
+    return math.floor(_energy_wh(p, tau))  # an energy register truncates, it never rounds up
 
 
 def energy_raw(index: int, tau: int) -> int:
@@ -294,7 +286,8 @@ def scale(raw: int, scaler: int) -> float:
     """raw * 10**scaler, correctly rounded: dividing by an exact power of ten, never by 0.1."""
     if scaler >= 0:
         return float(raw * 10**scaler)
-    return raw / 10 ** (-scaler)
+    den: int = 10 ** (-scaler)
+    return raw / den  # int / int: one correctly rounded division
 
 
 def expected(index: int, obis: Obis | str | bytes, t: float) -> tuple[int, int, int]:
