@@ -155,9 +155,7 @@ def test_entries_in_use_grows_from_epoch():
 
 
 def test_range_inclusive_boundaries(meter):
-    buf = meter.get(
-        *PG, 2, by_range(datetime_bytes(T_Q - 2 * 900), datetime_bytes(T_Q))
-    )
+    buf = meter.get(*PG, 2, by_range(datetime_bytes(T_Q - 2 * 900), datetime_bytes(T_Q)))
     assert stamps(buf) == [
         datetime_bytes(T_Q - 1800),
         datetime_bytes(T_Q - 900),
@@ -167,9 +165,7 @@ def test_range_inclusive_boundaries(meter):
 
 
 def test_range_mid_interval_bounds(meter):
-    buf = meter.get(
-        *PG, 2, by_range(datetime_bytes(T_Q - 1799), datetime_bytes(T_Q - 1))
-    )
+    buf = meter.get(*PG, 2, by_range(datetime_bytes(T_Q - 1799), datetime_bytes(T_Q - 1)))
     assert stamps(buf) == [datetime_bytes(T_Q - 900)]
 
 
@@ -184,9 +180,7 @@ def test_range_mid_interval_bounds(meter):
     ],
 )
 def test_empty_ranges(meter, frm, to):
-    assert meter.get(
-        *PG, 2, by_range(datetime_bytes(frm), datetime_bytes(to))
-    ) == Typed(A, [])
+    assert meter.get(*PG, 2, by_range(datetime_bytes(frm), datetime_bytes(to))) == Typed(A, [])
 
 
 def test_range_clamped_to_buffer(meter):
@@ -202,22 +196,13 @@ def test_range_clamped_to_buffer(meter):
 
 
 def test_wildcard_bounds_are_open(meter):
-    assert (
-        len(
-            meter.get(*PG, 2, by_range(WILDCARD, datetime_bytes(T_Q - 958 * 900))).value
-        )
-        == 2
-    )
-    assert (
-        len(meter.get(*PG, 2, by_range(datetime_bytes(T_Q - 900), WILDCARD)).value) == 2
-    )
+    assert len(meter.get(*PG, 2, by_range(WILDCARD, datetime_bytes(T_Q - 958 * 900))).value) == 2
+    assert len(meter.get(*PG, 2, by_range(datetime_bytes(T_Q - 900), WILDCARD)).value) == 2
     assert len(meter.get(*PG, 2, by_range(WILDCARD, WILDCARD)).value) == 960
 
 
 def test_range_bounds_as_date_time_type_and_with_deviation(meter):
-    frm = CosemDateTime.from_datetime(
-        dt.datetime.fromtimestamp(T_Q - 900, tz=dt.timezone.utc)
-    )
+    frm = CosemDateTime.from_datetime(dt.datetime.fromtimestamp(T_Q - 900, tz=dt.timezone.utc))
     buf = meter.get(*PG, 2, by_range(Typed(DataType.DATE_TIME, frm), WILDCARD))
     assert len(buf.value) == 2
     # Blue Book sign: deviation = minutes of local time to UTC, so CET (UTC+1) is -60; 23:15 CET
@@ -254,10 +239,7 @@ def test_range_refusals(meter):
         meter.get(*PG, 2, by_range(WILDCARD, WILDCARD, restricting=energy))
         == DataAccessResult.OTHER_REASON
     )
-    assert (
-        meter.get(*PG, 2, by_range(b"\x07\xe7", WILDCARD))
-        == DataAccessResult.TYPE_UNMATCHED
-    )
+    assert meter.get(*PG, 2, by_range(b"\x07\xe7", WILDCARD)) == DataAccessResult.TYPE_UNMATCHED
     bad = _wire(1, Typed(S, (Typed(U, 1),)))
     assert meter.get(*PG, 2, bad) == DataAccessResult.TYPE_UNMATCHED
 
@@ -265,9 +247,7 @@ def test_range_refusals(meter):
 def test_entries_whole_and_single(meter):
     full = meter.get(*PG, 2).value
     assert meter.get(*PG, 2, by_entry(1, 0)).value == full
-    assert (
-        meter.get(*PG, 2, by_entry(0, 0)).value == full
-    )  # 0 read as 1: lenient, as most meters
+    assert meter.get(*PG, 2, by_entry(0, 0)).value == full  # 0 read as 1: lenient, as most meters
     assert meter.get(*PG, 2, by_entry(1, 1)).value == full[:1]  # entry 1 = oldest
     assert meter.get(*PG, 2, by_entry(960, 960)).value == full[-1:]
     assert meter.get(*PG, 2, by_entry(959, 0)).value == full[-2:]
@@ -276,9 +256,7 @@ def test_entries_whole_and_single(meter):
 
 def test_entries_out_of_range(meter):
     full = meter.get(*PG, 2).value
-    assert (
-        meter.get(*PG, 2, by_entry(955, 5000)).value == full[-6:]
-    )  # clamped to the last
+    assert meter.get(*PG, 2, by_entry(955, 5000)).value == full[-6:]  # clamped to the last
     assert meter.get(*PG, 2, by_entry(961, 0)) == Typed(A, [])
     assert meter.get(*PG, 2, by_entry(5, 4)) == Typed(A, [])
 
@@ -294,10 +272,7 @@ def test_entry_columns(meter):
 
 def test_entry_refusals(meter):
     assert meter.get(*PG, 2, _wire(3, Typed(U, 1))) == DataAccessResult.OTHER_REASON
-    assert (
-        meter.get(*PG, 2, _wire(2, Typed(S, (Typed(U, 1),))))
-        == DataAccessResult.TYPE_UNMATCHED
-    )
+    assert meter.get(*PG, 2, _wire(2, Typed(S, (Typed(U, 1),)))) == DataAccessResult.TYPE_UNMATCHED
     assert (
         meter.get(*PG, 2, _wire(2, Typed(S, (Typed(O, b"x"),) * 4)))
         == DataAccessResult.TYPE_UNMATCHED

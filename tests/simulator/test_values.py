@@ -39,18 +39,10 @@ def test_expected_is_rounded_signal():
             -1,
             35,
         )
-        assert v.expected(i, "1-1:51.7.0", T0)[0] == math.floor(
-            v.current(i, 1, T0) * 100 + 0.5
-        )
-        assert v.expected(i, "1-1:14.7.0", T0)[0] == math.floor(
-            v.frequency(i, T0) * 100 + 0.5
-        )
-        assert v.expected(i, "1-1:1.7.0", T0)[0] == math.floor(
-            v.active_power(i, T0) * 10 + 0.5
-        )
-        assert v.expected(i, OBIS_ENERGY, T0)[0] == math.floor(
-            v.active_energy_wh(i, T0)
-        )
+        assert v.expected(i, "1-1:51.7.0", T0)[0] == math.floor(v.current(i, 1, T0) * 100 + 0.5)
+        assert v.expected(i, "1-1:14.7.0", T0)[0] == math.floor(v.frequency(i, T0) * 100 + 0.5)
+        assert v.expected(i, "1-1:1.7.0", T0)[0] == math.floor(v.active_power(i, T0) * 10 + 0.5)
+        assert v.expected(i, OBIS_ENERGY, T0)[0] == math.floor(v.active_energy_wh(i, T0))
 
 
 def test_plausible_ranges():
@@ -67,8 +59,7 @@ def test_power_is_v_times_i_times_pf():
     for i in (1, 2, 3):
         for t in (T0, T0 + 1234):
             total = sum(
-                v.voltage(i, k, t) * v.current(i, k, t) * v.power_factor(i, k)
-                for k in range(3)
+                v.voltage(i, k, t) * v.current(i, k, t) * v.power_factor(i, k) for k in range(3)
             )
             assert total == pytest.approx(v.active_power(i, t), rel=1e-12)
 
@@ -85,10 +76,7 @@ def test_constant_within_a_second_and_moving_between_seconds():
 def test_meters_and_phases_differ():
     l1 = {v.raw_value(i, "1-1:32.7.0", T0) for i in range(100)}
     assert len(l1) > 20
-    assert (
-        len({v.raw_value(3, o, T0) for o in ("1-1:32.7.0", "1-1:52.7.0", "1-1:72.7.0")})
-        >= 2
-    )
+    assert len({v.raw_value(3, o, T0) for o in ("1-1:32.7.0", "1-1:52.7.0", "1-1:72.7.0")}) >= 2
 
 
 def test_deterministic_across_cache_clear():
@@ -139,9 +127,7 @@ def test_scale_is_correctly_rounded(raw, scaler):
 
 
 def test_obis_notations_and_unknown():
-    assert v.expected(1, Obis.parse("1.1.1.8.0.255"), T0) == v.expected(
-        1, OBIS_ENERGY, T0
-    )
+    assert v.expected(1, Obis.parse("1.1.1.8.0.255"), T0) == v.expected(1, OBIS_ENERGY, T0)
     assert v.spec_for(bytes([1, 1, 1, 8, 0, 255])).key == "active_energy"
     with pytest.raises(KeyError):
         v.spec_for("1-0:99.99.0")
