@@ -87,6 +87,8 @@ def test_offset_and_memoryview() -> None:
     assert decode_data(memoryview(data), 4) == ("ABC", 9)
     value = decode_data(memoryview(bytes.fromhex("09060100010800ff")))[0]
     assert type(value) is bytes
+    with pytest.raises(DecodeError):
+        decode_data(data, -3)  # never read from the end
 
 
 def test_long_lengths() -> None:

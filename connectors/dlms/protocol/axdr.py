@@ -119,25 +119,32 @@ def _count(buf: Buffer, pos: int, depth: int, what: str) -> Tuple[int, int]:
     return n, start
 
 
-def _d_array(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    n, pos = _count(buf, pos, depth, "array")
+def _items(buf: Buffer, pos: int, n: int, typed: bool, depth: int) -> Tuple[list[Any], int]:
+    """n tagged elements, decode_data inlined: containers are the hot loop of every response."""
     items: list[Any] = []
     append = items.append
-    depth -= 1
+    get = _DECODERS.get
     for _ in range(n):
-        value, pos = _decode_one(buf, pos, typed, depth)
-        append(value)
+        try:
+            tag = buf[pos]
+        except IndexError:
+            raise DecodeError("truncated data: type tag missing", pos) from None
+        dec = get(tag)
+        if dec is None:
+            raise DecodeError(f"unknown A-XDR type tag {tag}", pos)
+        value, pos = dec(buf, pos + 1, typed, depth)
+        append(Typed(_TYPES[tag], value) if typed else value)
     return items, pos
+
+
+def _d_array(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
+    n, pos = _count(buf, pos, depth, "array")
+    return _items(buf, pos, n, typed, depth - 1)
 
 
 def _d_structure(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
     n, pos = _count(buf, pos, depth, "structure")
-    items: list[Any] = []
-    append = items.append
-    depth -= 1
-    for _ in range(n):
-        value, pos = _decode_one(buf, pos, typed, depth)
-        append(value)
+    items, pos = _items(buf, pos, n, typed, depth - 1)
     return tuple(items), pos
 
 
@@ -165,24 +172,12 @@ _DECODERS: Dict[int, Decoder] = {
 _TYPES = {int(t): t for t in DataType}
 
 
-def _decode_one(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    try:
-        tag = buf[pos]
-    except IndexError:
-        raise DecodeError("truncated data: type tag missing", pos) from None
-    dec = _DECODERS.get(tag)
-    if dec is None:
-        raise DecodeError(f"unknown A-XDR type tag {tag}", pos)
-    value, pos = dec(buf, pos + 1, typed, depth)
-    if typed:
-        return Typed(_TYPES[tag], value), pos
-    return value, pos
-
-
 def decode_data(buf: Buffer, offset: int = 0, *, typed: bool = False,
                 max_depth: int = 16) -> Tuple[Any, int]:
     """Decode one Data at ``offset``; returns (value, new_offset). See the module doc for types."""
     try:
+        if offset < 0:  # buf[-1] would silently read the last byte
+            raise IndexError
         tag = buf[offset]
     except IndexError:
         raise DecodeError("truncated data: type tag missing", offset) from None
