@@ -244,7 +244,8 @@ class ServerRole:
 
     def _on_get(self, apdu: GetRequestNormal | GetRequestWithList) -> None:
         with_list = isinstance(apdu, GetRequestWithList)
-        items = apdu.items if with_list else ((apdu.descriptor, apdu.access),)
+        items = (apdu.items if isinstance(apdu, GetRequestWithList)
+                 else ((apdu.descriptor, apdu.access),))
         needed = [(Conformance.GET, "get")]
         if with_list:
             needed.append((Conformance.MULTIPLE_REFERENCES, "multiple-references"))
@@ -273,7 +274,8 @@ class ServerRole:
 
     def _on_set(self, apdu: SetRequestNormal | SetRequestWithList) -> None:
         with_list = isinstance(apdu, SetRequestWithList)
-        items = apdu.items if with_list else ((apdu.descriptor, apdu.access, apdu.value),)
+        items = (apdu.items if isinstance(apdu, SetRequestWithList)
+                 else ((apdu.descriptor, apdu.access, apdu.value),))
         needed = [(Conformance.SET, "set")]
         if with_list:
             needed.append((Conformance.MULTIPLE_REFERENCES, "multiple-references"))

@@ -163,7 +163,7 @@ def decode_block_payload(payload: bytes, with_list: bool, typed: bool) -> tuple[
     """Inverse of encode_results_for_blocks, for the reassembled raw data."""
     if with_list:
         count, pos = decode_length(payload, 0)
-        results = []
+        results: list[Result] = []
         for _ in range(count):
             result, pos = decode_get_data_result(payload, pos, typed)
             results.append(result)
@@ -207,7 +207,7 @@ def decode_get_response(data: bytes, typed: bool = False) -> Any:
         return GetResponseNormal(iid, result, hp, conf)
     if choice == 3:
         count, pos = decode_length(data, 3)
-        results = []
+        results: list[Result] = []
         append = results.append
         try:
             for _ in range(count):

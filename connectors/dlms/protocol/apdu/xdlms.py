@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import Optional
 
 from ..errors import DecodeError
 from .ber import decode_length, encode_length
@@ -66,7 +65,7 @@ class Conformance(IntFlag):
         return _CONFORMANCE_HEADER + int(self).to_bytes(3, "big")
 
     @classmethod
-    def decode_at(cls, data: bytes, offset: int) -> "tuple[Conformance, int]":
+    def decode_at(cls, data: bytes, offset: int) -> tuple[Conformance, int]:
         if data[offset:offset + 4] != _CONFORMANCE_HEADER:
             raise DecodeError("expected conformance block 5F 1F 04 00", offset)
         end = offset + 7
@@ -75,9 +74,9 @@ class Conformance(IntFlag):
         return cls(int.from_bytes(data[offset + 4:end], "big")), end
 
     @property
-    def labels(self) -> "tuple[str, ...]":
+    def labels(self) -> tuple[str, ...]:
         """Hyphenated Blue Book names of the bits set, in bit order."""
-        return tuple(m.name.lower().replace("_", "-") for m in _ORDERED if m & self)
+        return tuple(str(m.name).lower().replace("_", "-") for m in _ORDERED if m & self)
 
 
 _ORDERED = sorted((m for m in Conformance if m.value), key=lambda m: -m.value)
@@ -101,8 +100,8 @@ class InitiateRequest:
     client_max_receive_pdu_size: int = 0xFFFF
     dlms_version: int = 6
     response_allowed: bool = True
-    dedicated_key: Optional[bytes] = None
-    quality_of_service: Optional[int] = None
+    dedicated_key: bytes | None = None
+    quality_of_service: int | None = None
 
     def encode(self) -> bytes:
         out = bytearray((INITIATE_REQUEST_TAG,))
@@ -124,7 +123,7 @@ class InitiateRequest:
         return bytes(out)
 
     @classmethod
-    def decode(cls, data: bytes) -> "InitiateRequest":
+    def decode(cls, data: bytes) -> InitiateRequest:
         _need(data, 1)
         if data[0] != INITIATE_REQUEST_TAG:
             raise DecodeError(f"not an initiate-request (tag 0x{data[0]:02X})", 0)
@@ -170,7 +169,7 @@ class InitiateResponse:
     server_max_receive_pdu_size: int
     dlms_version: int = 6
     vaa_name: int = 0x0007
-    quality_of_service: Optional[int] = None
+    quality_of_service: int | None = None
 
     def encode(self) -> bytes:
         qos = b"\x00" if self.quality_of_service is None else bytes(
@@ -183,7 +182,7 @@ class InitiateResponse:
         ))
 
     @classmethod
-    def decode(cls, data: bytes) -> "InitiateResponse":
+    def decode(cls, data: bytes) -> InitiateResponse:
         _need(data, 1)
         if data[0] != INITIATE_RESPONSE_TAG:
             raise DecodeError(f"not an initiate-response (tag 0x{data[0]:02X})", 0)
