@@ -90,13 +90,28 @@ def decode_address(buf: bytes, offset: int) -> tuple[HdlcAddress, int]:
             raise DecodeError("HDLC address truncated", offset)
         raise DecodeError("HDLC address longer than 4 bytes", offset)
     count = end - offset + 1
+    key = bytes(buf[offset : end + 1])
+    address = _DECODED.get(key)
+    if address is None:
+        address = _build(key, count, offset)
+        if len(_DECODED) < _DECODED_MAX:
+            _DECODED[key] = address
+    return address, end + 1
+
+
+# Wire form -> address: a link sees the same two or three addresses in every frame, so decoding
+# (and validating) each once saves most of the per-frame address cost. Bounded against floods.
+_DECODED: dict[bytes, HdlcAddress] = {}
+_DECODED_MAX = 4096
+
+
+def _build(raw: bytes, count: int, offset: int) -> HdlcAddress:
     if count == 1:
-        return HdlcAddress(buf[offset] >> 1), end + 1
+        return HdlcAddress(raw[0] >> 1)
     if count == 2:
-        return HdlcAddress(buf[offset] >> 1, buf[offset + 1] >> 1, 2), end + 1
+        return HdlcAddress(raw[0] >> 1, raw[1] >> 1, 2)
     if count == 4:
-        b0, b1, b2, b3 = buf[offset : offset + 4]
-        logical = ((b0 >> 1) << 7) | (b1 >> 1)
-        physical = ((b2 >> 1) << 7) | (b3 >> 1)
-        return HdlcAddress(logical, physical, 4), end + 1
+        logical = ((raw[0] >> 1) << 7) | (raw[1] >> 1)
+        physical = ((raw[2] >> 1) << 7) | (raw[3] >> 1)
+        return HdlcAddress(logical, physical, 4)
     raise DecodeError("HDLC address of 3 bytes is not allowed", offset)

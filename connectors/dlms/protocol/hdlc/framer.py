@@ -72,6 +72,8 @@ def _valid_frame_ahead(buffer: bytes | bytearray, pos: int) -> int:
 
 def _garbage(buffer: bytes | bytearray, start: int, stop: int) -> int:
     """Bytes in ``buffer[start:stop]`` that are not idle flags (flags between frames are legal)."""
+    if stop <= start:
+        return 0
     return (stop - start) - buffer.count(_FLAG_BYTE, start, stop)
 
 

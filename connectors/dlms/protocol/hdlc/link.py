@@ -11,7 +11,8 @@ max_info_tx is sent in segments (S bit on all but the last), at most ``window_tx
 poll/final bit; the peer's RR (or next I frame) acknowledges them.
 
 What the peer can make happen (documented choice):
-* corrupt bytes: dropped by the framer and counted (``bad_frames``, ``discarded_bytes``);
+* corrupt bytes: dropped by the framer and counted (``link.framer.bad_frames``,
+  ``.discarded_bytes``, ``.last_error``);
 * frames for another address (multidrop bus): ignored and counted (``ignored_frames``);
 * well-formed frames that do not fit the state: an ``UnexpectedFrame`` event, nothing changes;
 * a complete APDU without the right LLC header, one larger than ``max_apdu``, or an SNRM with
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import ClassVar
 
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
@@ -99,23 +99,9 @@ class HdlcConnection:
         self.retransmissions = 0
         self._handlers = self._CLIENT_HANDLERS if is_client else self._SERVER_HANDLERS
 
-    # ------------------------------------------------------------------------------ properties
-
     @property
     def state(self) -> LinkState:
         return self._state
-
-    @property
-    def discarded_bytes(self) -> int:
-        return self.framer.discarded_bytes
-
-    @property
-    def bad_frames(self) -> int:
-        return self.framer.bad_frames
-
-    @property
-    def last_error(self) -> str | None:
-        return self.framer.last_error
 
     # -------------------------------------------------------------------------- calls (ours)
 
@@ -231,24 +217,27 @@ class HdlcConnection:
     def _burst(self, resend: bool) -> bytes:
         """Encode (again, if ``resend``) the unacknowledged frames, then new segments up to the
         window; poll/final bit on the last frame only. N(R) is always the current V(R)."""
-        unacked = self._unacked
-        frames: list[Frame] = []
-        if resend:
-            unacked[:] = [replace(f, nr=self._vr) for f in unacked]
-            frames.extend(unacked)
-        queue = self._tx_queue
+        unacked, queue = self._unacked, self._tx_queue
+        old = unacked if resend else []
         room = self.parameters.window_tx - len(unacked)
-        while room > 0 and queue and not self._peer_busy:
-            chunk = queue.popleft()
-            frame = Frame(_I, self._dst, self._src, False, self._vs, self._vr, bool(queue), chunk)
-            self._vs = (self._vs + 1) & 7
-            unacked.append(frame)
-            frames.append(frame)
-            room -= 1
-        if not frames:
+        new = 0 if self._peer_busy or room <= 0 else min(room, len(queue))
+        last = len(old) + new - 1
+        if last < 0:
             return b""
-        frames[-1] = replace(frames[-1], poll_final=True)
-        return b"".join(encode_frame(f) for f in frames)
+        dst, src, vr = self._dst, self._src, self._vr
+        # Frames are built directly (not dataclasses.replace): this is the per-request hot path.
+        frames = [
+            Frame(_I, dst, src, k == last, f.ns, vr, f.segmented, f.info) for k, f in enumerate(old)
+        ]
+        for k in range(len(old), last + 1):
+            chunk = queue.popleft()
+            frames.append(Frame(_I, dst, src, k == last, self._vs, vr, bool(queue), chunk))
+            self._vs = (self._vs + 1) & 7
+        if resend:
+            unacked[:] = frames
+        else:
+            unacked.extend(frames)
+        return b"".join([encode_frame(f) for f in frames])
 
     def _acknowledge(self, nr: int) -> bool:
         """Apply a received N(R); False if it acknowledges a frame we never sent."""
@@ -347,11 +336,8 @@ class HdlcConnection:
             info = info[3:]
         self._events.append(UnnumberedDataReceived(info))
 
-    def _not_a_response(self, frame: Frame) -> None:  # client got a command frame
-        self._unexpected(frame, f"{frame.kind.name} sent by a server")
-
-    def _not_a_command(self, frame: Frame) -> None:  # server got a response frame
-        self._unexpected(frame, f"{frame.kind.name} sent by a client")
+    def _wrong_direction(self, frame: Frame) -> None:  # a command to a client, or vice versa
+        self._unexpected(frame, f"{frame.kind.name} sent to a {self.role.value}")
 
     def _connected(self, frame: Frame) -> bool:
         """I/RR/RNR need NRM; a server in NDM answers polls with DM."""
@@ -433,8 +419,8 @@ class HdlcConnection:
         FrameKind.DM: _on_dm,
         FrameKind.FRMR: _on_frmr,
         FrameKind.UI: _on_ui,
-        FrameKind.SNRM: _not_a_response,
-        FrameKind.DISC: _not_a_response,
+        FrameKind.SNRM: _wrong_direction,
+        FrameKind.DISC: _wrong_direction,
     }
     _SERVER_HANDLERS: ClassVar[dict[FrameKind, Callable[[HdlcConnection, Frame], None]]] = {
         FrameKind.I: _on_i,
@@ -444,6 +430,6 @@ class HdlcConnection:
         FrameKind.DISC: _on_disc,
         FrameKind.FRMR: _on_frmr,
         FrameKind.UI: _on_ui,
-        FrameKind.UA: _not_a_command,
-        FrameKind.DM: _not_a_command,
+        FrameKind.UA: _wrong_direction,
+        FrameKind.DM: _wrong_direction,
     }
