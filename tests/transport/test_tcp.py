@@ -95,6 +95,7 @@ def test_peer_close_raises_transport_error(serve):
 
 def test_write_after_peer_reset_raises(serve):
     def reset(conn: socket.socket) -> None:
+        conn.recv(4)  # reset only once the client is surely connected
         # SO_LINGER 0 makes close() send RST: the hard failure a dropped modem link gives.
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         conn.close()
@@ -102,10 +103,10 @@ def test_write_after_peer_reset_raises(serve):
     server = serve(reset)
     t = TcpTransport("127.0.0.1", server.port)
     t.open()
-    server.accepted.wait(1.0)
+    t.write(b"ping")
     time.sleep(0.05)
-    with pytest.raises(TransportError):
-        for _ in range(3):  # the first send may still be accepted by the kernel
+    with pytest.raises(TransportError, match=rf"127\.0\.0\.1:{server.port}: write failed"):
+        for _ in range(3):  # the first send after the RST may still be accepted by the kernel
             t.write(b"x" * 1000)
             time.sleep(0.02)
     assert not t.is_open

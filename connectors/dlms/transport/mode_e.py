@@ -11,9 +11,10 @@ bytes; ``sign_on`` drives it over a pyserial port. Nothing here knows HDLC beyon
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
-from typing import Optional, Protocol, Tuple
+from typing import Callable, Optional, Protocol, Tuple
 
 from tb_dlms.protocol.errors import (
     DecodeError,
@@ -32,6 +33,7 @@ __all__ = [
     "build_request",
     "parse_identification",
     "sign_on",
+    "with_even_parity",
 ]
 
 # Mode C/E baud rate characters (IEC 62056-21 §6.3.14); letters A..I are mode B's, not ours.
@@ -45,7 +47,16 @@ _SIGN_ON_BAUD = 300
 _MAX_LINE = 64
 # Optical heads at 7 data bits may hand over the parity bit as bit 7: clear it before parsing.
 _STRIP_BIT7 = bytes(i & 0x7F for i in range(256))
+# 7E1 and 8N1 are both 10 bits on the wire: 8N1 with bit 7 = even parity of bits 0..6 *is* 7E1.
+_EVEN_PARITY = bytes((i & 0x7F) | ((bin(i & 0x7F).count("1") & 1) << 7) for i in range(256))
 _ADDRESS_FORBIDDEN = set("/?!")
+
+log = logging.getLogger(__name__)
+
+
+def with_even_parity(data: bytes) -> bytes:
+    """7-bit characters as an 8N1 port must send them to be 7E1 on the wire."""
+    return data.translate(_EVEN_PARITY)
 
 
 def baudrate_for_char(char: str) -> int:
@@ -180,6 +191,9 @@ class ModeESettings:
     switch_delay: float = 0.3
     max_baudrate: Optional[int] = None  # cap what the probe or cable can carry
     require_hdlc: bool = True  # refuse meters whose identification lacks "\2"
+    # 7E1 made in software over 8N1 (same bits on the wire), for adapters and ptys that refuse
+    # 7E1: None = try 7E1 and fall back when the driver refuses it, True = always, False = never.
+    software_parity: Optional[bool] = None
 
     def __post_init__(self) -> None:
         build_request(self.address)  # validates the address early, at configuration time
@@ -229,10 +243,10 @@ def sign_on(
     transport maps them.
     """
     settings = settings or ModeESettings()
-    port.baudrate, port.bytesize, port.parity, port.stopbits = _SIGN_ON_BAUD, 7, "E", 1
+    encode = _enter_sign_on_framing(port, settings.software_parity, label)
     port.timeout = 0.05  # poll slice: short enough to honour the step deadline
     port.reset_input_buffer()
-    port.write(build_request(settings.address))
+    port.write(encode(build_request(settings.address)))
     port.flush()
     try:
         ident = _read_identification(port, settings.identification_timeout)
@@ -250,13 +264,34 @@ def sign_on(
     wait = settings.ack_delay - (time.monotonic() - received_at)
     if wait > 0:
         time.sleep(wait)
-    port.write(build_ack(baud_char))
+    port.write(encode(build_ack(baud_char)))
     port.flush()  # tcdrain: at 300 baud the 6 ACK bytes take 200 ms to leave
     if settings.switch_delay > 0:
         time.sleep(settings.switch_delay)
     port.baudrate, port.bytesize, port.parity, port.stopbits = BAUD_RATES[baud_char], 8, "N", 1
     port.reset_input_buffer()  # the head's echo of the ACK, read at the wrong speed, is noise
     return ident
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
+
+
+def _enter_sign_on_framing(
+    port: SerialLike, software_parity: Optional[bool], label: str
+) -> Callable[[bytes], bytes]:
+    """Put the port at 300 baud 7E1 (real or made in software); return the encoder for writes."""
+    port.baudrate = _SIGN_ON_BAUD
+    if not software_parity:
+        try:
+            port.bytesize, port.parity, port.stopbits = 7, "E", 1
+            return _as_is
+        except Exception as exc:  # drivers refuse with termios.error, OSError or ValueError
+            if software_parity is False:
+                raise
+            log.warning("%s: port refuses 7E1 (%s); making the parity in software", label, exc)
+    port.bytesize, port.parity, port.stopbits = 8, "N", 1
+    return with_even_parity
 
 
 def _read_identification(port: SerialLike, budget: float) -> Identification:

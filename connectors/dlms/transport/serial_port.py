@@ -24,6 +24,18 @@ __all__ = ["SerialTransport"]
 
 log = logging.getLogger(__name__)
 
+try:  # tcsetattr failures reach us as termios.error, which is not an OSError
+    import termios
+
+    _PORT_ERRORS: tuple[type[Exception], ...] = (
+        serial.SerialException,
+        OSError,
+        ValueError,
+        termios.error,
+    )
+except ImportError:  # pragma: no cover - Windows
+    _PORT_ERRORS = (serial.SerialException, OSError, ValueError)
+
 _PARITIES = ("N", "E", "O", "M", "S")
 _BYTESIZES = (5, 6, 7, 8)
 _STOPBITS = (1, 1.5, 2)
@@ -99,6 +111,7 @@ class SerialTransport(Transport):
         self.exclusive = exclusive
         self.write_timeout = write_timeout
         self.identification: Optional[Identification] = None  # set by a mode E sign-on
+        self._agreed_baudrate: Optional[int] = None  # the speed mode E settled on
         self._name = name
         self._serial: Optional[Any] = None  # serial.SerialBase; pyserial ships no type hints
         self._timeout: Optional[float] = None  # last value given to pyserial (a change = tcsetattr)
@@ -111,9 +124,9 @@ class SerialTransport(Transport):
         framing = f"{self.bytesize}{self.parity}{self.stopbits:g}"
         if not self.mode_e:
             return f"{self._name} {self.baudrate} {framing}"
-        if self.identification is None:
+        if self._agreed_baudrate is None:
             return f"{self._name} mode E"
-        return f"{self._name} mode E {self.identification.baudrate} {framing}"
+        return f"{self._name} mode E {self._agreed_baudrate} {framing}"
 
     @property
     def is_open(self) -> bool:
@@ -122,11 +135,11 @@ class SerialTransport(Transport):
     def open(self) -> None:
         if self._serial is not None:
             return
-        self.identification = None
+        self.identification = self._agreed_baudrate = None
         try:
             ser = serial.serial_for_url(self.port, do_not_open=True)
-            if self.mode_e:  # sign_on() sets 300 7E1 itself; start there to avoid a second setup
-                ser.baudrate, ser.bytesize, ser.parity, ser.stopbits = 300, 7, "E", 1
+            if self.mode_e:  # sign_on() sets 7E1 itself, with a fallback should the driver refuse
+                ser.baudrate, ser.bytesize, ser.parity, ser.stopbits = 300, 8, "N", 1
             else:
                 ser.baudrate, ser.bytesize = self.baudrate, self.bytesize
                 ser.parity, ser.stopbits = self.parity, self.stopbits
@@ -137,16 +150,18 @@ class SerialTransport(Transport):
             if self.rs485:
                 ser.rs485_mode = serial.rs485.RS485Settings()
             ser.open()
-        except (serial.SerialException, ValueError, OSError) as exc:
+        except _PORT_ERRORS as exc:
             raise self._error("open failed", exc) from exc
         if self.mode_e:
             try:
                 self.identification = sign_on(ser, self.mode_e_settings, label=self.description)
                 self._timeout = ser.timeout
-            except (DlmsError, serial.SerialException, ValueError, OSError) as exc:
+                self._agreed_baudrate = ser.baudrate
+            except DlmsError:
                 _quiet_close(ser)
-                if isinstance(exc, DlmsError):
-                    raise
+                raise
+            except _PORT_ERRORS as exc:
+                _quiet_close(ser)
                 raise self._error("mode E sign-on failed", exc) from exc
             log.info("%s: signed on, identification %r", self.description, self.identification.raw)
         self._serial = ser
@@ -161,7 +176,7 @@ class SerialTransport(Transport):
             if cancel is not None:
                 try:
                     cancel()  # wakes a worker blocked in read()/write() on another thread (POSIX)
-                except Exception:  # noqa: BLE001, S110 - close() must never raise
+                except Exception:  # close() must never raise
                     pass
         with self._io_lock:
             _quiet_close(ser)
@@ -185,7 +200,7 @@ class SerialTransport(Transport):
                 ser.write(data)
         except serial.SerialTimeoutException as exc:
             raise self._broken(f"write timed out after {self.write_timeout:g} s") from exc
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             raise self._broken("write failed", exc) from exc
         self.bytes_sent += len(data)
 
@@ -199,7 +214,7 @@ class SerialTransport(Transport):
                 data: bytes = ser.read(1)
                 if data:
                     data += self._drain(ser)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             raise self._broken("read failed", exc) from exc
         if not data and self._serial is None:
             raise self._error("closed")  # close() from another thread aborted the wait
@@ -239,7 +254,7 @@ class SerialTransport(Transport):
                     if not chunk:
                         break
                     dropped += len(chunk)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             raise self._broken("read failed", exc) from exc
         self.bytes_received += dropped
         return dropped
@@ -248,5 +263,5 @@ class SerialTransport(Transport):
 def _quiet_close(ser: Any) -> None:
     try:
         ser.close()
-    except Exception:  # noqa: BLE001, S110 - a failing close must not hide the first error
+    except Exception:  # a failing close must not hide the first error
         pass
