@@ -208,7 +208,7 @@ def test_wrong_block_number_is_remote_error(pair) -> None:
 
 
 def test_server_refuses_unknown_get_next(pair) -> None:
-    cli, srv = pair
+    _, srv = pair
     srv.receive_data(bytes.fromhex("c002c100000001"))
     refused = srv.next_event()
     assert isinstance(refused, RequestRefused)

@@ -117,7 +117,7 @@ _RESPONSE_KIND = {
     SetResponseNormal: "set", SetResponseWithList: "set", ActionResponseNormal: "action",
 }
 # Runtime alias: "X | Y" needs Python 3.10.
-GetItemArg = Union[AttributeDescriptor, tuple[AttributeDescriptor, Optional[SelectiveAccess]]]  # noqa: UP007, UP045
+GetItemArg = Union[AttributeDescriptor, tuple[AttributeDescriptor, Optional[SelectiveAccess]]]
 
 
 @dataclass

@@ -26,8 +26,28 @@ from .errors import LocalProtocolError
 
 # One Role and one NEED_DATA sentinel for both state machines (HDLC link and association), so
 # the session layer tests ``is NEED_DATA`` and passes the same Role to both.
-from .hdlc.events import NEED_DATA as NEED_DATA
-from .hdlc.events import Role as Role
+from .hdlc.events import NEED_DATA, Role
+
+__all__ = [  # NEED_DATA and Role are re-exported from the HDLC layer
+    "NEED_DATA",
+    "ActionCompleted",
+    "ActionRequested",
+    "Associated",
+    "AssociationRequested",
+    "AssociationSettings",
+    "AssociationState",
+    "Authentication",
+    "GetRequested",
+    "GetResult",
+    "ReleaseRequested",
+    "Released",
+    "RequestRefused",
+    "Role",
+    "ServiceFailure",
+    "SetRequested",
+    "SetResult",
+    "StaleResponse",
+]
 
 
 class AssociationState(Enum):
@@ -85,8 +105,8 @@ class AssociationSettings:
         object.__setattr__(self, "conformance", Conformance(self.conformance))
 
 
-ServiceErrorApdu = Union[ExceptionResponse, ConfirmedServiceError]  # noqa: UP007 - Python 3.9
-Diagnostic = Union[AcseServiceUserDiagnostic, AcseServiceProviderDiagnostic]  # noqa: UP007
+ServiceErrorApdu = Union[ExceptionResponse, ConfirmedServiceError]
+Diagnostic = Union[AcseServiceUserDiagnostic, AcseServiceProviderDiagnostic]
 
 
 # ---- client events ----------------------------------------------------------------------------

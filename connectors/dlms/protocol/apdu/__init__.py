@@ -59,7 +59,7 @@ from .set import (
 )
 from .xdlms import Conformance, InitiateRequest, InitiateResponse
 
-Apdu = Union[  # noqa: UP007 - runtime alias, Python 3.9
+Apdu = Union[
     AARQ, AARE, RLRQ, RLRE, InitiateRequest, InitiateResponse, GetRequestNormal, GetRequestNext,
     GetRequestWithList, GetResponseNormal, GetResponseWithDataBlock, GetResponseWithList,
     SetRequestNormal, SetRequestWithList, SetResponseNormal, SetResponseWithList,

@@ -107,9 +107,9 @@ class AcseServiceProviderDiagnostic(IntEnum):
         return _label(self)
 
 
-Diagnostic = Union[AcseServiceUserDiagnostic, AcseServiceProviderDiagnostic]  # noqa: UP007 - runtime alias, 3.9
-AarqUserInformation = Union[InitiateRequest, bytes, None]  # noqa: UP007
-AareUserInformation = Union[InitiateResponse, ConfirmedServiceError, bytes, None]  # noqa: UP007
+Diagnostic = Union[AcseServiceUserDiagnostic, AcseServiceProviderDiagnostic]
+AarqUserInformation = Union[InitiateRequest, bytes, None]
+AareUserInformation = Union[InitiateResponse, ConfirmedServiceError, bytes, None]
 
 
 class ReleaseRequestReason(IntEnum):

@@ -8,7 +8,7 @@ an indefinite length is a DecodeError, never a guess. Every length is computed f
 
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+from collections.abc import Iterator
 
 from ..errors import DecodeError
 
@@ -32,7 +32,7 @@ def encode_length(n: int) -> bytes:
     return bytes((0x80 | len(raw),)) + raw
 
 
-def decode_length(data: bytes, offset: int) -> Tuple[int, int]:
+def decode_length(data: bytes, offset: int) -> tuple[int, int]:
     """Return (length, offset after the length bytes)."""
     try:
         first = data[offset]
@@ -56,7 +56,7 @@ def tlv(tag: int, content: bytes) -> bytes:
     return bytes((tag,)) + encode_length(len(content)) + content
 
 
-def read_tlv(data: bytes, offset: int, end: int) -> Tuple[int, int, int]:
+def read_tlv(data: bytes, offset: int, end: int) -> tuple[int, int, int]:
     """Read one element inside data[:end]; return (tag, content start, content end)."""
     if offset >= end:
         raise DecodeError("truncated BER element", offset)
@@ -70,7 +70,7 @@ def read_tlv(data: bytes, offset: int, end: int) -> Tuple[int, int, int]:
     return tag, start, stop
 
 
-def iter_tlvs(data: bytes, start: int, end: int) -> Iterator[Tuple[int, int, int]]:
+def iter_tlvs(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
     """Every element between start and end, in order."""
     offset = start
     while offset < end:
@@ -93,7 +93,7 @@ def decode_integer(data: bytes, start: int, end: int) -> int:
     return int.from_bytes(data[start:end], "big", signed=True)
 
 
-def expect_single(data: bytes, start: int, end: int, tag: int, what: str) -> Tuple[int, int]:
+def expect_single(data: bytes, start: int, end: int, tag: int, what: str) -> tuple[int, int]:
     """The content of a constructed field must be exactly one element of type ``tag``."""
     inner, cstart, cend = read_tlv(data, start, end)
     if inner != tag:

@@ -200,7 +200,7 @@ def split_invoke_byte(byte: int) -> tuple[int, bool, bool]:
 
 
 # ---- Get-Data-Result ------------------------------------------------------------------------
-Result = Union[Any, DataAccessResult]  # noqa: UP007 - runtime alias, Python 3.9
+Result = Union[Any, DataAccessResult]
 
 
 def encode_get_data_result(out: bytearray, value: Result) -> None:

@@ -38,7 +38,7 @@ from .common import (
 GET_REQUEST_TAG = 0xC0
 GET_RESPONSE_TAG = 0xC4
 
-GetItem = tuple[AttributeDescriptor, Optional[SelectiveAccess]]  # noqa: UP045 - runtime, 3.9
+GetItem = tuple[AttributeDescriptor, Optional[SelectiveAccess]]
 
 
 @dataclass(frozen=True)

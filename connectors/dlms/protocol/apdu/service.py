@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Dict, Optional, Tuple, Type, TypeVar
+from typing import TypeVar
 
 from ..errors import DecodeError
 
@@ -50,7 +50,7 @@ class ServiceErrorCode(IntEnum):
 class ExceptionResponse:
     state_error: StateError
     service_error: ServiceErrorCode
-    invocation_counter: Optional[int] = None  # only with invocation-counter-error
+    invocation_counter: int | None = None  # only with invocation-counter-error
 
     def encode(self) -> bytes:
         out = bytes((EXCEPTION_RESPONSE_TAG, self.state_error, self.service_error))
@@ -59,7 +59,7 @@ class ExceptionResponse:
         return out
 
     @classmethod
-    def decode(cls, data: bytes) -> "ExceptionResponse":
+    def decode(cls, data: bytes) -> ExceptionResponse:
         if len(data) < 3 or data[0] != EXCEPTION_RESPONSE_TAG:
             raise DecodeError("truncated or wrong exception-response", min(len(data), 1))
         state = decode_enum(StateError, data[1], 1, "state-error")
@@ -128,7 +128,7 @@ class ErrorClass(IntEnum):
 
 
 # Value names per error class (Blue Book ServiceError enumerations).
-ERROR_VALUE_NAMES: Dict[ErrorClass, Tuple[str, ...]] = {
+ERROR_VALUE_NAMES: dict[ErrorClass, tuple[str, ...]] = {
     ErrorClass.APPLICATION_REFERENCE: (
         "other", "time-elapsed", "application-unreachable", "application-reference-invalid",
         "application-context-unsupported", "provider-communication-error", "deciphering-error"),
@@ -183,7 +183,7 @@ class ConfirmedServiceError:
                       self.error_value))
 
     @classmethod
-    def decode(cls, data: bytes) -> "ConfirmedServiceError":
+    def decode(cls, data: bytes) -> ConfirmedServiceError:
         if len(data) < 4 or data[0] != CONFIRMED_SERVICE_ERROR_TAG:
             raise DecodeError("truncated or wrong confirmed-service-error", min(len(data), 4))
         if len(data) != 4:
@@ -196,7 +196,7 @@ class ConfirmedServiceError:
                 f"{self.error_class.label}: {self.error_name}")
 
 
-def decode_enum(kind: Type[E], value: int, offset: int, what: str) -> E:
+def decode_enum(kind: type[E], value: int, offset: int, what: str) -> E:
     """kind(value), or a DecodeError naming the field and where it was."""
     try:
         return kind(value)

@@ -32,7 +32,7 @@ from .common import (
 SET_REQUEST_TAG = 0xC1
 SET_RESPONSE_TAG = 0xC5
 
-SetItem = tuple[AttributeDescriptor, Optional[SelectiveAccess], Any]  # noqa: UP045 - 3.9
+SetItem = tuple[AttributeDescriptor, Optional[SelectiveAccess], Any]
 
 
 @dataclass(frozen=True)
