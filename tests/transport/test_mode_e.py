@@ -202,26 +202,29 @@ def test_settings_are_validated():
 
 
 class ScriptedPort:
-    """Records the line settings at each write; answers from a script. No I/O."""
+    """Records the line settings at each write; answers from a script. No I/O.
 
-    def __init__(self, answer: bytes, refuse_7e1: bool = False) -> None:
-        self._bytesize = 8
-        self.refuse_7e1 = refuse_7e1
-        self.baudrate, self.parity, self.stopbits = 9600, "N", 1
+    Like pyserial, a line setting is stored first and then applied; ``refuse`` names what the
+    "driver" refuses ("bits": 7 data bits, "parity": any parity), as some adapters and ptys do.
+    """
+
+    _LINE = ("baudrate", "bytesize", "parity", "stopbits")
+
+    def __init__(self, answer: bytes, refuse: Tuple[str, ...] = ()) -> None:
+        self.refuse = refuse
+        self.baudrate, self.bytesize, self.parity, self.stopbits = 9600, 8, "N", 1
         self.timeout: Optional[float] = None
         self._answer = answer
         self.writes: List[Tuple[bytes, Tuple[int, int, str, float]]] = []
         self.resets = 0
 
-    @property
-    def bytesize(self) -> int:
-        return self._bytesize
-
-    @bytesize.setter
-    def bytesize(self, value: int) -> None:
-        if value == 7 and self.refuse_7e1:
-            raise ValueError("Invalid char len: 7")  # what some USB adapters' drivers answer
-        self._bytesize = value
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name in self._LINE and hasattr(self, "stopbits"):
+            if ("bits" in self.refuse and self.bytesize != 8) or (
+                "parity" in self.refuse and self.parity != "N"
+            ):
+                raise ValueError(f"Invalid argument: {self.bytesize}{self.parity}")
 
     def write(self, data: bytes) -> int:
         self.writes.append((data, (self.baudrate, self.bytesize, self.parity, self.stopbits)))
@@ -260,8 +263,9 @@ def test_even_parity_table():
     assert all(bin(b).count("1") % 2 == 0 for b in with_even_parity(bytes(range(256))))
 
 
-def test_sign_on_falls_back_to_software_parity_when_7e1_is_refused():
-    port = ScriptedPort(with_even_parity(IDENT), refuse_7e1=True)
+@pytest.mark.parametrize("refuse", [("bits",), ("parity",), ("bits", "parity")])
+def test_sign_on_falls_back_to_software_parity_when_7e1_is_refused(refuse):
+    port = ScriptedPort(with_even_parity(IDENT), refuse=refuse)
     ident = sign_on(port, ModeESettings(**FAST))
     assert ident.ident == "METER123"
     # Same bits on the wire as 7E1: 8N1 frames whose bit 7 is the even parity bit.
@@ -273,8 +277,8 @@ def test_sign_on_falls_back_to_software_parity_when_7e1_is_refused():
 
 
 def test_sign_on_without_fallback_lets_the_refusal_through():
-    port = ScriptedPort(IDENT, refuse_7e1=True)
-    with pytest.raises(ValueError, match="char len"):
+    port = ScriptedPort(IDENT, refuse=("bits",))
+    with pytest.raises(ValueError, match="Invalid argument"):
         sign_on(port, ModeESettings(software_parity=False, **FAST))
     assert port.writes == []
 

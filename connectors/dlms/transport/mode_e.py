@@ -290,6 +290,13 @@ def _enter_sign_on_framing(
             if software_parity is False:
                 raise
             log.warning("%s: port refuses 7E1 (%s); making the parity in software", label, exc)
+            # pyserial stores a value before applying it, so a refused 7E1 can leave a mix (8E1)
+            # that is refused too: set parity and size blindly, then the last step must apply.
+            for name, value in (("parity", "N"), ("bytesize", 8)):
+                try:
+                    setattr(port, name, value)
+                except Exception:  # the mix of old and new settings may be refused; see below
+                    pass
     port.bytesize, port.parity, port.stopbits = 8, "N", 1
     return with_even_parity
 
