@@ -391,3 +391,9 @@ def test_block_transfer_any_pdu_size(pdu: int, strings: list) -> None:
         assert srv.next_event() is NEED_DATA
         apdu = srv.data_to_send()
     assert event == GetResult(iid, (strings,))
+
+
+def test_password_never_in_settings_repr():
+    settings = AssociationSettings(authentication="lls", password=b"s3cr3t-22222222")
+    assert "s3cr3t" not in repr(settings)
+    assert settings.password == b"s3cr3t-22222222"

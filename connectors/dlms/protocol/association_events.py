@@ -5,7 +5,7 @@ Events are frozen dataclasses, as in h11: the state machine hands them out of ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
 
@@ -78,7 +78,7 @@ class AssociationSettings:
     ``axdr.Typed`` instead of natives. ``max_reassembly_size`` bounds a block transfer."""
 
     authentication: Authentication = Authentication.NONE
-    password: bytes = b""
+    password: bytes = field(default=b"", repr=False)  # a secret: never in reprs or logs
     conformance: Conformance = DEFAULT_CLIENT_CONFORMANCE
     max_pdu_size: int = 0xFFFF
     dlms_version: int = 6
