@@ -301,6 +301,32 @@ def test_lost_later_segment_of_response_recovered_by_rr_poll():
     assert client.retransmissions == 0
 
 
+def test_retransmit_repeats_a_whole_window_with_the_same_ns():
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, _server, wire, _, _ = connected_pair(params, params)
+    first = client.send_data(bytes(200))  # the burst is lost
+    again = client.retransmit()
+    assert again == first
+    assert [(f.ns, f.poll_final) for f in frames_of(again)] == [(0, False), (1, False), (2, True)]
+    assert client.retransmissions == 1
+    _, server_events = wire.run(to_server=again)
+    assert server_events == [DataReceived(bytes(200))]
+
+
+def test_rnr_holds_segments_until_rr():
+    params = LinkParameters(max_info_tx=32, max_info_rx=32)
+    client, _server, _, _, _ = connected_pair(params, params)
+    client.send_data(bytes(100))
+    client.receive_data(encode_frame(Frame(FrameKind.RNR, CLIENT, SERVER, True, nr=1)))
+    assert client.next_event() is NEED_DATA
+    assert client.data_to_send() == b""  # the server is busy: nothing more
+    assert [f.kind for f in frames_of(client.retransmit())] == [FrameKind.RR]  # poll it
+    client.receive_data(encode_frame(Frame(FrameKind.RR, CLIENT, SERVER, True, nr=1)))
+    assert client.next_event() is NEED_DATA
+    (segment,) = frames_of(client.data_to_send())
+    assert (segment.kind, segment.ns, segment.segmented) == (FrameKind.I, 1, True)
+
+
 def test_rr_poll_with_nothing_to_send_is_answered_with_rr():
     client, _server, wire, _, _ = connected_pair()
     wire.run(to_server=client.retransmit())
