@@ -7,7 +7,10 @@ answers); the clock is frozen so both sides see the same instant.
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -553,3 +556,82 @@ def test_stop_returns_promptly_and_closes_every_socket(make_server):
         c.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", srv.ports[0]), 0.5)
+
+
+# -- tb-dlms simulate ---------------------------------------------------------------------------
+
+
+def _free_base(count: int) -> int:
+    """A base port with ``count`` free ports after it (best effort: probe them all)."""
+    for _ in range(20):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1]
+        probe.close()
+        if base + count > 65535:
+            continue
+        try:
+            socks = []
+            for p in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise RuntimeError("no free port range")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_meters_and_exits_cleanly_on_signal(sig):
+    base = _free_base(2)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tb_dlms.cli",
+        "simulate",
+        "--count",
+        "2",
+        "--base-port",
+        str(base),
+        "--max-info",
+        "64",
+        "--physical-base",
+        "200",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert f"127.0.0.1:{base}..{base + 1}" in line and "physical 200..201" in line
+        c = RawClient(base + 1, server=HdlcAddress.server(1, 201))
+        c.open()
+        assert c.link.parameters.max_info_rx == 64
+        assert c.get(SERIAL).value == b"SIM00000001"
+        c.close_gracefully()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "1 requests served" in out
+
+
+def test_cli_refuses_a_bad_max_info_with_exit_2():
+    cmd = [
+        sys.executable,
+        "-m",
+        "tb_dlms.cli",
+        "simulate",
+        "--base-port",
+        "0",
+        "--max-info",
+        "5000",
+    ]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 2
+    assert "max_info" in proc.stderr

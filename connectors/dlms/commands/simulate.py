@@ -1,0 +1,154 @@
+"""``tb-dlms simulate``: N simulated DLMS meters on consecutive TCP ports, until Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Any
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="serve simulated DLMS meters on consecutive TCP ports",
+        description="Meter i listens on base-port + i (HDLC server address logical 1, "
+        "physical physical-base + i, or the 1-byte address 0x03). Clients 1 and 32: LLS "
+        "password 22222222; client 16: public, no authentication.",
+    )
+    p.add_argument("--count", type=_positive, default=1, help="number of meters (default 1)")
+    p.add_argument("--base-port", type=_not_negative, default=3333, help="port of meter 0")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--wrapper", action="store_true", help="IEC 62056-47 wrapper instead of HDLC")
+    p.add_argument("--max-info", type=_positive, help="HDLC max information field (32..2030)")
+    p.add_argument("--max-pdu", type=_positive, help="max PDU size: longer GETs use blocks")
+    p.add_argument("--no-with-list", action="store_true", help="refuse GET/SET-with-list")
+    p.add_argument("--latency-ms", type=_not_negative, default=0, help="delay before replies")
+    p.add_argument("--drop-every", type=_not_negative, default=0, help="drop every Nth reply")
+    p.add_argument(
+        "--garbage-every", type=_not_negative, default=0, help="noise before every Nth reply"
+    )
+    p.add_argument(
+        "--physical-base", type=_not_negative, default=16, help="HDLC physical of meter 0"
+    )
+    p.add_argument("--password", default="22222222", help="LLS password of clients 1 and 32")
+    p.add_argument(
+        "--inactivity-timeout", type=float, default=180.0, help="seconds before idle links close"
+    )
+    p.add_argument(
+        "--print-expected",
+        metavar="OBIS",
+        action="append",
+        help="print meter 0's expected register value now (repeatable) and exit",
+    )
+    p.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from ..simulator.model import MeterOptions
+
+    kw: dict[str, Any] = {
+        "with_list": not args.no_with_list,
+        "latency_s": args.latency_ms / 1000.0,
+        "drop_every": args.drop_every,
+        "garbage_every": args.garbage_every,
+        "password": args.password.encode("utf-8"),
+        "inactivity_timeout_s": args.inactivity_timeout,
+        "wrapper": args.wrapper,
+    }
+    if args.max_info is not None:
+        kw["max_info_field"] = args.max_info
+    if args.max_pdu is not None:
+        kw["max_pdu_size"] = args.max_pdu
+    return MeterOptions(**kw)
+
+
+def _print_expected(codes: list[str]) -> int:
+    from ..protocol.errors import DlmsError
+    from ..simulator.model import MeterModel
+
+    model = MeterModel(0)
+    now = time.time()
+    for code in codes:
+        try:
+            raw, scaler, unit = model.expected(code, now)
+        except (KeyError, DlmsError) as exc:
+            print(f"tb-dlms simulate: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"{code} raw={raw} scaler={scaler} unit={unit} value={model.expected_value(code, now)}"
+        )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..protocol.errors import DlmsError
+    from ..simulator.server import SimulatorServer
+
+    if args.print_expected:
+        return _print_expected(args.print_expected)
+    try:
+        options = _options(args)
+        server = SimulatorServer(
+            args.count,
+            args.base_port,
+            args.host,
+            options=options,
+            wrapper=args.wrapper,
+            physical_base=args.physical_base,
+        ).start()
+    except (DlmsError, ValueError, OSError) as exc:
+        print(f"tb-dlms simulate: {exc}", file=sys.stderr)
+        return 2
+    ports = server.ports
+    kind = "wrapper" if server.wrapper else "HDLC"
+    last = args.physical_base + args.count - 1
+    address = "wPort 1" if server.wrapper else f"logical 1, physical {args.physical_base}..{last}"
+    print(
+        f"tb-dlms simulate: {args.count} meter(s) on {args.host}:{ports[0]}..{ports[-1]} "
+        f"({kind}, {address}, max info {options.max_info_field}, max PDU {options.max_pdu_size})",
+        flush=True,
+    )
+
+    def on_signal(signum: int, frame: Any) -> None:
+        server.stop()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    cpu0 = time.process_time()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
+    cpu = time.process_time() - cpu0
+    served = server.requests
+    per = f", {cpu / served * 1e6:.1f} us CPU per request" if served else ""
+    try:
+        import resource  # Unix only
+
+        rss = f", peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB"
+    except ImportError:
+        rss = ""
+    print(
+        f"tb-dlms simulate: stopped; {served} requests served, {server.accepted} connections, "
+        f"{cpu:.2f} s CPU{per}{rss}",
+        flush=True,
+    )
+    return 0
