@@ -1,0 +1,193 @@
+"""Field readers for the dlms.json loader: strict types, range checks, one message per bad field.
+
+A ``Section`` wraps one JSON object (the top level, a meter, a connection, a point) and a
+``Report`` shared by one meter. Each reader returns the value, or the default after recording an
+error that names the field by its path ("timeseries[3].obis"). No reader clamps or coerces: a
+string "1000" where a number belongs is an error, not a number.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, overload
+
+__all__ = ["Report", "Section"]
+
+_MISSING = object()
+
+
+class Report:
+    """Errors and warnings of one meter (or of the top level), each already prefixed."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(f"{self.label}: {path}: {message}" if path else f"{self.label}: {message}")
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(f"{self.label}: {path}: {message}" if path else f"{self.label}: {message}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+class Section:
+    """One JSON object being read; ``path`` is its place in the meter ("connection", ...)."""
+
+    def __init__(self, data: Mapping[str, Any], report: Report, path: str = "") -> None:
+        self.data = data
+        self.report = report
+        self.path = path
+        self.bad = False  # set by any error in this section
+
+    def where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, message: str) -> None:
+        self.bad = True
+        self.report.error(self.where(key), message)
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def warn_unknown(self, known: Iterable[str]) -> None:
+        known = list(known)
+        for key in self.data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.report.warn(self.where(str(key)), f"unknown key ignored{hint}")
+
+    def _get(self, key: str, required: bool) -> Any:
+        value = self.data.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                self.error(key, "is required")
+            return _MISSING
+        return value
+
+    # ---- scalars ------------------------------------------------------------------------
+    @overload
+    def string(self, key: str, default: str, required: bool = False,
+               choices: Iterable[str] | None = None, lower: bool = False) -> str: ...
+
+    @overload
+    def string(self, key: str, default: None = None, required: bool = False,
+               choices: Iterable[str] | None = None, lower: bool = False) -> str | None: ...
+
+    def string(self, key: str, default: str | None = None, required: bool = False,
+               choices: Iterable[str] | None = None, lower: bool = False) -> str | None:
+        value = self._get(key, required)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            self.error(key, f"must be a non-empty string, got {_kind(value)} {value!r}")
+            return default
+        text = value.strip()
+        if lower:
+            text = text.lower()
+        if choices is not None:
+            options = list(choices)
+            if text not in options:
+                self.error(key, f"{value!r} is not one of {', '.join(repr(c) for c in options)}")
+                return default
+        return text
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, False)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            self.error(key, f"must be true or false, got {_kind(value)} {value!r}")
+            return default
+        return value
+
+    @overload
+    def integer(self, key: str, default: int, lo: int, hi: int,
+                required: bool = False) -> int: ...
+
+    @overload
+    def integer(self, key: str, default: None, lo: int, hi: int,
+                required: bool = False) -> int | None: ...
+
+    def integer(self, key: str, default: int | None, lo: int, hi: int,
+                required: bool = False) -> int | None:
+        value = self._get(key, required)
+        if value is _MISSING:
+            return default
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON writers may emit 3.0 for 3: same number, not a coercion
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(key, f"must be an integer, got {_kind(value)} {value!r}")
+            return default
+        if not lo <= value <= hi:
+            self.error(key, f"{value} is out of range {lo}..{hi}")
+            return default
+        return value
+
+    def number(self, key: str, default: float, lo: float, hi: float,
+               allow_zero: bool = False) -> float:
+        """A finite number in lo..hi (or exactly 0 when ``allow_zero``: 'off')."""
+        value = self._get(key, False)
+        if value is _MISSING:
+            return float(default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value
+        ):
+            self.error(key, f"must be a number, got {_kind(value)} {value!r}")
+            return float(default)
+        if allow_zero and value == 0:
+            return 0.0
+        if not lo <= value <= hi:
+            extra = " (or 0 to turn it off)" if allow_zero else ""
+            self.error(key, f"{value} is out of range {lo:g}..{hi:g}{extra}")
+            return float(default)
+        return float(value)
+
+    # ---- containers ---------------------------------------------------------------------
+    def obj(self, key: str, required: bool = False) -> Section | None:
+        value = self._get(key, required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, dict):
+            self.error(key, f"must be an object, got {_kind(value)}")
+            return None
+        return Section(value, self.report, self.where(key))
+
+    def items(self, key: str) -> list[Section]:
+        """The objects of a list field, each as a Section with path ``key[i]``."""
+        value = self._get(key, False)
+        if value is _MISSING:
+            return []
+        if not isinstance(value, list):
+            self.error(key, f"must be a list, got {_kind(value)}")
+            return []
+        out = []
+        for i, item in enumerate(value):
+            where = f"{key}[{i}]"
+            if not isinstance(item, dict):
+                self.error(where, f"must be an object, got {_kind(item)}")
+                continue
+            out.append(Section(item, self.report, self.where(where)))
+        return out

@@ -1,0 +1,344 @@
+"""One meter of dlms.json -> MeterConfig. Every bad field is one error naming meter and field.
+
+The field names, defaults and ranges here are the user-facing contract, documented key by key in
+config/README.md and mirrored by config/dlms.schema.json (a test keeps the three in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, SerialSpec, TcpSpec
+from ..protocol.errors import ConfigError, DlmsError
+from ..protocol.obis import Obis
+from ..session.settings import SessionSettings
+from ._fields import Report, Section
+from .model import BUILTIN_RPCS, AttributeUpdate, MeterConfig, RpcMethod
+from .values import parse_type_name
+
+__all__ = ["METER_KEYS", "parse_meter", "parse_report_strategy"]
+
+DAY_MS = 86_400_000
+METER_KEYS = (
+    "deviceName", "deviceType", "enabled", "connection", "clientAddress", "serverLogicalAddress",
+    "serverPhysicalAddress", "serverAddressSize", "authentication", "password", "passwordEnv",
+    "pollPeriod", "timeout", "retries", "connectAttemptSpacingMs", "backoffInitialMs",
+    "backoffMaxMs", "circuitBreakerFailures", "circuitBreakerOpenMs", "watchdogMs",
+    "healthPeriod", "clockCheckPeriod", "clockDriftThresholdS", "inactivityTimeout",
+    "maxInfoLength", "windowSize", "maxPduSize", "maxListItems", "deviationSign",
+    "reportStrategy", "timeseries", "attributes", "staticAttributes", "attributeUpdates", "rpc",
+)
+TCP_KEYS = ("type", "host", "port", "wrapper", "connectTimeout")
+SERIAL_KEYS = ("type", "port", "baudrate", "bytesize", "parity", "stopbits", "modeE",
+               "connectTimeout")
+POINT_KEYS = ("key", "obis", "classId", "attribute", "reportStrategy")
+UPDATE_KEYS = ("key", "obis", "classId", "attribute", "type")
+RPC_KEYS = ("method", "type", "obis", "classId", "attribute", "methodIndex", "valueType", "value")
+STRATEGY_KEYS = ("type", "reportPeriod", "aggregationFunction", "ttl")
+REPORT_TYPES = ("ON_RECEIVED", "ON_CHANGE", "ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD",
+                "DISABLED")
+BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+def parse_report_strategy(section: Section, key: str = "reportStrategy") -> dict | None:
+    """A gateway reportStrategy object, checked the way ReportStrategyConfig would refuse it."""
+    s = section.obj(key)
+    if s is None:
+        return None
+    s.warn_unknown(STRATEGY_KEYS)
+    kind = s.string("type", required=True)
+    if kind is not None and kind.upper() not in REPORT_TYPES:
+        s.error("type", f"{kind!r} is not one of {', '.join(REPORT_TYPES)}")
+        return None
+    if kind is None:
+        return None
+    out: dict[str, Any] = {"type": kind.upper()}
+    if out["type"] in ("ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD"):
+        period = s.integer("reportPeriod", None, 1, DAY_MS, required=True)
+        if period is not None:
+            out["reportPeriod"] = period
+    elif s.has("reportPeriod"):
+        s.report.warn(s.where("reportPeriod"), f"ignored with type {out['type']}")
+    agg = s.string("aggregationFunction", choices=("NONE", "SUM", "COUNT", "MIN", "MAX", "AVERAGE"))
+    if agg is not None:
+        out["aggregationFunction"] = agg
+    ttl = s.integer("ttl", None, 1, 10 * 365 * 86400)
+    if ttl is not None:
+        out["ttl"] = ttl
+    return out if not s.bad else None
+
+
+def _obis(s: Section) -> Obis | None:
+    value = s.raw("obis")
+    if value is None:
+        s.error("obis", "is required")
+        return None
+    if not isinstance(value, str):
+        s.error("obis", f"{value!r} is not an OBIS code (write it as a string, e.g. '1-0:1.8.0')")
+        return None
+    try:
+        return Obis.parse(value)
+    except DlmsError:
+        s.error("obis", f"{value!r} is not an OBIS code (e.g. '1-0:1.8.0' or '1.0.1.8.0.255')")
+        return None
+
+
+def _ref(s: Section, explicit: bool) -> ObjectRef | None:
+    """obis + classId + attribute; ``explicit``: writes must name class and attribute."""
+    obis = _obis(s)
+    class_id = s.integer("classId", None if explicit else 3, 0, 0xFFFF, required=explicit)
+    attribute = s.integer("attribute", None if explicit else 2, 1, 127, required=explicit)
+    if obis is None or class_id is None or attribute is None:
+        return None
+    return ObjectRef(class_id, obis, attribute)
+
+
+def _points(meter: Section, key: str, kind: str) -> list[PollPoint]:
+    out: list[PollPoint] = []
+    seen: dict[str, int] = {}
+    for i, s in enumerate(meter.items(key)):
+        s.warn_unknown(POINT_KEYS)
+        name = s.string("key", required=True)
+        ref = _ref(s, explicit=False)
+        strategy = parse_report_strategy(s)
+        if name is not None and name in seen:
+            s.error("key", f"{name!r} is already used by {key}[{seen[name]}]")
+            continue
+        if name is not None:
+            seen[name] = i
+        if name is not None and ref is not None and not s.bad:
+            out.append(PollPoint(name, ref, kind, strategy))
+    return out
+
+
+def _attribute_updates(meter: Section) -> list[AttributeUpdate]:
+    out: list[AttributeUpdate] = []
+    seen: set[str] = set()
+    for s in meter.items("attributeUpdates"):
+        s.warn_unknown(UPDATE_KEYS)
+        key = s.string("key", required=True)
+        ref = _ref(s, explicit=True)
+        data_type = _type(s, "type", required=True)
+        if key is not None and key in seen:
+            s.error("key", f"{key!r} is configured twice")
+            continue
+        if key is not None:
+            seen.add(key)
+        if key is not None and ref is not None and data_type is not None and not s.bad:
+            out.append(AttributeUpdate(key, ref, data_type))
+    return out
+
+
+def _type(s: Section, key: str, required: bool) -> Any:
+    name = s.raw(key)
+    if name is None:
+        if required:
+            s.error(key, "is required (the A-XDR type, e.g. 'long-unsigned')")
+        return None
+    try:
+        return parse_type_name(name)
+    except ConfigError as exc:
+        s.error(key, str(exc))
+        return None
+
+
+def _rpcs(meter: Section) -> list[RpcMethod]:
+    out: list[RpcMethod] = []
+    seen: set[str] = set()
+    for s in meter.items("rpc"):
+        s.warn_unknown(RPC_KEYS)
+        method = s.string("method", required=True)
+        kind = s.string("type", required=True, choices=("get", "set", "action"), lower=True)
+        obis = _obis(s)
+        class_id = s.integer("classId", None, 0, 0xFFFF, required=True)
+        index = None
+        if kind == "action":
+            index = s.integer("methodIndex", None, 1, 127, required=True)
+        elif kind is not None:
+            index = s.integer("attribute", None, 1, 127, required=True)
+        value_type = _type(s, "valueType", required=kind == "set")
+        if method is not None and method in BUILTIN_RPCS:
+            s.error("method", f"{method!r} is a built-in RPC: choose another name")
+        elif method is not None and method in seen:
+            s.error("method", f"{method!r} is configured twice")
+        if method is not None:
+            seen.add(method)
+        has_value = s.has("value")
+        if has_value and value_type is None and kind != "get":
+            s.error("valueType", "is required with a fixed value")
+        if s.bad or None in (method, kind, obis, class_id, index):
+            continue
+        out.append(RpcMethod(method, kind, class_id, obis, index, value_type,  # type: ignore[arg-type]
+                             s.raw("value"), has_value))
+    return out
+
+
+def _connection(meter: Section) -> tuple[Any, dict[str, Any]]:
+    """(TcpSpec | SerialSpec | None, session keyword arguments taken from the connection)."""
+    c = meter.obj("connection", required=True)
+    if c is None:
+        return None, {}
+    kind = c.string("type", required=True, choices=("tcp", "serial"), lower=True)
+    connect_ms = c.number("connectTimeout", 5000, 100, 120_000)
+    if kind == "tcp":
+        c.warn_unknown(TCP_KEYS)
+        host = c.string("host", required=True)
+        port = c.integer("port", None, 1, 65535, required=True)
+        wrapper = c.boolean("wrapper", False)
+        if host is None or port is None:
+            return None, {}
+        return TcpSpec(host, port, connect_ms / 1000.0), {"wrapper": wrapper,
+                                                           "connect_timeout": connect_ms / 1000.0}
+    if kind == "serial":
+        c.warn_unknown(SERIAL_KEYS)
+        port_name = c.string("port", required=True)
+        baud = c.integer("baudrate", 9600, 300, 115200)
+        if baud not in BAUDRATES:
+            c.error("baudrate", f"{baud} is not one of {', '.join(map(str, BAUDRATES))}")
+        bytesize = c.integer("bytesize", 8, 7, 8)
+        parity = c.string("parity", "N", choices=("N", "E", "O"))
+        stopbits = c.raw("stopbits", 1)
+        if isinstance(stopbits, bool) or stopbits not in (1, 1.5, 2):
+            c.error("stopbits", f"{stopbits!r} is not one of 1, 1.5, 2")
+        mode_e = c.boolean("modeE", False)
+        if port_name is None or c.bad:
+            return None, {}
+        spec = SerialSpec(port_name, baud, bytesize, parity, stopbits, mode_e)  # type: ignore[arg-type]
+        return spec, {"wrapper": False, "connect_timeout": connect_ms / 1000.0}
+    return None, {}
+
+
+def _password(m: Section, auth: str | None, environ: Mapping[str, str]) -> bytes:
+    has_pw, has_env = m.raw("password") is not None, m.raw("passwordEnv") is not None
+    if has_pw and has_env:
+        m.error("password", "give either password or passwordEnv, not both")
+        return b""
+    if auth != "lls":
+        if has_pw or has_env:
+            m.report.warn("password", "ignored: authentication is 'none'")
+        return b""
+    if has_env:
+        var = m.string("passwordEnv", required=True)
+        if var is None:
+            return b""
+        value = environ.get(var)
+        if value is None:
+            m.error("passwordEnv", f"environment variable {var!r} is not set")
+            return b""
+        if not value:
+            m.error("passwordEnv", f"environment variable {var!r} is empty")
+            return b""
+        return value.encode("utf-8")
+    pw = m.raw("password")
+    if pw is None:
+        m.error("password", "LLS authentication needs password or passwordEnv")
+        return b""
+    if not isinstance(pw, str) or not pw:
+        m.error("password", "must be a non-empty string")  # the value itself is never echoed
+        return b""
+    if len(pw.encode("utf-8")) > 255:
+        m.error("password", "is longer than 255 bytes")
+        return b""
+    return pw.encode("utf-8")
+
+
+def _addresses(m: Section, wrapper: bool) -> dict[str, Any]:
+    client = m.integer("clientAddress", 16, 0, 0xFFFF if wrapper else 0x7F)
+    logical = m.integer("serverLogicalAddress", 1, 0, 0xFFFF if wrapper else 0x3FFF)
+    physical = m.integer("serverPhysicalAddress", None, 0, 0x3FFF)
+    size = m.integer("serverAddressSize", None, 1, 4)
+    if wrapper:
+        for key in ("serverPhysicalAddress", "serverAddressSize"):
+            if m.has(key):
+                m.error(key, "HDLC addressing does not apply with connection.wrapper = true")
+        return {"client": client, "server_logical": logical}
+    if size is not None and size not in (1, 2, 4):
+        m.error("serverAddressSize", f"{size} is not one of 1, 2, 4")
+    elif size == 1 and physical is not None:
+        m.error("serverPhysicalAddress", "a 1-byte server address has no physical part")
+    elif size in (2, 4) and physical is None:
+        m.error("serverPhysicalAddress", f"is required with serverAddressSize {size}")
+    else:
+        # Without serverAddressSize the shortest form is used: 1 byte, else 2, else 4.
+        used = size or (1 if physical is None else 4)
+        limit = {1: 0x7F, 2: 0x7F, 4: 0x3FFF}[used]
+        for key, value in (("serverLogicalAddress", logical), ("serverPhysicalAddress", physical)):
+            if value is not None and value > limit:
+                m.error(key, f"{value} does not fit a {used}-byte server address "
+                             f"(0..{limit})")
+    return {"client": client, "server_logical": logical, "server_physical": physical,
+            "address_size": size}
+
+
+def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
+    """The meter, or None when any field is bad (the errors are in ``m.report``)."""
+    report: Report = m.report
+    m.warn_unknown(METER_KEYS)
+    name = m.string("deviceName", required=True)
+    device_type = m.string("deviceType", "default")
+    transport, link = _connection(m)
+    auth = m.string("authentication", "none", choices=("none", "lls"), lower=True)
+    password = _password(m, auth, environ)
+    addresses = _addresses(m, bool(link.get("wrapper")))
+    poll_ms = m.number("pollPeriod", 60_000, 100, DAY_MS)
+    timeout_ms = m.number("timeout", 3000, 100, 600_000)
+    retries = m.integer("retries", 2, 0, 10)
+    spacing_ms = m.number("connectAttemptSpacingMs", 10_000, 0, 3_600_000)
+    backoff_ms = m.number("backoffInitialMs", 1000, 100, 3_600_000)
+    backoff_max_ms = m.number("backoffMaxMs", 300_000, 100, DAY_MS)
+    if backoff_max_ms < backoff_ms:
+        m.error("backoffMaxMs", f"{backoff_max_ms:g} is below backoffInitialMs {backoff_ms:g}")
+    breaker = m.integer("circuitBreakerFailures", 5, 1, 1000)
+    breaker_ms = m.number("circuitBreakerOpenMs", 60_000, 1000, DAY_MS)
+    watchdog_ms = m.number("watchdogMs", 0, 1000, DAY_MS, allow_zero=True)
+    if watchdog_ms and watchdog_ms <= poll_ms:
+        m.error("watchdogMs", f"{watchdog_ms:g} must be longer than pollPeriod {poll_ms:g} "
+                              "(or 0: three poll periods)")
+    health_ms = m.number("healthPeriod", 60_000, 1000, DAY_MS)
+    clock_ms = m.number("clockCheckPeriod", 3_600_000, 10_000, DAY_MS, allow_zero=True)
+    drift_s = m.number("clockDriftThresholdS", 10, 0.01, 86_400)
+    inactivity_ms = m.number("inactivityTimeout", 180_000, 1000, DAY_MS, allow_zero=True)
+    info = m.integer("maxInfoLength", 128, 32, 2030)
+    window = m.integer("windowSize", 1, 1, 7)
+    pdu = m.integer("maxPduSize", 0xFFFF, 64, 0xFFFF)
+    list_items = m.integer("maxListItems", None, 1, 0xFFFF)
+    sign = m.integer("deviationSign", -1, -1, 1)
+    if sign == 0:
+        m.error("deviationSign", "must be -1 (Blue Book) or 1")
+    strategy = parse_report_strategy(m)
+    points = _points(m, "timeseries", "timeseries") + _points(m, "attributes", "attribute")
+    static = _points(m, "staticAttributes", "attribute")
+    updates = _attribute_updates(m)
+    rpcs = _rpcs(m)
+    if not points and not static:
+        report.warn("", "no timeseries, attributes or staticAttributes: only health is published")
+    if report.errors or name is None or transport is None:
+        return None
+    inactivity_s = inactivity_ms / 1000.0
+    try:
+        session = SessionSettings(
+            **addresses, authentication=auth, password=password,
+            response_timeout=timeout_ms / 1000.0, retries=retries,
+            max_info_tx=info, max_info_rx=info, window_tx=window, window_rx=window,
+            max_pdu_size=pdu, max_list_items=list_items, inactivity_timeout=inactivity_s,
+            keepalive_margin=min(30.0, inactivity_s / 3.0), deviation_sign=sign, name=name,
+            **link,
+        )
+    except ConfigError as exc:  # the checks above should have caught it: say it anyway
+        report.error("", str(exc))
+        return None
+    spec = MeterSpec(
+        name=name, device_type=device_type or "default", transport=transport, session=session,
+        poll_period_s=poll_ms / 1000.0, points=tuple(points),
+        recovery=RecoverySpec(
+            min_connect_spacing_s=spacing_ms / 1000.0, backoff_initial_s=backoff_ms / 1000.0,
+            backoff_max_s=backoff_max_ms / 1000.0, breaker_threshold=breaker or 5,
+            breaker_open_s=breaker_ms / 1000.0, watchdog_s=watchdog_ms / 1000.0),
+        health_period_s=health_ms / 1000.0,
+    )
+    return MeterConfig(
+        spec=spec, report_strategy=strategy, static_attributes=tuple(static),
+        attribute_updates=tuple(updates), rpc=tuple(rpcs),
+        clock_check_period_s=clock_ms / 1000.0, clock_drift_threshold_s=drift_s,
+    )
