@@ -1,0 +1,223 @@
+"""``PollingEngine``: the service that polls N meters for months without a human.
+
+It groups the ``MeterSpec`` values by ``transport.channel_key`` into channels (a TCP meter alone,
+or the meters sharing one serial bus or one serial-to-Ethernet converter), gives each channel a
+``ChannelWorker`` thread and its own transport, and routes RPCs and reconnect requests to the
+worker that owns the line. A hung meter only ever blocks its own channel.
+
+1,000 TCP meters are 1,000 threads: they are started with a small stack (256 KiB instead of the
+usual 8 MiB of address space) and mostly sleep in ``Event.wait``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from tb_dlms.engine.events import EngineSink
+from tb_dlms.engine.meter import MeterRunner
+from tb_dlms.engine.schedule import stagger
+from tb_dlms.engine.spec import MeterSpec, TcpSpec, TransportSpec
+from tb_dlms.engine.worker import ChannelWorker, SessionFactory, SessionLike
+from tb_dlms.protocol.errors import ConfigError, LocalProtocolError
+
+__all__ = ["PollingEngine", "default_session_factory", "default_transport_factory"]
+
+T = TypeVar("T")
+THREAD_STACK_SIZE = 256 * 1024
+
+_log = logging.getLogger("tb_dlms.engine")
+
+
+def default_transport_factory(spec: TransportSpec) -> Any:
+    """The real transport for a channel (opened lazily by its worker)."""
+    from tb_dlms.transport import SerialTransport, TcpTransport
+
+    if isinstance(spec, TcpSpec):
+        return TcpTransport(spec.host, spec.port, spec.connect_timeout_s)
+    return SerialTransport(
+        spec.port, spec.baudrate, spec.bytesize, spec.parity, spec.stopbits, mode_e=spec.mode_e
+    )
+
+
+def default_session_factory(
+    clock: Callable[[], float], wall_clock: Callable[[], float], log: logging.Logger
+) -> SessionFactory:
+    """``MeterSession`` per meter (imported late: the session layer depends on more modules)."""
+    from tb_dlms.session import MeterSession
+
+    def make(spec: MeterSpec, transport: Any) -> SessionLike:
+        return MeterSession(transport, spec.session, clock=clock, log=log)  # type: ignore[no-any-return]
+
+    return make
+
+
+def _check_channel(key: str, specs: list[MeterSpec]) -> None:
+    first = specs[0].transport
+    for spec in specs[1:]:
+        if spec.transport != first:
+            raise ConfigError(
+                f"meters {specs[0].name!r} and {spec.name!r} share {key} with different "
+                f"line settings ({first} vs {spec.transport})"
+            )
+
+
+class PollingEngine:
+    """Polls every meter of ``specs`` and reports to ``sink`` (see ``events.EngineSink``)."""
+
+    def __init__(
+        self,
+        specs: Sequence[MeterSpec],
+        sink: EngineSink,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        log: logging.Logger = _log,
+        transport_factory: Callable[[TransportSpec], Any] = default_transport_factory,
+        session_factory: SessionFactory | None = None,
+        rng: random.Random | None = None,
+        keepalive_check_s: float = 5.0,
+        stack_size: int = THREAD_STACK_SIZE,
+    ) -> None:
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ConfigError(f"meter names must be unique; repeated: {', '.join(dup)}")
+        self.specs = tuple(specs)
+        self._sink = sink
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._log = log
+        self._transport_factory = transport_factory
+        self._session_factory = session_factory or default_session_factory(clock, wall_clock, log)
+        self._rng = rng if rng is not None else random.Random()
+        self._keepalive_check_s = keepalive_check_s
+        self._stack_size = stack_size
+        self._channels: list[ChannelWorker] = []
+        self._by_meter: dict[str, ChannelWorker] = {}
+        self._lock = threading.Lock()
+        self._running = False
+
+    # -- life cycle -------------------------------------------------------------------------
+    def build(self, start: float | None = None) -> list[ChannelWorker]:
+        """Create the channels without starting threads (``start`` calls it; tests step them)."""
+        groups: dict[str, list[MeterSpec]] = {}
+        for spec in self.specs:
+            groups.setdefault(spec.transport.channel_key, []).append(spec)
+        now = self._clock() if start is None else start
+        count = len(self.specs)
+        index = 0
+        channels = []
+        for key, specs in groups.items():
+            _check_channel(key, specs)
+            meters = []
+            for spec in specs:
+                # Spread the first polls (and connects) of all meters evenly over the period.
+                phase = stagger(index, count, spec.poll_period_s)
+                index += 1
+                rng = random.Random(self._rng.random())
+                meters.append(MeterRunner(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
+            channels.append(ChannelWorker(
+                key, meters, self._transport_factory(specs[0].transport), self._session_factory,
+                self._sink, clock=self._clock, wall_clock=self._wall_clock, log=self._log,
+                keepalive_check_s=self._keepalive_check_s,
+            ))
+        self._channels = channels
+        self._by_meter = {name: ch for ch in channels for name in ch.meters}
+        return channels
+
+    def start(self) -> None:
+        with self._lock:
+            if self._running:
+                raise LocalProtocolError("the polling engine is already running")
+            channels = self.build()
+            previous = threading.stack_size()
+            try:
+                threading.stack_size(self._stack_size)
+                for channel in channels:
+                    channel.start()
+            finally:
+                threading.stack_size(previous)
+            self._running = True
+        self._log.info("polling %d meters on %d channels", len(self.specs), len(channels))
+
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Stop every worker; each closes its sessions. True when no thread is left behind."""
+        with self._lock:
+            channels, self._running = self._channels, False
+        if not channels:
+            return True
+        for channel in channels:
+            channel.request_stop()
+        # Real time, whatever clock was injected: this bounds how long the caller waits.
+        deadline = time.monotonic() + timeout_s
+        grace = deadline - 0.4 * timeout_s  # for polite RLRQ/DISC; then lines are cut
+        # Idle workers leave at once. One blocked in a read (or in a polite close to a meter that
+        # no longer answers) gets its line closed under it, which fails that read at once.
+        for channel in channels:
+            channel.join(max(0.0, grace - time.monotonic()))
+        alive = [ch for ch in channels if not ch.join(0.0)]
+        for channel in alive:
+            channel.abort_line()
+        for channel in alive:
+            channel.join(max(0.05, deadline - time.monotonic()))
+        left = [ch.key for ch in channels if not ch.join(0.0)]
+        if left:
+            self._log.error("polling engine: %d workers did not stop: %s", len(left), left[:5])
+        return not left
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- requests -------------------------------------------------------------------------------
+    def _channel(self, meter_name: str) -> ChannelWorker:
+        try:
+            return self._by_meter[meter_name]
+        except KeyError:
+            raise LocalProtocolError(f"unknown meter {meter_name!r}") from None
+
+    def submit(
+        self, meter_name: str, fn: Callable[[Any], T], timeout_s: float = 30.0
+    ) -> Future[T]:
+        """Run ``fn(session)`` on the meter's own worker between cycles.
+
+        The future fails with ``TimeoutError_`` when the request could not start within
+        ``timeout_s``, and with ``TransportError`` when the meter cannot be connected in time.
+        """
+        if not self._running:
+            future: Future[T] = Future()
+            future.set_exception(LocalProtocolError("the polling engine is not running"))
+            return future
+        return self._channel(meter_name).submit(meter_name, fn, timeout_s)
+
+    def reconnect(self, meter_name: str) -> None:
+        """Close the meter's session and associate again (backoff forgotten, spacing kept)."""
+        self._channel(meter_name).reconnect(meter_name)
+
+    # -- observation ------------------------------------------------------------------------------
+    def states(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: dict(ch.meters[name].state_dict(), channel=ch.key)
+            for name, ch in self._by_meter.items()
+        }
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        return {name: ch.meters[name].health.snapshot() for name, ch in self._by_meter.items()}
+
+    @property
+    def channels(self) -> list[ChannelWorker]:
+        return list(self._channels)
+
+    def __enter__(self) -> PollingEngine:  # noqa: PYI034 - Python 3.9: no typing.Self
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+

@@ -1,0 +1,89 @@
+"""The per-meter state a channel worker keeps: policies, schedule, health, session, queued RPCs.
+
+Built by the engine from a ``MeterSpec``; touched only by the worker thread of its channel
+(``jobs`` and ``reconnect_requested`` are the two fields other threads write, both safe: a deque
+append and a bool store).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from tb_dlms.engine.health import MeterHealth
+from tb_dlms.engine.recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
+from tb_dlms.engine.schedule import PollSchedule
+from tb_dlms.engine.spec import MeterSpec
+
+__all__ = ["MeterRunner"]
+
+
+class MeterRunner:
+    """One meter inside a channel."""
+
+    __slots__ = (
+        "auth_retry_s",
+        "connected",
+        "detail",
+        "health",
+        "jobs",
+        "next_health",
+        "next_keepalive",
+        "points",
+        "policy",
+        "reconnect_requested",
+        "refs",
+        "retry_at",
+        "schedule",
+        "session",
+        "spec",
+        "timeouts",
+        "watchdog",
+    )
+
+    def __init__(
+        self,
+        spec: MeterSpec,
+        start: float,
+        phase_s: float,
+        *,
+        wall_clock: Callable[[], float] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        r = spec.recovery
+        self.spec = spec
+        self.points = spec.points
+        self.refs = tuple(p.ref for p in spec.points)
+        self.policy = ReconnectPolicy(
+            ConnectGate(r.min_connect_spacing_s),
+            Backoff(r.backoff_initial_s, r.backoff_max_s, rng=rng),
+            CircuitBreaker(r.breaker_threshold, r.breaker_open_s),
+        )
+        self.schedule = PollSchedule(spec.poll_period_s, start, phase_s)
+        # A meter that never answers expires too: the watchdog is armed from the start.
+        silence = r.watchdog_s if r.watchdog_s > 0 else 3.0 * spec.poll_period_s
+        self.watchdog = Watchdog(silence, start=start)
+        self.health = MeterHealth(wall_clock=wall_clock)
+        self.auth_retry_s = max(r.breaker_open_s, r.backoff_max_s)
+        self.session: Any = None
+        self.connected = False
+        self.timeouts = 0  # consecutive read timeouts on the current session
+        self.retry_at = start  # when a blocked meter may try to connect again
+        self.next_health = start + phase_s + spec.health_period_s
+        self.next_keepalive = float("inf")
+        self.jobs: deque[Any] = deque()  # (fn, future, deadline, timeout_s)
+        self.reconnect_requested = False
+        self.detail = "not started"
+
+    def state_dict(self) -> dict[str, Any]:
+        """What ``PollingEngine.states()`` shows for this meter (read from another thread)."""
+        return {
+            "state": self.health.state.value,
+            "detail": self.detail,
+            "connected": self.connected,
+            "consecutive_failures": self.policy.breaker.consecutive_failures,
+            "breaker": self.policy.breaker.state.value,
+            "pending_requests": len(self.jobs),
+        }

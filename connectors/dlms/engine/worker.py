@@ -1,0 +1,477 @@
+"""One channel's worker: the thread that owns one line (a TCP meter, or every meter of one bus).
+
+A channel is one transport. A TCP meter has a channel of its own; the meters of one serial bus
+(or behind one serial-to-Ethernet converter) share one, each with its own session (its own HDLC
+server address) over the shared line, polled in turn by a ``BusSchedule``. Only this thread
+touches the line, so RPCs (``submit``) are queued here and run between cycles.
+
+The loop is ``step()`` (one decision: connect, poll, run an RPC, publish health, or nothing)
+and an ``Event`` wait for the time ``step`` returns. ``step`` reads the injected clock and never
+sleeps, so tests drive it with a fake clock and a fake session; ``submit``, ``reconnect`` and
+``stop`` set the event, so the worker answers them at once instead of after a sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from tb_dlms.engine.events import EngineSink, PointReading
+from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.meter import MeterRunner
+from tb_dlms.engine.schedule import BusSchedule
+from tb_dlms.engine.spec import MeterSpec, ObjectRef
+from tb_dlms.protocol.errors import (
+    AuthenticationError,
+    DataAccessError,
+    DlmsError,
+    LocalProtocolError,
+    ServiceError,
+    TimeoutError_,
+    TransportError,
+)
+
+__all__ = ["ChannelWorker", "SessionFactory", "SessionLike"]
+
+# Consecutive read timeouts after which a session counts as dead (one lost reply is not enough:
+# reconnecting costs the meter's minimum spacing, often 10 s or more).
+MAX_READ_TIMEOUTS = 2
+# Longest a worker waits without looking at its clock (bounds the effect of a clock step).
+_MAX_WAIT_S = 5.0
+_NOT_WAITING = (MeterState.ASSOCIATED, MeterState.CONNECTING, MeterState.DISCONNECTED)
+
+
+class SessionLike(Protocol):
+    """What the worker needs of ``tb_dlms.session.MeterSession``."""
+
+    def connect(self) -> Any: ...
+
+    def read(self, refs: Sequence[ObjectRef]) -> list[Any]: ...
+
+    def keepalive_if_due(self) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
+SessionFactory = Callable[[MeterSpec, Any], SessionLike]  # (spec, transport) -> session
+
+
+def _broken_by(exc: BaseException, meter: MeterRunner) -> bool:
+    """Does this failure leave the session unusable?"""
+    if isinstance(exc, TimeoutError_):
+        meter.timeouts += 1
+        return meter.timeouts >= MAX_READ_TIMEOUTS
+    # The meter answered, with a refusal: the link and the association are fine.
+    return not isinstance(exc, (DataAccessError, ServiceError))
+
+
+class ChannelWorker:
+    """The meters of one channel and the thread that polls them."""
+
+    def __init__(
+        self,
+        key: str,
+        meters: Sequence[MeterRunner],
+        transport: Any,
+        session_factory: SessionFactory,
+        sink: EngineSink,
+        *,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+        log: logging.Logger,
+        keepalive_check_s: float = 5.0,
+    ) -> None:
+        if not meters:
+            raise LocalProtocolError(f"channel {key} has no meter")
+        self.key = key
+        self.meters = {m.spec.name: m for m in meters}
+        self.transport = transport
+        self._session_factory = session_factory
+        self._sink = sink
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._log = log
+        self._keepalive_check_s = keepalive_check_s
+        self._bus: BusSchedule[str] = BusSchedule()
+        for m in meters:
+            self._bus.add(m.spec.name, m.schedule)
+        self._blocked: dict[str, MeterRunner] = {}  # off the bus until their connect time
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.sink_errors = 0
+
+    # -- called from other threads ------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=f"dlms {self.key}", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread; True when it has ended."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def abort_line(self) -> None:
+        """Unblock a thread stuck in a read by closing the line under it (transports allow it)."""
+        try:
+            self.transport.close()
+        except Exception:  # noqa: BLE001 - close() never raises by contract; be sure anyway
+            self._log.exception("%s: closing the line failed", self.key)
+
+    def submit(self, name: str, fn: Callable[[Any], Any], timeout_s: float) -> Future[Any]:
+        future: Future[Any] = Future()
+        if self._stopping:
+            future.set_exception(LocalProtocolError(f"{name}: the polling engine is stopped"))
+            return future
+        self.meters[name].jobs.append((fn, future, self._clock() + timeout_s, timeout_s))
+        self._wake.set()
+        return future
+
+    def reconnect(self, name: str) -> None:
+        self.meters[name].reconnect_requested = True
+        self._wake.set()
+
+    # -- the thread -------------------------------------------------------------------------
+    def run(self) -> None:
+        wake = self._wake
+        try:
+            while not self._stopping:
+                wake.clear()
+                try:
+                    delay = self.step()
+                except Exception:  # noqa: BLE001 - a bug must not end polling of this line
+                    self._log.exception("%s: worker step failed", self.key)
+                    delay = 1.0
+                if delay > 0.0 and not self._stopping:
+                    wake.wait(min(_MAX_WAIT_S, delay))
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Close every session (release, disconnect: best effort) and the line."""
+        for m in self.meters.values():
+            while m.jobs:
+                _fn, future, _deadline, _t = m.jobs.popleft()
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(
+                        LocalProtocolError(f"{m.spec.name}: the polling engine stopped")
+                    )
+            self._drop(m, None, MeterState.DISCONNECTED, "polling engine stopped")
+        self.abort_line()
+
+    # -- one decision -------------------------------------------------------------------------
+    def step(self) -> float:
+        """Do what is due now; return the seconds until something is due again."""
+        now = self._clock()
+        wake_at = now + _MAX_WAIT_S
+        for m in self.meters.values():
+            if m.reconnect_requested:
+                m.reconnect_requested = False
+                self._operator_reconnect(m, now)
+            if m.jobs:
+                due = self._run_jobs(m, now)
+                if due is not None and due < wake_at:
+                    wake_at = due
+                now = self._clock()
+            if now >= m.next_health:
+                self._publish_health(m, now)
+            wake_at = min(wake_at, m.next_health)
+            if m.session is not None:
+                if m.watchdog.check(now):
+                    self._watchdog_expired(m, now)
+                elif now >= m.next_keepalive:
+                    self._keepalive(m, now)
+                if m.session is not None and m.next_keepalive < wake_at:
+                    wake_at = m.next_keepalive
+        for name, m in list(self._blocked.items()):
+            if now >= m.retry_at:
+                del self._blocked[name]
+                self._bus.add(name, m.schedule)
+            elif m.retry_at < wake_at:
+                wake_at = m.retry_at
+        pick = self._bus.next(now)
+        if pick is not None:
+            name, deadline = pick
+            if deadline > now:
+                return min(deadline, wake_at) - now
+            m = self.meters[name]
+            if m.session is None and not self._connect(m, now):
+                return 0.0  # look again: another meter of the bus may be due
+            self._cycle(m, self._clock())
+            return 0.0
+        return max(0.0, wake_at - now)
+
+    # -- connection ---------------------------------------------------------------------------
+    def _connect(self, m: MeterRunner, now: float) -> bool:
+        """Connect ``m`` if its policy allows it now; False leaves it blocked until it may."""
+        policy = m.policy
+        decision = policy.decide(now)
+        if not decision.allowed:
+            # Keep the last failure's state (unreachable, auth-failed) while waiting out its
+            # backoff; only a breaker opening or a deliberate close says something new.
+            state = MeterState.CIRCUIT_OPEN if decision.reason == "circuit-open" else None
+            if state is None and m.health.state in _NOT_WAITING:
+                state = MeterState.BACKOFF
+            if state is not None:
+                self._state(m, state, f"next attempt in {decision.wait_s:.1f} s", now)
+            self._block(m, now + decision.wait_s)
+            return False
+        policy.attempted(now)
+        trial = " (circuit half-open: trial)" if policy.breaker.state.value == "half-open" else ""
+        self._state(m, MeterState.CONNECTING, f"connecting over {self._line()}{trial}", now)
+        try:
+            if not self.transport.is_open:
+                self.transport.open()
+            if m.session is None:
+                m.session = self._session_factory(m.spec, self.transport)
+            m.session.connect()
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
+            self._connect_failed(m, exc, self._clock())
+            return False
+        now = self._clock()
+        policy.succeeded(now)
+        self._breaker_log(m)
+        m.timeouts = 0
+        m.connected = True
+        m.watchdog.feed(now)  # the association is a sign of life: silence counts from here
+        m.next_keepalive = now + self._keepalive_check_s
+        self._state(m, MeterState.ASSOCIATED, f"associated over {self._line()}", now)
+        return True
+
+    def _connect_failed(self, m: MeterRunner, exc: BaseException, now: float) -> None:
+        self._close_session(m)
+        if not isinstance(exc, DlmsError):
+            self._log.exception("%s: unexpected error while connecting", m.spec.name)
+        policy = m.policy
+        policy.disconnected(now)
+        retry_at = policy.failed(now)
+        if isinstance(exc, AuthenticationError):
+            # Wrong credentials do not heal by retrying, and some meters lock the client after
+            # a few bad passwords: try again only every few minutes.
+            retry_at = max(retry_at, now + m.auth_retry_s)
+            policy.not_before = max(policy.not_before, retry_at)
+            state = MeterState.AUTH_FAILED
+        elif policy.breaker.state.value == "open":
+            state = MeterState.CIRCUIT_OPEN
+        elif isinstance(exc, TransportError):
+            state = MeterState.UNREACHABLE
+        else:
+            state = MeterState.BACKOFF
+        self._breaker_log(m)
+        detail = f"connect failed: {exc}; next attempt in {retry_at - now:.1f} s"
+        self._state(m, state, detail, now)
+        self._block(m, retry_at)
+
+    def _block(self, m: MeterRunner, retry_at: float) -> None:
+        name = m.spec.name
+        m.retry_at = retry_at
+        if name in self._bus:
+            self._bus.remove(name)
+            self._blocked[name] = m
+
+    def _line(self) -> str:
+        return str(getattr(self.transport, "description", self.key))
+
+    def _close_session(self, m: MeterRunner) -> None:
+        session = m.session
+        m.connected = False
+        if session is None:
+            return
+        m.session = None
+        try:
+            session.close()  # RLRQ / DISC, best effort, bounded by the session's timeouts
+        except Exception as exc:  # noqa: BLE001 - a dead line cannot be closed politely
+            self._log.debug("%s: close: %s", m.spec.name, exc)
+        if len(self.meters) == 1:
+            self.abort_line()
+
+    def _drop(
+        self, m: MeterRunner, exc: BaseException | None, state: MeterState, detail: str
+    ) -> None:
+        """End ``m``'s session; ``exc`` set means it failed (backoff), None a deliberate close."""
+        self._close_session(m)
+        now = self._clock()
+        m.policy.disconnected(now)
+        if exc is not None:
+            retry_at = m.policy.failed(now)
+            self._breaker_log(m)
+            if m.policy.breaker.state.value == "open":
+                state = MeterState.CIRCUIT_OPEN
+            detail = f"{detail}; next attempt in {retry_at - now:.1f} s"
+            self._block(m, retry_at)
+        self._state(m, state, detail, now)
+        if exc is not None and not self.transport.is_open and len(self.meters) > 1:
+            # The shared line itself broke: every session on it is gone.
+            for other in self.meters.values():
+                if other is not m and other.session is not None:
+                    self._drop(other, None, MeterState.BACKOFF, f"line lost: {exc}")
+
+    def _operator_reconnect(self, m: MeterRunner, now: float) -> None:
+        # An operator asks for a fresh session: forget the backoff, keep the meter's spacing.
+        m.policy.backoff.reset()
+        m.policy.not_before = float("-inf")
+        if m.session is not None:
+            self._drop(m, None, MeterState.DISCONNECTED, "reconnect requested")
+        self._block(m, m.policy.decide_time(now))
+
+    def _watchdog_expired(self, m: MeterRunner, now: float) -> None:
+        detail = f"watchdog: no successful read for {m.watchdog.silent_for(now):.1f} s"
+        self._log.warning("%s: %s, reconnecting", m.spec.name, detail)
+        self._drop(m, TimeoutError_(detail), MeterState.UNREACHABLE, detail)
+
+    def _keepalive(self, m: MeterRunner, now: float) -> None:
+        m.next_keepalive = now + self._keepalive_check_s
+        try:
+            m.session.keepalive_if_due()  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001
+            if _broken_by(exc, m):
+                self._drop(m, exc, MeterState.BACKOFF, f"keep-alive failed: {exc}")
+
+    def _breaker_log(self, m: MeterRunner) -> None:
+        for t in m.policy.breaker.pop_transitions():
+            self._log.info(
+                "%s: circuit breaker %s -> %s after %d consecutive failures",
+                m.spec.name, t.previous.value, t.state.value, t.consecutive_failures,
+            )
+
+    # -- polling ------------------------------------------------------------------------------
+    def _cycle(self, m: MeterRunner, started: float) -> None:
+        wall_ms = int(self._wall_clock() * 1000.0)
+        session = m.session
+        try:
+            results = session.read(m.refs) if m.refs else []  # type: ignore[union-attr]
+            if len(results) != len(m.refs):
+                raise LocalProtocolError(
+                    f"session returned {len(results)} results for {len(m.refs)} points"
+                )
+        except Exception as exc:  # noqa: BLE001 - classified below, never kills the worker
+            end = self._clock()
+            m.health.record_read(False, end - started, 0, end)
+            booking = self._bus.complete(m.spec.name, started, end)
+            m.health.record_cycle(booking.on_time, booking.missed)
+            if not isinstance(exc, DlmsError):
+                self._log.exception("%s: unexpected error while reading", m.spec.name)
+            else:
+                self._log.warning("%s: read failed: %s", m.spec.name, exc)
+            if _broken_by(exc, m):
+                self._drop(m, exc, MeterState.BACKOFF, f"session lost: {exc}")
+            return
+        end = self._clock()
+        m.timeouts = 0
+        errors = 0
+        for r in results:
+            if isinstance(r, DlmsError):
+                errors += 1
+        m.health.record_read(True, end - started, len(results) - errors, end)
+        booking = self._bus.complete(m.spec.name, started, end)
+        m.health.record_cycle(booking.on_time, booking.missed)
+        m.watchdog.feed(end)
+        m.next_keepalive = end + self._keepalive_check_s
+        if results:
+            readings = list(map(PointReading, m.points, results))
+            try:
+                self._sink.on_readings(m.spec, readings, wall_ms)
+                m.health.record_published()
+            except Exception:  # noqa: BLE001 - a sink bug must not stop polling
+                self.sink_errors += 1
+                self._log.exception("%s: sink.on_readings failed", m.spec.name)
+
+    # -- RPCs ----------------------------------------------------------------------------------
+    def _run_jobs(self, m: MeterRunner, now: float) -> float | None:
+        """Run the queued RPCs of ``m``; returns when to look again if one must wait."""
+        jobs: deque[Any] = m.jobs
+        while jobs:
+            fn, future, deadline, timeout_s = jobs[0]
+            if future.cancelled():
+                jobs.popleft()
+                continue
+            if now > deadline:
+                jobs.popleft()
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(
+                        TimeoutError_(f"{m.spec.name}: request not started within {timeout_s} s")
+                    )
+                continue
+            if m.session is None:
+                decision = m.policy.decide(now)
+                if not decision.allowed:
+                    if now + decision.wait_s <= deadline:
+                        return now + decision.wait_s  # connect when allowed, then run it
+                    jobs.popleft()
+                    if future.set_running_or_notify_cancel():
+                        future.set_exception(TransportError(
+                            f"{m.spec.name}: not connected ({m.health.state.value}: {m.detail});"
+                            f" next connection attempt in {decision.wait_s:.1f} s, after the"
+                            f" request's {timeout_s} s timeout"
+                        ))
+                    continue
+                if not self._connect(m, now):
+                    jobs.popleft()
+                    if future.set_running_or_notify_cancel():
+                        future.set_exception(
+                            TransportError(f"{m.spec.name}: not connected: {m.detail}")
+                        )
+                    now = self._clock()
+                    continue
+                self._unblock(m)
+            jobs.popleft()
+            if future.set_running_or_notify_cancel():
+                self._run_job(m, fn, future)
+            now = self._clock()
+        return None
+
+    def _unblock(self, m: MeterRunner) -> None:
+        name = m.spec.name
+        if self._blocked.pop(name, None) is not None:
+            self._bus.add(name, m.schedule)
+
+    def _run_job(self, m: MeterRunner, fn: Callable[[Any], Any], future: Future[Any]) -> None:
+        try:
+            result = fn(m.session)
+        except BaseException as exc:  # noqa: BLE001 - the caller gets it through the future
+            future.set_exception(exc)
+            if isinstance(exc, DlmsError) and _broken_by(exc, m):
+                self._drop(m, exc, MeterState.BACKOFF, f"session lost during a request: {exc}")
+            elif not isinstance(exc, DlmsError):
+                self._log.warning("%s: request function raised %r", m.spec.name, exc)
+            return
+        m.timeouts = 0
+        future.set_result(result)
+
+    # -- reporting -------------------------------------------------------------------------------
+    def _state(self, m: MeterRunner, state: MeterState, detail: str, now: float) -> None:
+        changed = m.health.record_state(state, now)
+        m.detail = detail
+        if not changed:
+            self._log.debug("%s: still %s: %s", m.spec.name, state.value, detail)
+            return
+        level = logging.INFO if state in (MeterState.ASSOCIATED, MeterState.CONNECTING) else (
+            logging.WARNING
+        )
+        self._log.log(level, "%s: %s: %s", m.spec.name, state.value, detail)
+        try:
+            self._sink.on_state(m.spec, state, detail)
+        except Exception:  # noqa: BLE001
+            self.sink_errors += 1
+            self._log.exception("%s: sink.on_state failed", m.spec.name)
+
+    def _publish_health(self, m: MeterRunner, now: float) -> None:
+        period = m.spec.health_period_s
+        while m.next_health <= now:  # a missed publication is skipped, not bunched
+            m.next_health += period
+        try:
+            self._sink.on_health(m.spec, m.health.snapshot())
+        except Exception:  # noqa: BLE001
+            self.sink_errors += 1
+            self._log.exception("%s: sink.on_health failed", m.spec.name)
