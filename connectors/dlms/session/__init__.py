@@ -1,0 +1,30 @@
+"""The client session layer: drives the sans-IO protocol core over a transport for one meter.
+
+``MeterSession`` (connect, read, get/set/action, keep-alive, close), its ``SessionSettings``, the
+``Reading`` values it returns and the ``FrameTrace`` it dumps when a meter misbehaves.
+"""
+
+from __future__ import annotations
+
+from .channel import ApduChannel, HdlcChannel, WrapperChannel, make_channel
+from .reading import Reading, Ref, ScalerCache, render_value
+from .session import CLOCK_REF, MeterSession, SessionState
+from .settings import SessionSettings
+from .trace import FrameTrace, TraceEntry
+
+__all__ = [
+    "CLOCK_REF",
+    "ApduChannel",
+    "FrameTrace",
+    "HdlcChannel",
+    "MeterSession",
+    "Reading",
+    "Ref",
+    "ScalerCache",
+    "SessionSettings",
+    "SessionState",
+    "TraceEntry",
+    "WrapperChannel",
+    "make_channel",
+    "render_value",
+]

@@ -1,0 +1,211 @@
+"""An APDU channel: HDLC or the IEC 62056-47 wrapper behind one sans-IO interface.
+
+The session drives whichever the settings ask for without ``if wrapper`` branches. Shape (h11):
+calls that produce bytes return them (``connect``, ``send``, ``retransmit``, ``disconnect``);
+received bytes go in with ``receive_data``; ``next_event`` returns the HDLC link's event types
+(``Connected``, ``DataReceived``, ``Disconnected``, ``FrameRejected``, ``UnexpectedFrame``,
+``UnnumberedDataReceived``) or ``NEED_DATA``; ``data_to_send`` returns what the channel answers by
+itself (HDLC RR polls and next segments).
+
+The wrapper has no link establishment: ``connect`` returns b"" and queues ``Connected`` at once,
+so the session's code path is the same and no round trip is spent.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Union
+
+from ..protocol.errors import DlmsError
+from ..protocol.hdlc import (
+    NEED_DATA,
+    Connected,
+    DataReceived,
+    Disconnected,
+    HdlcConnection,
+    LinkParameters,
+    LinkState,
+    Role,
+)
+from ..protocol.hdlc.frame import FrameKind, decode_frame
+from ..protocol.wrapper import HEADER_SIZE, WrapperFramer, encode_wrapper
+from .settings import SessionSettings
+
+__all__ = ["ApduChannel", "HdlcChannel", "WrapperChannel", "make_channel"]
+
+Span = tuple[int, int]
+
+
+class HdlcChannel:
+    """APDUs over an HDLC link (client role)."""
+
+    kind = "hdlc"
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self._settings = settings
+        self._client = settings.client_address
+        self._server = settings.server_address
+        self._parameters = settings.link_parameters
+        p = self._parameters
+        # Room for a full receive window of the longest frames, twice (a late answer and a new).
+        self._max_buffer = max(8192, 2 * p.window_rx * (p.max_info_rx + 16))
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh link for a new transport connection."""
+        self.link = HdlcConnection(
+            Role.CLIENT, self._client, self._server, self._parameters, max_buffer=self._max_buffer
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self.link.state is LinkState.CONNECTED
+
+    @property
+    def parameters(self) -> LinkParameters:
+        return self.link.parameters
+
+    @property
+    def partial(self) -> bool:
+        """Bytes of an unfinished frame are buffered."""
+        return self.link.framer.buffered > 0
+
+    @property
+    def retransmissions(self) -> int:
+        return self.link.retransmissions
+
+    def connect(self) -> bytes:
+        return self.link.connect()
+
+    def disconnect(self) -> bytes:
+        return self.link.disconnect() if self.link.state is not LinkState.DISCONNECTED else b""
+
+    def send(self, apdu: bytes) -> bytes:
+        return self.link.send_data(apdu)
+
+    def retransmit(self) -> bytes:
+        return self.link.retransmit()
+
+    def receive_data(self, data: bytes) -> None:
+        self.link.receive_data(data)
+
+    def next_event(self) -> Any:
+        return self.link.next_event()
+
+    def data_to_send(self) -> bytes:
+        return self.link.data_to_send()
+
+    def discard(self) -> None:
+        """Drop buffered input (a late or partial answer must not meet the next request)."""
+        self.link.framer.clear()
+
+    def secret_spans(self, data: bytes, start: int, end: int) -> list[Span]:
+        """Byte ranges of ``data`` (frames we sent) that carry bytes ``start:end`` of the first
+        APDU sent after ``connect`` (the AARQ): for masking its password in traces.
+
+        The AARQ is the first I frame sequence of the link, so the segment with N(S) = k carries
+        payload bytes from k * max_info_tx; the LLC header (3 bytes) comes first."""
+        spans: list[Span] = []
+        size = self.link.parameters.max_info_tx
+        lo, hi = start + 3, end + 3
+        pos = 0
+        while pos + 3 <= len(data):
+            length = int.from_bytes(data[pos + 1 : pos + 3], "big") & 0x7FF
+            stop = pos + length + 2
+            try:
+                frame = decode_frame(data[pos:stop])
+            except DlmsError:  # our own frames; anything odd is masked whole
+                return [(0, len(data))]
+            if frame.kind is FrameKind.I and frame.info:
+                first = frame.ns * size
+                info_at = stop - 3 - len(frame.info)  # info is followed by FCS (2) and flag
+                a, b = max(lo, first), min(hi, first + len(frame.info))
+                if a < b:
+                    spans.append((info_at + a - first, info_at + b - first))
+            pos = stop
+        return spans
+
+
+class WrapperChannel:
+    """APDUs over the IEC 62056-47 wrapper (TCP)."""
+
+    kind = "wrapper"
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self._source = settings.client_wport
+        self._destination = settings.server_wport
+        self._framer = WrapperFramer()
+        self._events: deque[Any] = deque()
+        self._last = b""
+        self._connected = False
+        self.retransmissions = 0
+        self.ignored_pdus = 0
+
+    def reset(self) -> None:
+        self._framer.clear()
+        self._events.clear()
+        self._last = b""
+        self._connected = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def parameters(self) -> LinkParameters:
+        return LinkParameters()
+
+    @property
+    def partial(self) -> bool:
+        return self._framer.buffered > 0
+
+    def connect(self) -> bytes:
+        self._connected = True
+        self._events.append(Connected(LinkParameters()))
+        return b""
+
+    def disconnect(self) -> bytes:
+        self._connected = False
+        self._events.append(Disconnected("disconnected"))
+        return b""
+
+    def send(self, apdu: bytes) -> bytes:
+        self._last = encode_wrapper(apdu, self._source, self._destination)
+        return self._last
+
+    def retransmit(self) -> bytes:
+        """The last request again (same invoke id): a second answer comes out stale."""
+        if self._last:
+            self.retransmissions += 1
+        return self._last
+
+    def receive_data(self, data: bytes) -> None:
+        self._framer.feed(data)
+
+    def next_event(self) -> Any:
+        if self._events:
+            return self._events.popleft()
+        while True:
+            pdu = self._framer.next_pdu()  # DecodeError once out of step: the session reconnects
+            if pdu is None:
+                return NEED_DATA
+            if pdu.source == self._destination and pdu.destination == self._source:
+                return DataReceived(pdu.apdu)
+            self.ignored_pdus += 1  # another association's answer on a shared gateway
+
+    def data_to_send(self) -> bytes:
+        return b""
+
+    def discard(self) -> None:
+        if not self._framer.failed:
+            self._framer.clear()
+
+    def secret_spans(self, data: bytes, start: int, end: int) -> list[Span]:
+        return [(HEADER_SIZE + start, min(len(data), HEADER_SIZE + end))]
+
+
+ApduChannel = Union[HdlcChannel, WrapperChannel]
+
+
+def make_channel(settings: SessionSettings) -> ApduChannel:
+    return WrapperChannel(settings) if settings.wrapper else HdlcChannel(settings)

@@ -1,0 +1,179 @@
+"""Settings of one meter session: addresses, credentials, timeouts, link proposals, quirks.
+
+Frozen and validated at construction: a bad value raises ``ConfigError`` naming the meter and the
+field, never later in the field. The LLS password never shows in ``repr`` or ``str`` (settings get
+logged and pasted into tickets).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..protocol.association_events import AssociationSettings, Authentication
+from ..protocol.errors import ConfigError, DlmsError
+from ..protocol.hdlc import HdlcAddress, LinkParameters
+
+__all__ = ["SessionSettings"]
+
+_SIZE_LIMIT = {1: 0x7F, 2: 0x7F, 4: 0x3FFF}
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How to reach and talk to one meter.
+
+    Addresses: ``client`` is the client SAP (16 public, 1 and 32 LLS on the original meter).
+    ``server_logical`` / ``server_physical`` form the HDLC server address; ``address_size`` (1, 2
+    or 4 bytes) defaults to the shortest that holds them. With ``wrapper`` the IEC 62056-47
+    wrapper is used instead of HDLC: the client wPort is ``client``, the server wPort
+    ``server_logical``.
+
+    Times are seconds. ``response_timeout`` bounds each exchange; after it the request is repeated
+    (HDLC retransmission) up to ``retries`` times before the session is declared broken.
+    ``inter_frame_timeout`` bounds the silence in the middle of a frame. ``inactivity_timeout`` is
+    the meter's (0 = none): ``keepalive_if_due`` sends a cheap GET once the link has been idle for
+    ``inactivity_timeout - keepalive_margin``.
+    """
+
+    client: int = 16
+    server_logical: int = 1
+    server_physical: int | None = None
+    address_size: int | None = None
+    authentication: str = "none"
+    password: bytes = field(default=b"", repr=False)
+    wrapper: bool = False
+    connect_timeout: float = 5.0
+    response_timeout: float = 3.0
+    retries: int = 2
+    inter_frame_timeout: float = 1.0
+    max_info_tx: int = 128
+    max_info_rx: int = 128
+    window_tx: int = 1
+    window_rx: int = 1
+    max_pdu_size: int = 0xFFFF
+    max_list_items: int | None = None  # a meter's cap on GET-with-list items (quirk)
+    inactivity_timeout: float = 180.0
+    keepalive_margin: float = 30.0
+    deviation_sign: int = -1  # -1 Blue Book; +1 for meters that send the opposite sign
+    release_on_close: bool = True  # send RLRQ before DISC
+    name: str = ""  # for logs and errors; default: the transport's description
+
+    def __post_init__(self) -> None:
+        if isinstance(self.password, str):
+            object.__setattr__(self, "password", self.password.encode("utf-8"))
+        auth = str(getattr(self.authentication, "value", self.authentication)).lower()
+        object.__setattr__(self, "authentication", auth)
+        self._check()
+
+    # ------------------------------------------------------------------------------ checks
+    def _fail(self, name: str, message: str) -> ConfigError:
+        who = f"meter {self.name!r}: " if self.name else ""
+        return ConfigError(f"{who}{name}: {message}")
+
+    def _int(self, name: str, low: int, high: int, optional: bool = False) -> None:
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self._fail(name, f"must be an integer in {low}..{high}, not {value!r}")
+
+    def _seconds(self, name: str, positive: bool = True) -> None:
+        value = getattr(self, name)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
+            need = "a positive" if positive else "a non-negative"
+            raise self._fail(name, f"must be {need} number of seconds, not {value!r}")
+
+    def _check(self) -> None:
+        self._int("client", 0, 0xFFFF if self.wrapper else 0x7F)
+        if self.authentication not in ("none", "lls"):
+            raise self._fail(
+                "authentication", f"must be 'none' or 'lls', not {self.authentication!r}"
+            )
+        if not isinstance(self.password, bytes):
+            raise self._fail("password", "must be bytes or text")
+        if self.authentication == "lls" and not self.password:
+            raise self._fail("password", "LLS authentication needs a password")
+        self._check_server()
+        for name in ("connect_timeout", "response_timeout", "inter_frame_timeout"):
+            self._seconds(name)
+        for name in ("inactivity_timeout", "keepalive_margin"):
+            self._seconds(name, positive=False)
+        self._int("retries", 0, 100)
+        self._int("max_info_tx", 32, 2030)
+        self._int("max_info_rx", 32, 2030)
+        self._int("window_tx", 1, 7)
+        self._int("window_rx", 1, 7)
+        self._int("max_pdu_size", 64, 0xFFFF)
+        self._int("max_list_items", 1, 0xFFFF, optional=True)
+        if self.deviation_sign not in (-1, 1):
+            raise self._fail("deviation_sign", f"must be -1 or +1, not {self.deviation_sign!r}")
+        if self.inactivity_timeout and self.keepalive_margin >= self.inactivity_timeout:
+            raise self._fail("keepalive_margin", "must be shorter than inactivity_timeout")
+        if not isinstance(self.wrapper, bool) or not isinstance(self.release_on_close, bool):
+            raise self._fail("wrapper", "wrapper and release_on_close must be true or false")
+
+    def _check_server(self) -> None:
+        if self.wrapper:
+            self._int("server_logical", 0, 0xFFFF)
+            if self.server_physical is not None or self.address_size is not None:
+                raise self._fail("server_physical", "HDLC addressing does not apply to the wrapper")
+            return
+        size = self.address_size
+        if size is not None and size not in _SIZE_LIMIT:
+            raise self._fail("address_size", f"must be 1, 2 or 4, not {size!r}")
+        if size == 1 and self.server_physical is not None:
+            raise self._fail("server_physical", "a 1-byte server address has no physical part")
+        if size in (2, 4) and self.server_physical is None:
+            raise self._fail("server_physical", f"a {size}-byte server address needs one")
+        limit = _SIZE_LIMIT[size or (1 if self.server_physical is None else 4)]
+        self._int("server_logical", 0, limit)
+        self._int("server_physical", 0, limit, optional=True)
+
+    # ------------------------------------------------------------------------- derived
+    @property
+    def client_address(self) -> HdlcAddress:
+        return HdlcAddress(self.client)
+
+    @property
+    def server_address(self) -> HdlcAddress:
+        if self.address_size is None:
+            return HdlcAddress.server(self.server_logical, self.server_physical)
+        return HdlcAddress(self.server_logical, self.server_physical, self.address_size)
+
+    @property
+    def link_parameters(self) -> LinkParameters:
+        return LinkParameters(self.max_info_tx, self.max_info_rx, self.window_tx, self.window_rx)
+
+    @property
+    def client_wport(self) -> int:
+        return self.client
+
+    @property
+    def server_wport(self) -> int:
+        return self.server_logical
+
+    def association_settings(self) -> AssociationSettings:
+        try:
+            return AssociationSettings(
+                authentication=Authentication(self.authentication),
+                password=self.password,
+                max_pdu_size=self.max_pdu_size,
+            )
+        except DlmsError as exc:  # pragma: no cover - the checks above come first
+            raise self._fail("authentication", str(exc)) from None
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value: Any = getattr(self, f.name)
+            if f.name == "password":
+                value = "'***'" if value else "b''"
+            else:
+                value = repr(value)
+            parts.append(f"{f.name}={value}")
+        return f"SessionSettings({', '.join(parts)})"
+
+    __str__ = __repr__

@@ -1,0 +1,95 @@
+"""A ring buffer of the last frames on the wire, dumped at WARNING when something goes wrong.
+
+pymodbus's lesson: when a meter in the field misbehaves once a week, the frames around the failure
+are what the engineer needs, and DEBUG logging is never on at that moment. Recording is cheap (a
+deque append of the bytes as they were written or read); hex is made only when the trace is shown.
+
+An entry is one transport write or read: normally one frame, but a read may hold several frames,
+part of one, or garbage, exactly as it came. Masked bytes (the LLS password in the AARQ) are
+replaced before anything is stored, so the secret never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+__all__ = ["MASK_BYTE", "FrameTrace", "TraceEntry"]
+
+MASK_BYTE = "**"  # how a masked byte shows in the hex
+
+
+class TraceEntry(NamedTuple):
+    direction: str  # "tx" or "rx"
+    time: float  # wall clock, seconds since the epoch
+    data: bytes
+    masked: tuple[tuple[int, int], ...] = ()  # byte ranges hidden from every rendering
+
+    @property
+    def hex(self) -> str:
+        return render_hex(self.data, self.masked)
+
+    def line(self) -> str:
+        stamp = datetime.fromtimestamp(self.time, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        return f"{stamp} {self.direction} {self.hex}"
+
+
+def render_hex(data: bytes, masked: Sequence[tuple[int, int]] = ()) -> str:
+    if not masked:
+        return data.hex(" ")
+    parts = data.hex(" ").split(" ")
+    for start, end in masked:
+        for i in range(max(0, start), min(len(parts), end)):
+            parts[i] = MASK_BYTE
+    return " ".join(parts)
+
+
+class FrameTrace:
+    """The last ``size`` transport writes/reads; ``sink`` (e.g. the CLI's --trace) sees each
+    entry's line as it is recorded."""
+
+    def __init__(
+        self,
+        size: int = 32,
+        clock: Callable[[], float] = time.time,
+        sink: Callable[[str], None] | None = None,
+    ) -> None:
+        self._entries: deque[TraceEntry] = deque(maxlen=size)
+        self._clock = clock
+        self.sink = sink
+
+    def record(self, direction: str, data: bytes, masked: Sequence[tuple[int, int]] = ()) -> None:
+        if masked:
+            # Store the masked bytes as zeros too: the raw secret must not linger in memory dumps.
+            buf = bytearray(data)
+            for start, end in masked:
+                buf[start:end] = bytes(max(0, min(end, len(buf)) - start))
+            data = bytes(buf)
+        entry = TraceEntry(direction, self._clock(), data, tuple(masked))
+        self._entries.append(entry)
+        if self.sink is not None:
+            self.sink(entry.line())
+
+    def entries(self) -> list[TraceEntry]:
+        return list(self._entries)
+
+    def lines(self) -> list[str]:
+        return [e.line() for e in self._entries]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def dump(self, log: logging.Logger, reason: str, level: int = logging.WARNING) -> None:
+        """Log the buffered frames in one record (one record keeps them together in the log)."""
+        if not self._entries:
+            log.log(level, "%s (no frames recorded)", reason)
+            return
+        body = "\n  ".join(self.lines())
+        log.log(level, "%s; last %d frames:\n  %s", reason, len(self._entries), body)
