@@ -55,6 +55,15 @@ class FakeLine:
         self.is_open = False
         self.closes += 1
 
+    def write(self, data: bytes) -> None:
+        pass
+
+    def read(self, timeout: float) -> bytes:
+        return b""
+
+    def discard_input(self) -> int:
+        return 0
+
 
 class FakeMeter:
     def __init__(self, clock: Clock | None = None, read_s: float = 0.0) -> None:
@@ -122,6 +131,7 @@ class FakeSession:
     def close(self) -> None:
         self.connected = False
         self.meter.closes += 1
+        self.line.close()  # like MeterSession: closing the session closes its transport
 
 
 def make_spec(

@@ -301,7 +301,7 @@ def test_a_dead_meter_on_a_bus_does_not_starve_the_others():
     assert len(meters["b"].reads) == 20  # every slot of b served
     assert worker.meters["b"].health.cycles_on_time == 20
     assert S.CIRCUIT_OPEN in sink.states_of("a") and not meters["a"].reads
-    assert line.is_open  # a's failures never closed the shared line
+    assert line.is_open and line.closes == 0  # a's session closes its view, not the line
 
 
 def test_a_bus_whose_line_breaks_drops_every_session_on_it():

@@ -11,6 +11,7 @@ usual 8 MiB of address space) and mostly sleep in ``Event.wait``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -52,7 +53,10 @@ def default_session_factory(
     from tb_dlms.session import MeterSession
 
     def make(spec: MeterSpec, transport: Any) -> SessionLike:
-        return MeterSession(transport, spec.session, clock=clock, log=log)  # type: ignore[no-any-return]
+        settings = spec.session
+        if not getattr(settings, "name", True):  # errors and traces name the meter
+            settings = dataclasses.replace(settings, name=spec.name)
+        return MeterSession(transport, settings, clock=clock, wall_clock=wall_clock, log=log)
 
     return make
 

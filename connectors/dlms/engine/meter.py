@@ -38,6 +38,7 @@ class MeterRunner:
         "retry_at",
         "schedule",
         "session",
+        "session_obj",
         "spec",
         "timeouts",
         "watchdog",
@@ -67,7 +68,8 @@ class MeterRunner:
         self.watchdog = Watchdog(silence, start=start)
         self.health = MeterHealth(wall_clock=wall_clock)
         self.auth_retry_s = max(r.breaker_open_s, r.backoff_max_s)
-        self.session: Any = None
+        self.session: Any = None  # the associated session, None while not associated
+        self.session_obj: Any = None  # the meter's one session object, built on first connect
         self.connected = False
         self.timeouts = 0  # consecutive read timeouts on the current session
         self.retry_at = start  # when a blocked meter may try to connect again

@@ -62,11 +62,40 @@ SessionFactory = Callable[[MeterSpec, Any], SessionLike]  # (spec, transport) ->
 
 def _broken_by(exc: BaseException, meter: MeterRunner) -> bool:
     """Does this failure leave the session unusable?"""
+    if isinstance(exc, (DataAccessError, ServiceError)):
+        return False  # the meter answered, with a refusal: link and association are fine
     if isinstance(exc, TimeoutError_):
+        # MeterSession already retransmitted and marks itself broken; a session without a
+        # state gets MAX_READ_TIMEOUTS chances.
+        state = getattr(meter.session, "state", None)
+        if state is not None:
+            return getattr(state, "value", state) != "ready"
         meter.timeouts += 1
         return meter.timeouts >= MAX_READ_TIMEOUTS
-    # The meter answered, with a refusal: the link and the association are fine.
-    return not isinstance(exc, (DataAccessError, ServiceError))
+    return True
+
+
+class SharedLine:
+    """One meter's view of a line shared by several meters: the meter's session may open it
+    (once) and must not close it when the meter's association ends; the worker owns the close."""
+
+    def __init__(self, line: Any) -> None:
+        self._line = line
+        self.description = getattr(line, "description", "shared line")
+        self.write = line.write
+        self.read = line.read
+        self.discard_input = line.discard_input
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._line.is_open)
+
+    def open(self) -> None:
+        if not self._line.is_open:
+            self._line.open()
+
+    def close(self) -> None:
+        pass
 
 
 class ChannelWorker:
@@ -233,12 +262,18 @@ class ChannelWorker:
         try:
             if not self.transport.is_open:
                 self.transport.open()
-            if m.session is None:
-                m.session = self._session_factory(m.spec, self.transport)
-            m.session.connect()
+            session = m.session_obj
+            if session is None:
+                # One session object per meter for the engine's life: what it learnt (with-list
+                # refused, say) survives reconnects. On a shared line it gets a view it cannot
+                # close.
+                line = self.transport if len(self.meters) == 1 else SharedLine(self.transport)
+                session = m.session_obj = self._session_factory(m.spec, line)
+            session.connect()
         except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
             self._connect_failed(m, exc, self._clock())
             return False
+        m.session = session
         now = self._clock()
         policy.succeeded(now)
         self._breaker_log(m)
@@ -250,6 +285,7 @@ class ChannelWorker:
         return True
 
     def _connect_failed(self, m: MeterRunner, exc: BaseException, now: float) -> None:
+        m.session = m.session_obj  # whatever half-open state it is in, close it
         self._close_session(m)
         if not isinstance(exc, DlmsError):
             self._log.exception("%s: unexpected error while connecting", m.spec.name)
@@ -294,7 +330,7 @@ class ChannelWorker:
         except Exception as exc:  # noqa: BLE001 - a dead line cannot be closed politely
             self._log.debug("%s: close: %s", m.spec.name, exc)
         if len(self.meters) == 1:
-            self.abort_line()
+            self.abort_line()  # MeterSession closes its transport itself; other sessions may not
 
     def _drop(
         self, m: MeterRunner, exc: BaseException | None, state: MeterState, detail: str
@@ -349,6 +385,7 @@ class ChannelWorker:
     def _cycle(self, m: MeterRunner, started: float) -> None:
         wall_ms = int(self._wall_clock() * 1000.0)
         session = m.session
+        requests = getattr(session, "requests", None)
         try:
             results = session.read(m.refs) if m.refs else []  # type: ignore[union-attr]
             if len(results) != len(m.refs):
@@ -373,7 +410,8 @@ class ChannelWorker:
         for r in results:
             if isinstance(r, DlmsError):
                 errors += 1
-        m.health.record_read(True, end - started, len(results) - errors, end)
+        sent = 1 if requests is None else session.requests - requests  # type: ignore[union-attr]
+        m.health.record_read(True, end - started, len(results) - errors, end, sent)
         booking = self._bus.complete(m.spec.name, started, end)
         m.health.record_cycle(booking.on_time, booking.missed)
         m.watchdog.feed(end)
