@@ -58,8 +58,7 @@ def simulator_dlms_config(
                     for key, obis in REGISTERS
                 ],
                 "staticAttributes": [
-                    {"key": "serial_number", "obis": "0-0:96.1.0.255", "classId": 1,
-                     "attribute": 2}
+                    {"key": "serial_number", "obis": "0-0:96.1.0.255", "classId": 1, "attribute": 2}
                 ],
             }
         )
