@@ -16,6 +16,7 @@ from tb_dlms.engine.health import MeterHealth
 from tb_dlms.engine.recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
 from tb_dlms.engine.schedule import PollSchedule
 from tb_dlms.engine.spec import MeterSpec
+from tb_dlms.session.reading import Ref
 
 __all__ = ["MeterRunner"]
 
@@ -56,7 +57,11 @@ class MeterRunner:
         r = spec.recovery
         self.spec = spec
         self.points = spec.points
-        self.refs = tuple(p.ref for p in spec.points)
+        # Built once in the session's own reference type: every cycle hands the same tuple over
+        # (MeterSession caches its request plan per tuple of refs).
+        self.refs = tuple(
+            Ref(p.ref.class_id, p.ref.obis, p.ref.attribute, p.ref.access) for p in spec.points
+        )
         self.policy = ReconnectPolicy(
             ConnectGate(r.min_connect_spacing_s),
             Backoff(r.backoff_initial_s, r.backoff_max_s, rng=rng),

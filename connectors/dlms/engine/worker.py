@@ -494,9 +494,7 @@ class ChannelWorker:
         if not changed:
             self._log.debug("%s: still %s: %s", m.spec.name, state.value, detail)
             return
-        level = logging.INFO if state in (MeterState.ASSOCIATED, MeterState.CONNECTING) else (
-            logging.WARNING
-        )
+        level = logging.INFO if state in _NOT_WAITING else logging.WARNING
         self._log.log(level, "%s: %s: %s", m.spec.name, state.value, detail)
         try:
             self._sink.on_state(m.spec, state, detail)
