@@ -39,9 +39,16 @@ class Ref(NamedTuple):
 
     @classmethod
     def of(cls, value: Any) -> Ref:
-        """From a Ref or a (class_id, obis, attribute[, access]) tuple; OBIS may be text."""
+        """From a Ref, an object with those fields, or a (class_id, obis, attribute[, access])
+        tuple; OBIS may be text."""
         if type(value) is cls:
             return value
+        class_id = getattr(value, "class_id", None)
+        if class_id is not None:  # an object with the fields (e.g. the engine's ObjectRef)
+            obis = value.obis
+            if type(obis) is not Obis:
+                obis = Obis.parse(obis)
+            return cls(class_id, obis, value.attribute, getattr(value, "access", None))
         try:
             class_id, obis, attribute, *rest = value
         except (TypeError, ValueError):

@@ -24,10 +24,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union
 
-from ..engine.batching import ItemSize, WithListSupport, plan_batches
+from ..engine.batching import WithListSupport
 from ..protocol.apdu import (
     ActionResult,
-    AttributeDescriptor,
     DataAccessResult,
     MethodDescriptor,
 )
@@ -62,10 +61,10 @@ from ..protocol.hdlc import (
     UnnumberedDataReceived,
 )
 from ..protocol.obis import Obis
-from ..protocol.units import ScalerUnit, apply_scaler
 from ..transport.base import Transport
 from .channel import make_channel
-from .reading import Reading, Ref, ScalerCache, render_value
+from .reading import Reading, Ref, ScalerCache
+from .reads import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
 from .settings import SessionSettings
 from .trace import FrameTrace
 
@@ -75,11 +74,6 @@ CLOCK_REF = Ref(8, Obis(0, 0, 1, 0, 0, 255), 2)  # the cheap GET of a keep-alive
 
 _log = logging.getLogger(__name__)
 _DAR = DataAccessResult
-_VALUE_SIZE = ItemSize()  # a register value: choice + double-long-unsigned
-_SCALER_SIZE = ItemSize(response=7)  # choice + structure{integer, enum}
-_SCALER, _VALUE = 0, 1
-_DESCRIPTOR_CACHE_MAX = 4096
-_PLAN_CACHE_MAX = 64
 Result = Union[Reading, DataAccessError]
 
 
@@ -131,8 +125,8 @@ class MeterSession:
         self._frame_deadline = 0.0
         self._last_write = clock()
         self._mask: tuple[int, int] | None = None  # secret span of the AARQ in flight
-        self._descriptors: dict[tuple[int, Obis, int], AttributeDescriptor] = {}
-        self._plans: dict[Any, list[list[tuple[int, int, Ref]]]] = {}
+        self._descriptors = DescriptorCache()
+        self._last_plan: tuple[Any, Any, ReadPlan] | None = None
 
     # ------------------------------------------------------------------------ lifecycle
     def connect(self) -> None:
@@ -149,7 +143,7 @@ class MeterSession:
             self._channel.reset()
             self._assoc.reset()
             self.scalers.invalidate()
-            self._plans.clear()
+            self._last_plan = None
             self._timeout = s.connect_timeout
             self._write(self._channel.connect())
             event = self._await()
@@ -230,24 +224,31 @@ class MeterSession:
     def read(self, refs: Iterable[Any]) -> list[Result]:
         """Read attributes; one ``Reading`` or ``DataAccessError`` per ref, in order.
 
-        A ref is a ``Ref`` or a (class_id, obis, attribute[, SelectiveAccess]) tuple. Register
-        values (class 3/4, attribute 2) come scaled; their scaler_unit is read once per
-        association, in the same request as the first values."""
+        A ref is a ``Ref``, an object with class_id/obis/attribute[/access] fields, or a
+        (class_id, obis, attribute[, SelectiveAccess]) tuple. Register values (class 3/4,
+        attribute 2) come scaled; their scaler_unit is read once per association, in the same
+        request as the first values. Pass the same tuple every cycle: its plan is reused."""
         self._require_ready()
-        refs = [Ref.of(r) for r in refs]
-        plan = self._plan(refs)
-        values: list[Any] = [None] * len(refs)
-        stamps = [0] * len(refs)
+        plan = self._plan_for(refs)
+        count = len(plan.refs)
+        values: list[Any] = [None] * count
+        stamps = [0] * count
         scaler_errors: dict[int, DataAccessResult] = {}
-        for batch in plan:
-            results, read_at = self._get_batch(batch)
+        for batch, args in plan.batches:
+            results, read_at = self._get_batch(batch, args)
             for (kind, index, ref), result in zip(batch, results):
-                if kind == _VALUE:
+                if kind == VALUE:
                     values[index] = result
                     stamps[index] = read_at
                 else:
-                    self._store_scaler(ref, result, index, scaler_errors)
-        return self._readings(refs, values, stamps, scaler_errors)
+                    problem = store_scaler(self.scalers, ref, result, index, scaler_errors)
+                    if problem:
+                        self.log.warning("%s: %s", self.name, problem)
+        for index, dar in scaler_errors.items():
+            self.log.info("%s: %s scaler_unit: %s", self.name, plan.refs[index], dar.label)
+        return plan.readings(
+            values, stamps, scaler_errors, self.scalers, self.settings.deviation_sign
+        )
 
     def get(self, ref: Any) -> Result:
         """One attribute (an RPC): as ``read([ref])[0]``."""
@@ -257,7 +258,7 @@ class MeterSession:
         """SET one attribute; ``value`` as ``axdr.encode_data`` takes it (Typed for exactness)."""
         self._require_ready()
         r = Ref.of(ref)
-        desc = self._descriptor(r.class_id, r.obis, r.attribute)
+        desc = self._descriptors(r.class_id, r.obis, r.attribute)
         event = self._request(lambda: self._assoc.set(desc, value, r.access))
         if type(event) is ServiceFailure:
             raise ServiceError(f"{self.name}: SET {r} refused: {event.error}")
@@ -294,141 +295,55 @@ class MeterSession:
         if self.state is not SessionState.READY:
             raise LocalProtocolError(f"{self.name}: session is {self.state.value}; connect() first")
 
-    def _descriptor(self, class_id: int, obis: Obis, attribute: int) -> AttributeDescriptor:
-        key = (class_id, obis, attribute)
-        desc = self._descriptors.get(key)
-        if desc is None:
-            if len(self._descriptors) >= _DESCRIPTOR_CACHE_MAX:
-                self._descriptors.clear()
-            desc = self._descriptors[key] = AttributeDescriptor(class_id, obis, attribute)
-        return desc
-
-    def _plan(self, refs: list[Ref]) -> list[list[tuple[int, int, Ref]]]:
-        """Items of this read ((kind, index, ref) with scalers first where missing) cut into
-        batches. Cached per ref list, scaler state and with-list state: steady cycles reuse it."""
-        try:
-            key: Any = (tuple(refs), len(self.scalers), self.with_list.usable)
-            plan = self._plans.get(key)
-        except TypeError:  # a selective access with unhashable parameters
-            key, plan = None, None
-        if plan is not None:
-            return plan
-        items: list[tuple[int, int, Ref]] = []
-        sizes: list[ItemSize] = []
-        queued: set[tuple[int, Obis]] = set()
-        scalers = self.scalers
-        for index, ref in enumerate(refs):
-            if ref.is_register_value:
-                k = (ref.class_id, ref.obis)
-                if k not in scalers and k not in queued:
-                    queued.add(k)
-                    items.append((_SCALER, index, ref))
-                    sizes.append(_SCALER_SIZE)
-            items.append((_VALUE, index, ref))
-            if ref.access is None:
-                sizes.append(_VALUE_SIZE)
-            else:  # a profile read: alone in its request, it may need block transfer
-                extra = len(ref.access.encode()) - 1
-                sizes.append(ItemSize(10 + extra, self.settings.max_pdu_size))
-        if self.with_list.usable and len(items) > 1:
-            cuts = plan_batches(
-                sizes,
-                self._assoc.server_max_pdu_size,
-                self.settings.max_pdu_size,
-                self.settings.max_list_items,
-            )
-            plan = [[items[i] for i in cut] for cut in cuts]
-        else:
-            plan = [[item] for item in items]
-        if key is not None:
-            if len(self._plans) >= _PLAN_CACHE_MAX:
-                self._plans.clear()
-            self._plans[key] = plan
+    def _plan_for(self, refs: Iterable[Any]) -> ReadPlan:
+        """The cached plan when the same tuple comes again in the same scaler/with-list state
+        (the engine's steady cycle); else a new one."""
+        state = (len(self.scalers), self.scalers.associations, self.with_list.usable)
+        last = self._last_plan
+        if last is not None and last[0] is refs and last[1] == state:
+            return last[2]
+        plan = ReadPlan(
+            [Ref.of(r) for r in refs],
+            self.scalers,
+            self._descriptors,
+            self.with_list.usable,
+            self._assoc.server_max_pdu_size,
+            self.settings.max_pdu_size,
+            self.settings.max_list_items,
+        )
+        # Only an immutable tuple may be recognised by identity next time.
+        self._last_plan = (refs, state, plan) if type(refs) is tuple else None
         return plan
 
-    def _args(self, item: tuple[int, int, Ref]) -> tuple[AttributeDescriptor, Any]:
-        kind, _, ref = item
-        if kind == _SCALER:
-            return self._descriptor(ref.class_id, ref.obis, 3), None
-        return self._descriptor(ref.class_id, ref.obis, ref.attribute), ref.access
-
-    def _get_batch(self, batch: list[tuple[int, int, Ref]]) -> tuple[Sequence[Any], int]:
+    def _get_batch(self, batch: list[Item], args: list[Args]) -> tuple[Sequence[Any], int]:
         """Results of one batch and the wall-clock ms they arrived at."""
         assoc = self._assoc
-        if len(batch) == 1:
-            desc, access = self._args(batch[0])
+        if len(args) == 1:
+            desc, access = args[0]
             event = self._request(lambda: assoc.get(desc, access))
             if type(event) is ServiceFailure:
                 self.log.info("%s: GET %s refused: %s", self.name, desc, event.error)
-                return (_DAR.OTHER_REASON,), int(self._wall() * 1000)
+                return (DataAccessResult.OTHER_REASON,), int(self._wall() * 1000)
             return event.results, int(self._wall() * 1000)
-        args = [self._args(item) for item in batch]
         event = self._request(lambda: assoc.get_with_list(args))
         if type(event) is GetResult:
             self.with_list.succeeded()
             return event.results, int(self._wall() * 1000)
         self.with_list.failed()
-        self._plans.clear()
+        self._last_plan = None
         self.log.warning(
-            "%s: GET-with-list of %d refused (%s); single GETs from now on%s",
+            "%s: GET-with-list of %d refused (%s); single GETs %s",
             self.name,
-            len(batch),
+            len(args),
             event.error,
-            "" if not self.with_list.usable else " for this cycle",
+            "for this cycle" if self.with_list.usable else "from now on",
         )
         results: list[Any] = []
         read_at = 0
-        for item in batch:
-            single, read_at = self._get_batch([item])
+        for item, arg in zip(batch, args):
+            single, read_at = self._get_batch([item], [arg])
             results.extend(single)
         return results, read_at
-
-    def _store_scaler(
-        self, ref: Ref, result: Any, index: int, errors: dict[int, DataAccessResult]
-    ) -> None:
-        if isinstance(result, DataAccessResult):
-            errors[index] = result
-            return
-        try:
-            self.scalers.put(ref.class_id, ref.obis, ScalerUnit.from_data(result))
-        except DecodeError as exc:
-            self.log.warning("%s: %s scaler_unit unreadable: %s", self.name, ref, exc)
-            errors[index] = _DAR.TYPE_UNMATCHED
-
-    def _readings(
-        self,
-        refs: list[Ref],
-        values: list[Any],
-        stamps: list[int],
-        scaler_errors: dict[int, DataAccessResult],
-    ) -> list[Result]:
-        out: list[Result] = []
-        append = out.append
-        scalers = self.scalers
-        sign = self.settings.deviation_sign
-        for index, ref in enumerate(refs):
-            raw = values[index]
-            if isinstance(raw, DataAccessResult):
-                append(DataAccessError(int(raw), raw.label))
-                continue
-            if ref.attribute == 2 and ref.class_id in (3, 4):
-                su = scalers.get(ref.class_id, ref.obis)
-                if su is None:
-                    dar = scaler_errors.get(index, _DAR.OTHER_REASON)
-                    self.log.info("%s: %s has no scaler_unit (%s)", self.name, ref, dar.label)
-                    append(DataAccessError(int(dar), dar.label))
-                    continue
-                kind = type(raw)
-                value = (
-                    apply_scaler(raw, su.scaler)
-                    if kind is int or kind is float
-                    else (render_value(ref.class_id, 2, raw, sign))
-                )
-                append(Reading(ref, value, raw, su.scaler, su.symbol, stamps[index]))
-            else:
-                value = render_value(ref.class_id, ref.attribute, raw, sign)
-                append(Reading(ref, value, raw, None, None, stamps[index]))
-        return out
 
     # ------------------------------------------------------------------------ exchanges
     def _request(self, build: Callable[[], tuple[int, bytes]]) -> Any:
