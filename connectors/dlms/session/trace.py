@@ -34,7 +34,7 @@ class TraceEntry(NamedTuple):
         return render_hex(self.data, self.masked)
 
     def line(self) -> str:
-        stamp = datetime.fromtimestamp(self.time, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        stamp = datetime.fromtimestamp(self.time, timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
         return f"{stamp} {self.direction} {self.hex}"
 
 

@@ -1,0 +1,149 @@
+"""``tb-dlms read``: read a few objects from one meter and print them as one JSON object.
+
+Exit codes: 0 all read, 1 some object failed (its entry says why), 2 connection or association
+failure (one line on stderr) or bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from ..protocol.errors import DataAccessError, DlmsError
+from ..protocol.obis import Obis
+
+PASSWORD_ENV = "TB_DLMS_PASSWORD"
+
+_EPILOG = f"""\
+OBJECT is OBIS[/class[/attribute]]: class 3 (Register) and attribute 2 (value) by default; for
+classes 3 and 4 the scaler_unit is read too and applied. Examples: 1-1:32.7.0  0-0:1.0.0/8/2
+
+The LLS password may come from the environment variable {PASSWORD_ENV} instead of --password
+(command lines show up in process lists and shell histories).
+
+Output: one JSON object keyed by each OBJECT as given, e.g.
+  {{"1-1:32.7.0": {{"value": 230.1, "unit": "V", "scaler": -1, "raw": 2301}},
+   "0-0:1.0.0/8/2": {{"value": "2024-05-01T10:00:00+02:00"}},
+   "0-0:99.9.9": {{"error": "object-undefined"}}}}
+Exit status: 0 all read, 1 some object failed, 2 connection or association failure."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "read",
+        help="read objects from one meter and print them as JSON",
+        description="Connect to one meter, read OBJECTs, print one JSON object.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="meter or converter host (TCP)")
+    where.add_argument("--serial", metavar="DEV", help="serial device or pyserial URL")
+    p.add_argument("--port", type=int, help="TCP port (with --host)")
+    p.add_argument("--baud", type=int, default=9600, help="serial baud rate (default 9600)")
+    p.add_argument("--mode-e", action="store_true", help="IEC 62056-21 mode E sign-on (optical)")
+    p.add_argument("--wrapper", action="store_true", help="IEC 62056-47 wrapper instead of HDLC")
+    p.add_argument("--client", type=int, help="client address (default 16; 1 with --auth lls)")
+    p.add_argument("--server-logical", type=int, default=1, help="server logical address")
+    p.add_argument("--server-physical", type=int, help="server physical address")
+    p.add_argument("--address-size", type=int, choices=(1, 2, 4), help="server address bytes")
+    p.add_argument("--auth", choices=("none", "lls"), default="none", help="authentication")
+    p.add_argument("--password", help=f"LLS password (or set {PASSWORD_ENV})")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per answer (default 5)")
+    p.add_argument("--trace", action="store_true", help="write every frame in hex to stderr")
+    p.add_argument("objects", nargs="+", metavar="OBJECT", help="OBIS[/class[/attribute]]")
+    p.set_defaults(func=run)
+
+
+def parse_object(text: str) -> tuple[int, Obis, int]:
+    """``OBIS[/class[/attribute]]`` -> (class_id, obis, attribute); ValueError or
+    LocalProtocolError (a bad OBIS code) naming the text."""
+    parts = text.strip().split("/")
+    if len(parts) > 3 or not parts[0]:
+        raise ValueError(f"{text!r} is not OBIS[/class[/attribute]]")
+    obis = Obis.parse(parts[0])
+    try:
+        class_id = int(parts[1]) if len(parts) > 1 else 3
+        attribute = int(parts[2]) if len(parts) > 2 else 2
+    except ValueError:
+        raise ValueError(f"{text!r}: class and attribute must be numbers") from None
+    if not 0 <= class_id <= 0xFFFF or not -128 <= attribute <= 127:
+        raise ValueError(f"{text!r}: class or attribute out of range")
+    return class_id, obis, attribute
+
+
+def _fail(message: str) -> int:
+    print(f"tb-dlms read: {message}", file=sys.stderr)
+    return 2
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from ..session import SessionSettings
+
+    password = args.password if args.password is not None else os.environ.get(PASSWORD_ENV, "")
+    client = args.client if args.client is not None else (1 if args.auth == "lls" else 16)
+    return SessionSettings(
+        client=client,
+        server_logical=args.server_logical,
+        server_physical=args.server_physical,
+        address_size=args.address_size,
+        authentication=args.auth,
+        password=password if args.auth == "lls" else b"",
+        wrapper=args.wrapper,
+        connect_timeout=args.timeout,
+        response_timeout=args.timeout,
+    )
+
+
+def _transport(args: argparse.Namespace) -> Any:
+    if args.host is not None:
+        from ..transport import TcpTransport
+
+        if args.port is None:
+            raise ValueError("--port is needed with --host")
+        return TcpTransport(args.host, args.port, connect_timeout=args.timeout)
+    from ..transport import SerialTransport
+
+    if args.port is not None:
+        raise ValueError("--port goes with --host, not --serial")
+    return SerialTransport(args.serial, args.baud, mode_e=args.mode_e)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..session import FrameTrace, MeterSession
+
+    try:
+        refs = [parse_object(text) for text in args.objects]
+        settings = _settings(args)
+        transport = _transport(args)
+    except (ValueError, DlmsError) as exc:
+        return _fail(str(exc))
+    sink = (lambda line: print(line, file=sys.stderr, flush=True)) if args.trace else None
+    # The one-line error is the whole story on stderr (--trace shows the frames live).
+    quiet = logging.getLogger("tb_dlms.commands.read.session")
+    quiet.propagate = False
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    session = MeterSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
+    try:
+        session.connect()
+        results = session.read(refs)
+    except DlmsError as exc:
+        return _fail(str(exc))
+    finally:
+        session.close()
+    out: dict[str, Any] = {}
+    failed = False
+    for text, result in zip(args.objects, results):
+        if isinstance(result, DataAccessError):
+            out[text] = {"error": result.name}
+            failed = True
+        else:
+            out[text] = result.to_json()
+    json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 1 if failed else 0
