@@ -79,8 +79,9 @@ class RawClient:
         max_info: int = 128,
         max_pdu: int = 0xFFFF,
         timeout: float = 1.0,
+        sock: socket.socket | None = None,
     ) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout)
         self.sock.settimeout(timeout)
         self.client_sap = client_sap
         auth = Authentication.NONE if client_sap == 16 else Authentication.LLS
@@ -298,6 +299,7 @@ def test_get_before_association_is_refused(server):
     c.link_event()
     c.send_apdu(bytes.fromhex("c001c1000301012007 00ff0200".replace(" ", "")))
     assert c.recv_apdu()[0] == 0xD8  # exception-response
+    c.close()
 
 
 # -- SET and ACTION ----------------------------------------------------------------------------
@@ -635,3 +637,75 @@ def test_cli_refuses_a_bad_max_info_with_exit_2():
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10)
     assert proc.returncode == 2
     assert "max_info" in proc.stderr
+
+
+# -- robustness ---------------------------------------------------------------------------------
+
+
+def test_another_client_after_disc_on_the_same_connection(server):
+    public = client(server, client_sap=16)
+    public.open()
+    assert isinstance(public.exchange(public.assoc.release()), Released)
+    public.sock.sendall(public.link.disconnect())
+    assert isinstance(public.link_event(), Disconnected)
+    # Same TCP connection, now the LLS client 1 addressing the meter with its physical address.
+    lls = RawClient(0, server=HdlcAddress(1, 16, 2), sock=public.sock)
+    assert isinstance(lls.open(), Associated)
+    assert lls.get(SERIAL).value == b"SIM00000000"
+    lls.close_gracefully()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_bytes_do_not_hurt_the_server(make_server, seed):
+    import random
+
+    rng = random.Random(seed)
+    srv = make_server(options=MeterOptions(), wrapper=bool(seed % 2))
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", srv.ports[0]), 1) as s:
+            noise = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 600)))
+            if rng.random() < 0.5:  # HDLC flags and headers make the framer work harder
+                noise = b"\x7e\xa0" + noise + b"\x7e"
+            s.sendall(noise)
+    c = client(srv, wrapper=bool(seed % 2))
+    assert isinstance(c.open(), Associated)
+    assert isinstance(c.get(REGS[0]), Typed)
+    c.close_gracefully()
+
+
+def test_a_failing_session_costs_one_connection_only(make_server, monkeypatch, caplog):
+    srv = make_server(2)
+    healthy = client(srv, 1)
+    healthy.open()
+    from tb_dlms.simulator.connection import MeterSession
+
+    original = MeterSession.receive
+
+    def broken(self, data):
+        if self.meter.index == 0:
+            raise RuntimeError("simulated bug")
+        return original(self, data)
+
+    monkeypatch.setattr(MeterSession, "receive", broken)
+    victim = client(srv, 0)
+    victim.sock.sendall(victim.link.connect())
+    with pytest.raises((EOFError, ConnectionError)):
+        victim.link_event()
+    victim.close()
+    assert isinstance(healthy.get(REGS[0]), Typed)
+    assert "simulated bug" in caplog.text
+    healthy.close_gracefully()
+
+
+def test_options_per_meter_index(make_server):
+    srv = make_server(2, options=lambda i: MeterOptions(with_list=i != 1))
+    first, second = client(srv, 0), client(srv, 1)
+    assert first.open().conformance & Conformance.MULTIPLE_REFERENCES
+    assert not second.open().conformance & Conformance.MULTIPLE_REFERENCES
+    first.close_gracefully()
+    second.close_gracefully()
+
+
+def test_physical_addresses_out_of_range_are_refused():
+    with pytest.raises(ValueError, match="16383"):
+        SimulatorServer(10, 0, physical_base=16380)

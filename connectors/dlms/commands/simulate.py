@@ -23,7 +23,7 @@ def _not_negative(text: str) -> int:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "simulate",
         help="serve simulated DLMS meters on consecutive TCP ports",

@@ -44,6 +44,7 @@ from tb_dlms.protocol.hdlc import (
     HdlcAddress,
     HdlcConnection,
     LinkParameters,
+    LinkState,
     scan,
 )
 from tb_dlms.protocol.wrapper import WrapperFramer, encode_wrapper
@@ -181,7 +182,7 @@ class MeterSession:
             if event is NEED_DATA:
                 break
             kind = type(event)
-            if kind is DataReceived:
+            if isinstance(event, DataReceived):
                 auto = link.data_to_send()  # e.g. an RR acknowledging the last segment: rare
                 if auto:
                     out.append(auto)
@@ -199,6 +200,10 @@ class MeterSession:
         auto = link.data_to_send()
         if auto:
             out.append(auto)
+        if link.state is LinkState.DISCONNECTED and link.framer.buffered <= 1:  # a flag at most
+            # After DISC the next SNRM may come from another client SAP (or address size):
+            # take its addresses afresh, as on a new connection.
+            self.link = None
         return b"".join(out)
 
     def _open_link(self, data: bytes) -> HdlcConnection | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
+import logging
 import selectors
 import socket
 import threading
@@ -40,6 +40,8 @@ _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 _RECV_SIZE = 65536
 _BACKLOG = 64
+_MAX_BACKLOG = 1 << 20  # unsent bytes kept for one client
+_log = logging.getLogger("tb_dlms.simulator")
 
 
 class _Client:
@@ -73,30 +75,37 @@ class SimulatorServer:
         count: int,
         base_port: int,
         host: str = "127.0.0.1",
-        options: MeterOptions = DEFAULT_OPTIONS,
+        options: MeterOptions | Callable[[int], MeterOptions] = DEFAULT_OPTIONS,
         wrapper: bool = False,
         clock: Callable[[], float] = time.time,
         physical_base: int = 16,
         first_index: int = 0,
     ) -> None:
+        """``options``: the same quirks for every meter, or a function of the meter index (a
+        demo can mix a few quirky meters among healthy ones). Meter ``i`` gets model index
+        ``first_index + i`` (several processes can share a fleet) and HDLC physical address
+        ``physical_base + first_index + i``."""
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         if base_port and not 0 < base_port + count - 1 <= 0xFFFF:
             raise ValueError(f"ports {base_port}..{base_port + count - 1} out of range")
+        first_physical = physical_base + first_index
+        if first_physical < 0 or first_physical + count - 1 > 0x3FFF:
+            raise ValueError(
+                f"HDLC physical addresses {first_physical}..{first_physical + count - 1} "
+                "out of range 0..16383"
+            )
         self.host = host
         self.base_port = base_port
-        self.options = options
-        self.wrapper = wrapper or options.wrapper
-        self._stations = [
-            _Station(
-                SimulatedMeter(
-                    MeterModel(first_index + i, clock=clock, options=options),
-                    (physical_base + first_index + i) & 0x3FFF,
-                ),
-                base_port + i if base_port else 0,
-            )
-            for i in range(count)
-        ]
+        pick = options if callable(options) else (lambda index: options)
+        self.options = pick(first_index)  # meter 0's: what the CLI reports
+        self.wrapper = wrapper or self.options.wrapper
+        self._stations = []
+        for i in range(count):
+            index = first_index + i
+            model = MeterModel(index, clock=clock, options=pick(index))
+            meter = SimulatedMeter(model, physical_base + index)
+            self._stations.append(_Station(meter, base_port + i if base_port else 0))
         self._sel = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
@@ -151,7 +160,8 @@ class SimulatorServer:
         """Run the loop in this thread until ``stop()`` (or KeyboardInterrupt)."""
         self.start()
         self._loop_thread = threading.get_ident()
-        sweep = min(1.0, max(0.05, self.options.inactivity_timeout_s / 4))
+        shortest = min(s.meter.options.inactivity_timeout_s for s in self._stations)
+        sweep = min(1.0, max(0.05, shortest / 4))
         self._schedule(sweep, self._sweep, sweep)
         try:
             self._run()
@@ -311,14 +321,22 @@ class SimulatorServer:
                 sock, _ = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:
-                return  # e.g. EMFILE: leave it in the backlog for now
+            except OSError as exc:
+                # Out of descriptors (EMFILE): pause this listener instead of spinning on it.
+                _log.warning("meter %d: accept failed: %s", station.meter.index, exc)
+                self._sel.unregister(listener)
+                self._schedule(0.5, self._resume, station, listener)
+                return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client = _Client(sock, station, MeterSession(station.meter, self.wrapper))
             station.clients.add(client)
             self._sel.register(sock, _READ, client)
             self.accepted += 1
+
+    def _resume(self, station: _Station, listener: socket.socket) -> None:
+        if station.listener is listener:  # not stopped meanwhile
+            self._sel.register(listener, _READ, station)
 
     def _on_readable(self, client: _Client) -> None:
         try:
@@ -332,9 +350,14 @@ class SimulatorServer:
             return
         client.last_rx = time.monotonic()
         session = client.session
-        reply = session.receive(data)
+        try:
+            reply = session.receive(data)
+        except Exception:  # noqa: BLE001 - a bug must cost one connection, not 999 meters
+            _log.exception("meter %d: session failed; connection closed", session.meter.index)
+            self._close_client(client)
+            return
         if reply:
-            latency = self.options.latency_s
+            latency = session.meter.options.latency_s
             if latency > 0:
                 self._schedule(latency, self._send, client, reply)
             else:
@@ -347,6 +370,8 @@ class SimulatorServer:
             return  # closed while the reply was delayed
         if client.out:
             client.out += data
+            if len(client.out) > _MAX_BACKLOG:
+                self._close_client(client)  # the client stopped reading: do not hoard memory
             return
         try:
             sent = client.sock.send(data)
@@ -383,18 +408,10 @@ class SimulatorServer:
 
     def _sweep(self, period: float) -> None:
         """Close connections idle longer than the inactivity timeout (like a meter's timer)."""
-        limit = time.monotonic() - self.options.inactivity_timeout_s
+        now = time.monotonic()
         for station in self._stations:
             if station.clients:
+                limit = now - station.meter.options.inactivity_timeout_s
                 for client in [c for c in station.clients if c.last_rx < limit]:
                     self._close_client(client)
         self._schedule(period, self._sweep, period)
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process (Linux /proc; 0 elsewhere): for the benchmark."""
-    try:
-        with open(f"/proc/{os.getpid()}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
