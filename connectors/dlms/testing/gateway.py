@@ -197,12 +197,17 @@ class GatewayProcess:
             https_proxy=DEAD_PROXY,
             HTTP_PROXY=DEAD_PROXY,
             http_proxy=DEAD_PROXY,
-            PYTHONPATH=os.pathsep.join(
-                [str(self.workdir / "pkg")] + [p for p in [os.environ.get("PYTHONPATH")] if p]
-            ),
             PYTHONUNBUFFERED="1",
         )
-        env.update(self.extra_env)
+        extra = dict(self.extra_env)
+        # The package view must come first on the path; other entries follow it.
+        paths = [
+            str(self.workdir / "pkg"),
+            extra.pop("PYTHONPATH", ""),
+            os.environ.get("PYTHONPATH", ""),
+        ]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        env.update(extra)
         return env
 
     def start(self) -> GatewayProcess:

@@ -1,0 +1,307 @@
+"""``tb-dlms demo``: simulated meters read by the connector inside the REAL ThingsBoard IoT Gateway.
+
+What runs, all on loopback, all stopped on Ctrl-C (or after ``--seconds``):
+
+1. ``--meters`` simulated DLMS meters (in this process, one thread, free ports);
+2. a private mosquitto broker (``tb_dlms.testing.broker``);
+3. a ThingsBoard stand-in on it (``tb_dlms.testing.tb_standin``): answers the gateway's session
+   handshake and shows every ``v1/gateway/telemetry`` message as one console line per device;
+4. the real gateway (``python -m thingsboard_gateway.tb_gateway``) with a generated ``dlms.json``
+   pointing at the meters, and the connector installed by ``tb-dlms install`` into the private
+   extensions folder of a temporary view of the gateway package (nothing is left behind).
+
+Shutdown order: gateway (SIGINT: it closes the connector and sends its disconnects), stand-in,
+broker, meters. Exit 0 when telemetry arrived, 1 when none did, 2 when something is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import queue
+import signal
+import sys
+import time
+from typing import Any, TextIO
+
+# Health keys (tb_dlms.engine.health.SNAPSHOT_KEYS) shown in a line's health part, in this order;
+# the other health keys are still published, just not printed.
+_HEALTH_SHOWN = (
+    "connection_state",
+    "success_rate",
+    "avg_read_time_ms",
+    "total_reads",
+    "failed_reads",
+    "reconnects",
+)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="simulated meters read by the connector in the real gateway, shown live",
+        description="Start simulated meters, a local mosquitto, a ThingsBoard stand-in and the "
+        "real ThingsBoard IoT Gateway with this connector; print telemetry as it arrives. "
+        "Ctrl-C stops everything. Needs mosquitto and the gateway extra.",
+    )
+    p.add_argument("--meters", type=_positive, default=3, help="simulated meters (default 3)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    p.add_argument(
+        "--period-ms",
+        type=_positive,
+        default=2000,
+        help="poll period of every meter in ms (default 2000)",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the gateway's work dir (config, logs) and print its path",
+    )
+    p.add_argument(
+        "--gateway-log",
+        action="store_true",
+        help="also print the gateway's own log lines (warnings and errors)",
+    )
+    p.set_defaults(func=run)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _health_keys() -> frozenset[str]:
+    try:
+        from ..engine.health import SNAPSHOT_KEYS
+    except ImportError:
+        return frozenset(_HEALTH_SHOWN)
+    return frozenset(SNAPSHOT_KEYS)
+
+
+def format_telemetry(
+    device: str, ts_ms: int, values: dict[str, Any], health_keys: frozenset[str]
+) -> str:
+    """One console line: ``time device key=value ... | health k=v ...``."""
+    stamp = datetime.datetime.fromtimestamp(ts_ms / 1000.0).strftime("%H:%M:%S.%f")[:-3]
+    readings = " ".join(f"{k}={_fmt(v)}" for k, v in values.items() if k not in health_keys)
+    health = " ".join(f"{k}={_fmt(values[k])}" for k in _HEALTH_SHOWN if k in values)
+    parts = [f"{stamp} {device:<10}", readings]
+    if health:
+        parts.append(f"| health {health}")
+    return " ".join(p for p in parts if p)
+
+
+def describe(message: Any, health_keys: frozenset[str]) -> list[str]:
+    """Console lines for one message the stand-in recorded (may be none)."""
+    topic, payload = message.topic, message.payload
+    if not isinstance(payload, dict):
+        return []
+    if topic == "v1/gateway/telemetry":
+        lines = []
+        for device, entries in payload.items():
+            for entry in entries if isinstance(entries, list) else [entries]:
+                if isinstance(entry, dict):
+                    values = entry.get("values", entry)
+                    ts = int(entry.get("ts", message.ts * 1000))
+                    lines.append(format_telemetry(device, ts, values, health_keys))
+        return lines
+    stamp = datetime.datetime.fromtimestamp(message.ts).strftime("%H:%M:%S.%f")[:-3]
+    if topic == "v1/gateway/attributes":
+        return [
+            f"{stamp} {device:<10} attributes "
+            + " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+            for device, values in payload.items()
+            if isinstance(values, dict)
+        ]
+    if topic in ("v1/gateway/connect", "v1/gateway/disconnect"):
+        return [f"{stamp} {payload.get('device', '?'):<10} {topic.rsplit('/', 1)[1]}ed"]
+    return []
+
+
+def _missing() -> list[str]:
+    import importlib.util
+
+    from ..testing.broker import find_mosquitto
+
+    problems = []
+    if importlib.util.find_spec("thingsboard_gateway") is None:
+        problems.append("thingsboard-gateway is not installed (pip install '.[gateway]')")
+    if importlib.util.find_spec("paho") is None:
+        problems.append("paho-mqtt is not installed (it comes with thingsboard-gateway)")
+    if find_mosquitto() is None:
+        problems.append("mosquitto is not installed (apt-get install mosquitto)")
+    return problems
+
+
+def _connector_ready() -> str | None:
+    """None when the connector imports, else why not."""
+    try:
+        import tb_dlms.connector.dlms_connector  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    problems = _missing()
+    if problems:
+        for problem in problems:
+            print(f"tb-dlms demo: {problem}", file=sys.stderr)
+        return 2
+    return _Demo(args, out).run()
+
+
+class _Demo:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.health_keys = _health_keys()
+        self.points = 0
+        self.stop_requested = False
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def on_message(self, message: Any) -> None:  # stand-in's MQTT thread: queue, print later
+        if message.topic == "v1/gateway/telemetry":
+            self.points += 1
+        for line in describe(message, self.health_keys):
+            self.lines.put(line)
+
+    def run(self) -> int:
+        from ..commands.install import connector_entry
+        from ..simulator.server import SimulatorServer
+        from ..testing.broker import Broker
+        from ..testing.gateway import GatewayProcess
+        from ..testing.meters import simulator_dlms_config
+        from ..testing.tb_standin import ThingsBoardStandIn
+
+        args = self.args
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        sim = broker = standin = gateway = None
+        try:
+            sim = SimulatorServer(args.meters, 0).run_in_thread()
+            self.say(
+                f"meters    {args.meters} simulated DLMS meter(s) on 127.0.0.1 ports "
+                f"{', '.join(map(str, sim.ports))}"
+            )
+            broker = Broker().start()
+            self.say(f"broker    mosquitto on {broker.host}:{broker.port}")
+            standin = ThingsBoardStandIn(broker.host, broker.port)
+            standin.add_listener(self.on_message)
+            standin.start()
+            self.say(
+                "stand-in  ThingsBoard stand-in subscribed (answers getSessionLimits, records v1/gateway/*)"
+            )
+            config = simulator_dlms_config(sim.ports, period_ms=args.period_ms)
+            gateway = GatewayProcess(
+                broker.host,
+                broker.port,
+                [connector_entry("dlms")],
+                {"dlms.json": config},
+                keep=args.keep,
+            )
+            for item in gateway.install_connector("dlms"):
+                self.say(f"install   {item.status} {item.path}")
+            why = _connector_ready()
+            if why:
+                self.say(
+                    f"note      the connector does not import yet ({why}): the gateway "
+                    "will run without it"
+                )
+            gateway.start()
+            self.say(
+                f"gateway   thingsboard-gateway pid {gateway.pid}, config "
+                f"{gateway.config_dir}, logs {gateway.logs_dir}"
+            )
+            self.say(
+                "          "
+                + ("running for %g s" % args.seconds if args.seconds else "Ctrl-C to stop")
+            )
+            return self._loop(gateway, standin)
+        except KeyboardInterrupt:
+            return 0 if self.points else 1
+        finally:
+            self._shutdown(sim, broker, standin, gateway)
+            signal.signal(signal.SIGTERM, previous)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+
+    def _loop(self, gateway: Any, standin: Any) -> int:
+        args = self.args
+        start = time.monotonic()
+        end = start + args.seconds if args.seconds else None
+        warned = False
+        log_seen = 0
+        while not self.stop_requested:
+            if end is not None and time.monotonic() >= end:
+                break
+            try:
+                self.say(self.lines.get(timeout=0.2))
+                continue
+            except queue.Empty:
+                pass
+            if not gateway.running:
+                self.say("tb-dlms demo: the gateway exited:\n" + gateway.output()[-3000:])
+                return 1
+            if args.gateway_log:
+                log_seen = self._show_gateway_log(gateway, log_seen)
+            if not warned and self.points == 0 and time.monotonic() - start > 30:
+                warned = True
+                self.say(
+                    "tb-dlms demo: no telemetry after 30 s; gateway output tail:\n"
+                    + gateway.output()[-2000:]
+                )
+        while True:  # what arrived before the stop
+            try:
+                self.say(self.lines.get_nowait())
+            except queue.Empty:
+                break
+        return 0 if self.points else 1
+
+    def _show_gateway_log(self, gateway: Any, seen: int) -> int:
+        text = gateway.output()
+        for line in text[seen:].splitlines():
+            if "|WARNING|" in line or "|ERROR|" in line or "|EXCEPTION|" in line:
+                self.say("gateway   " + line)
+        return len(text)
+
+    def _shutdown(self, sim: Any, broker: Any, standin: Any, gateway: Any) -> None:
+        if gateway is not None:
+            t0 = time.monotonic()
+            code = gateway.stop()
+            self.say(
+                f"stopped   gateway (SIGINT, exit {code}, {time.monotonic() - t0:.1f} s)"
+                + (f"; work dir kept: {gateway.workdir}" if self.args.keep else "")
+            )
+        while True:  # disconnect lines that came during the gateway's shutdown
+            try:
+                self.say(self.lines.get_nowait())
+            except queue.Empty:
+                break
+        if standin is not None:
+            standin.stop()
+        if broker is not None:
+            broker.stop()
+            self.say("stopped   broker")
+        if sim is not None:
+            sim.stop()
+            self.say(f"stopped   meters ({sim.requests} requests served)")
+        self.say(f"summary   {self.points} telemetry message(s) received")
