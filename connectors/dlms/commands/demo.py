@@ -232,7 +232,7 @@ class _Demo:
             )
             self.say(
                 "          "
-                + ("running for %g s" % args.seconds if args.seconds else "Ctrl-C to stop")
+                + (f"running for {args.seconds:g} s" if args.seconds else "Ctrl-C to stop")
             )
             return self._loop(gateway, standin)
         except KeyboardInterrupt:
