@@ -1,0 +1,430 @@
+"""``DlmsConnector``: the ThingsBoard IoT Gateway glue around the polling engine.
+
+The gateway builds it with ``(gateway, config, connector_type)``, sets ``name`` and calls
+``open()``; ``close()`` is called until ``is_stopped()``. Everything the gateway calls into
+(``on_attributes_update``, ``server_side_rpc_handler``, the engine's sink callbacks) is guarded:
+a bad request or a bug is logged with the meter's name, never raised into the gateway.
+
+Threads: the engine's workers (one per line) call the sink; one small housekeeping thread
+registers the devices (retrying while ThingsBoard is away) and runs the periodic clock checks.
+RPC replies are sent from the worker that served them, so the gateway's RPC thread never waits
+for a meter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any, Callable
+
+from tb_dlms.connector.alarms import MeterStatus
+from tb_dlms.connector.config import load_config
+from tb_dlms.connector.model import ConnectorConfig, MeterConfig
+from tb_dlms.connector.rpc import RpcDispatcher, connector_rpc, normalize_params
+from tb_dlms.connector.values import coerce_value
+from tb_dlms.converters.uplink import DlmsUplinkConverter
+from tb_dlms.engine.events import PointReading
+from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.spec import MeterSpec
+from tb_dlms.protocol.errors import ConfigError, DlmsError
+from tb_dlms.session.reading import Reading, Ref
+from thingsboard_gateway.connectors.connector import Connector
+from thingsboard_gateway.gateway.statistics.statistics_service import StatisticsService
+
+__all__ = ["DlmsConnector"]
+
+_REGISTER_RETRY_S = 10.0
+_LOUD_STATES = {MeterState.AUTH_FAILED.value, MeterState.UNREACHABLE.value,
+                MeterState.CIRCUIT_OPEN.value}
+
+
+def _make_logger(gateway: Any, name: str, level: str, remote: bool,
+                 converter: bool = False) -> logging.Logger:
+    from thingsboard_gateway.tb_utility.tb_logger import init_logger
+
+    if converter:
+        return init_logger(gateway, name + "_converter", level, enable_remote_logging=remote,
+                           is_converter_logger=True, attr_name=name)
+    return init_logger(gateway, name, level, enable_remote_logging=remote,
+                       is_connector_logger=True)
+
+
+class _Sink:
+    """The engine's EngineSink, forwarding to the connector (kept apart: a small surface)."""
+
+    def __init__(self, connector: DlmsConnector) -> None:
+        self._c = connector
+
+    def on_readings(self, spec: MeterSpec, readings: Sequence[PointReading],
+                    cycle_started_wall_ms: int) -> None:
+        self._c._on_readings(spec, readings)
+
+    def on_state(self, spec: MeterSpec, state: MeterState, detail: str) -> None:
+        self._c._on_state(spec, state, detail)
+
+    def on_health(self, spec: MeterSpec, snapshot: dict[str, Any]) -> None:
+        self._c._on_health(spec, snapshot)
+
+
+class DlmsConnector(Connector):
+    """DLMS/COSEM meters as ThingsBoard devices. See config/README.md for dlms.json."""
+
+    def __init__(self, gateway: Any, config: dict[str, Any], connector_type: str, *,
+                 engine_factory: Callable[..., Any] | None = None,
+                 environ: dict[str, str] | None = None,
+                 logger: logging.Logger | None = None,
+                 converter_logger: logging.Logger | None = None) -> None:
+        super().__init__()
+        self.statistics = {"MessagesReceived": 0, "MessagesSent": 0}
+        self._gateway = gateway
+        self._raw_config = config
+        self._type = connector_type
+        self.name = str(config.get("name") or "DLMS Connector")
+        self._id = config.get("id")
+        level = str(config.get("logLevel", "INFO"))
+        remote = bool(config.get("enableRemoteLogging", False))
+        self._log = logger or _make_logger(gateway, self.name, level, remote)
+        self._converter_log = converter_logger or _make_logger(
+            gateway, self.name, level, remote, converter=True)
+        self._engine_factory = engine_factory
+        self._environ = environ
+        self._config = ConnectorConfig()
+        self._meters: dict[str, MeterConfig] = {}
+        self._status: dict[str, MeterStatus] = {}
+        self._engine: Any = None
+        self._dispatcher: RpcDispatcher | None = None
+        self._converter: DlmsUplinkConverter | None = None
+        self._stop = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+        self._unregistered: set[str] = set()
+        self._next_clock: dict[str, float] = {}
+        self._clock_busy: set[str] = set()
+        self._stats_lock = threading.Lock()
+        self._connected = False
+        self._stopped = False
+
+    # -- Connector contract ---------------------------------------------------------------------
+    def open(self) -> None:
+        self._stopped = False
+        self._stop.clear()
+        try:
+            self._open()
+        except Exception:  # noqa: BLE001 - never crash the gateway's start-up
+            self._log.exception("%s: cannot start", self.name)
+            self._connected = False
+
+    def _open(self) -> None:
+        cfg = load_config(self._raw_config, self._environ)
+        for line in cfg.warnings:
+            self._log.warning("%s", line)
+        for line in cfg.errors:
+            if line.startswith("dlms.json"):  # top-level: no meter to skip
+                self._log.error("%s", line)
+        for line in cfg.skipped:  # one line per refused meter, listing its bad fields
+            self._log.error("%s", line)
+        for name in cfg.disabled:
+            self._log.info("meter %r is disabled (\"enabled\": false)", name)
+        self._config = cfg
+        self._meters = dict(cfg.by_name)
+        self._status = {m.name: MeterStatus(m.clock_drift_threshold_s) for m in cfg.meters}
+        self._converter = DlmsUplinkConverter(
+            {"name": self.name, "reportStrategy": cfg.report_strategy}, self._converter_log)
+        self._engine = self._build_engine(cfg)
+        self._dispatcher = RpcDispatcher(
+            self._engine, self._meters, on_clock=self._on_clock,
+            status=lambda name: self._status[name].snapshot() if name in self._status else {})
+        self._unregistered = set(self._meters)
+        self._next_clock = dict.fromkeys(self._meters, 0.0)
+        if cfg.meters:
+            self._engine.start()
+        self._connected = True
+        self._housekeeper = threading.Thread(target=self._housekeeping, daemon=True,
+                                             name=f"{self.name} housekeeping")
+        self._housekeeper.start()
+        self._log.info("%s: polling %d meters (%d skipped, %d disabled)", self.name,
+                       len(cfg.meters), len(cfg.skipped), len(cfg.disabled))
+
+    def _build_engine(self, cfg: ConnectorConfig) -> Any:
+        if self._engine_factory is not None:
+            return self._engine_factory(cfg.specs, _Sink(self))
+        from tb_dlms.engine.engine import PollingEngine
+
+        return PollingEngine(cfg.specs, _Sink(self), log=self._log)
+
+    def close(self) -> None:
+        if self._stopped:
+            return
+        self._connected = False
+        self._stop.set()
+        try:
+            if self._engine is not None and self._config.meters:
+                self._engine.stop(timeout_s=4.0)
+        except Exception:  # noqa: BLE001
+            self._log.exception("%s: error while stopping the polling engine", self.name)
+        thread = self._housekeeper
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)
+        self._stopped = True
+        self._log.info("%s: stopped", self.name)
+        for log in (self._log, self._converter_log):
+            stop = getattr(log, "stop", None)
+            if callable(stop):
+                stop()
+
+    def get_id(self) -> Any:
+        return self._id
+
+    def get_name(self) -> str:
+        return self.name
+
+    def get_type(self) -> str:
+        return self._type
+
+    def get_config(self) -> dict[str, Any]:
+        return self._raw_config
+
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def is_stopped(self) -> bool:
+        return self._stopped
+
+    def get_device_shared_attributes_keys(self, device_name: str) -> list[str]:
+        meter = self._meters.get(device_name)
+        return [u.key for u in meter.attribute_updates] if meter is not None else []
+
+    @property
+    def config(self) -> ConnectorConfig:
+        return self._config
+
+    # -- statistics -----------------------------------------------------------------------------
+    def _count(self, received: int = 0, sent: int = 0) -> None:
+        with self._stats_lock:
+            self.statistics["MessagesReceived"] += received
+            self.statistics["MessagesSent"] += sent
+        if received:
+            StatisticsService.count_connector_message(
+                self.name, stat_parameter_name="connectorMsgsReceived", count=received)
+
+    def _send(self, data: Any) -> None:
+        if not (data.telemetry or data.attributes):
+            return
+        self._gateway.send_to_storage(self.name, self._id, data)
+        self._count(sent=1)
+
+    # -- engine events (worker threads) ------------------------------------------------------------
+    def _on_readings(self, spec: MeterSpec, readings: Sequence[PointReading]) -> None:
+        meter = self._meters.get(spec.name)
+        if meter is None or self._converter is None:
+            return
+        self._count(received=1)
+        refused = [r for r in readings if not r.ok]
+        if refused:
+            self._log.debug("%s: refused this cycle: %s", spec.name,
+                            ", ".join(f"{r.key} ({r.result})" for r in refused))
+        self._send(self._converter.convert(meter, readings))
+
+    def _on_state(self, spec: MeterSpec, state: MeterState, detail: str) -> None:
+        status = self._status.get(spec.name)
+        meter = self._meters.get(spec.name)
+        if status is None or meter is None or self._converter is None:
+            return
+        value = getattr(state, "value", state)
+        level = logging.WARNING if value in _LOUD_STATES else logging.INFO
+        self._log.log(level, "%s: %s (%s)", spec.name, value, detail)
+        changed = status.on_state(state, detail)
+        if changed:
+            self._send(self._converter.status(meter, telemetry=changed))
+        if value == MeterState.ASSOCIATED.value and meter.static_attributes:
+            self._read_static(meter)
+
+    def _on_health(self, spec: MeterSpec, snapshot: dict[str, Any]) -> None:
+        meter = self._meters.get(spec.name)
+        if meter is None or self._converter is None:
+            return
+        values = dict(snapshot)
+        values.update(self._status[spec.name].snapshot())
+        self._send(self._converter.status(meter, telemetry=values))
+
+    def _on_clock(self, name: str, drift_s: float) -> None:
+        meter, status = self._meters.get(name), self._status.get(name)
+        if meter is None or status is None or self._converter is None:
+            return
+        values = status.on_clock(drift_s)
+        if values["clock_drift_alarm"]:
+            self._log.warning("%s: clock drift %.3f s exceeds %.3f s", name, drift_s,
+                              meter.clock_drift_threshold_s)
+        self._send(self._converter.status(meter, telemetry=values))
+
+    def _read_static(self, meter: MeterConfig) -> None:
+        points = meter.static_attributes
+        refs = [Ref(p.ref.class_id, p.ref.obis, p.ref.attribute) for p in points]
+        converter = self._converter
+
+        def job(session: Any) -> None:
+            results = session.read(refs)
+            pairs = []
+            for point, result in zip(points, results):
+                if isinstance(result, Reading):
+                    pairs.append((point, result.value))
+                else:
+                    self._log.info("%s: static attribute %s not read: %s", meter.name,
+                                   point.key, result)
+            if pairs and converter is not None:
+                self._send(converter.attributes(meter, pairs))
+
+        self._submit_logged(meter.name, job, "static attributes")
+
+    def _submit_logged(self, name: str, job: Callable[[Any], Any], what: str) -> Future[Any]:
+        future = self._engine.submit(name, job, 60.0)
+
+        def done(f: Future[Any]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                self._log.warning("%s: %s failed: %s", name, what, exc)
+
+        future.add_done_callback(done)
+        return future
+
+    # -- housekeeping thread ----------------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        next_register = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if self._unregistered and now >= next_register:
+                    self._register_devices()
+                    next_register = now + _REGISTER_RETRY_S
+                self._clock_checks(now)
+            except Exception:  # noqa: BLE001 - keep housekeeping alive
+                self._log.exception("%s: housekeeping failed", self.name)
+            self._stop.wait(1.0)
+
+    def _register_devices(self) -> None:
+        converter = self._converter
+        for name in sorted(self._unregistered):
+            meter = self._meters[name]
+            if self._gateway.add_device(name, {"connector": self},
+                                        device_type=meter.spec.device_type) is False:
+                return  # ThingsBoard not connected yet: retry later
+            self._unregistered.discard(name)
+            if converter is not None:  # the alarm keys exist from the start, all clear
+                self._send(converter.status(meter, telemetry=self._status[name].snapshot()))
+
+    def _clock_checks(self, now: float) -> None:
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            return
+        for name, meter in self._meters.items():
+            period = meter.clock_check_period_s
+            if not period or name in self._clock_busy or now < self._next_clock.get(name, 0.0):
+                continue
+            if self._status[name].snapshot()["connection_state"] != MeterState.ASSOCIATED.value:
+                continue
+            self._next_clock[name] = now + period
+            self._clock_check(dispatcher, meter)
+
+    def _clock_check(self, dispatcher: RpcDispatcher, meter: MeterConfig) -> None:
+        name = meter.name
+        self._clock_busy.add(name)
+
+        def job(session: Any) -> Any:
+            return dispatcher.read_clock(meter, session)
+
+        def done(_f: Future[Any]) -> None:
+            self._clock_busy.discard(name)
+
+        self._submit_logged(name, job, "clock check").add_done_callback(done)
+
+    # -- from ThingsBoard --------------------------------------------------------------------------
+    def on_attributes_update(self, content: dict[str, Any]) -> None:
+        try:
+            self._attributes_update(content)
+        except Exception:  # noqa: BLE001 - never raise into the gateway
+            self._log.exception("%s: attribute update %r failed", self.name, content)
+
+    def _attributes_update(self, content: dict[str, Any]) -> None:
+        device = content.get("device")
+        data = content.get("data")
+        meter = self._meters.get(device) if isinstance(device, str) else None
+        if meter is None or not isinstance(data, dict):
+            self._log.debug("%s: attribute update for an unknown device ignored: %r",
+                            self.name, content)
+            return
+        self._count(received=1)
+        for key, value in data.items():
+            update = meter.attribute_update(key)
+            if update is None:
+                continue
+            try:
+                typed = coerce_value(value, update.data_type)
+            except ConfigError as exc:
+                self._log.error("%s: attribute %r: %s", meter.name, key, exc)
+                continue
+            ref = Ref(update.ref.class_id, update.ref.obis, update.ref.attribute)
+            self._log.info("%s: attribute %r -> SET %s", meter.name, key, ref)
+            self._submit_set(meter.name, key, ref, typed)
+
+    def _submit_set(self, name: str, key: str, ref: Ref, typed: Any) -> None:
+        def done(f: Future[Any]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                self._log.error("%s: attribute %r: SET %s failed: %s", name, key, ref, exc)
+            elif int(f.result()) != 0:
+                label = getattr(f.result(), "label", f.result())
+                self._log.error("%s: attribute %r: the meter refused SET %s: %s", name, key,
+                                ref, label)
+
+        try:
+            self._engine.submit(name, lambda session: session.set(ref, typed), 60.0) \
+                .add_done_callback(done)
+        except DlmsError as exc:
+            self._log.error("%s: attribute %r: %s", name, key, exc)
+
+    def server_side_rpc_handler(self, content: dict[str, Any]) -> Any:
+        try:
+            return self._rpc(content)
+        except Exception as exc:  # noqa: BLE001 - never raise into the gateway
+            self._log.exception("%s: RPC %r failed", self.name, content)
+            return {"success": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    def _rpc(self, content: dict[str, Any]) -> Any:
+        device = content.get("device")
+        if device is None:  # connector RPC: "<type>_<method>" on the gateway device
+            method = content.get("method")
+            if not isinstance(method, str):
+                return None  # an echoed reply, not a request
+            self._count(received=1)
+            return connector_rpc(method, normalize_params(content.get("params")),
+                                 statistics=dict(self.statistics), engine=self._engine,
+                                 meters=self._meters, status=self._status_of)
+        data = content.get("data") or {}
+        method = data.get("method") if isinstance(data, dict) else None
+        if not isinstance(method, str):
+            return None
+        req_id = data.get("id", content.get("id"))
+        self._count(received=1)
+        if self._dispatcher is None:
+            reply = {"success": False, "error": f"{self.name} is not running"}
+            self._reply(device, req_id, reply)
+            return None
+        self._log.debug("%s: RPC %s %r", device, method, data.get("params"))
+        future = self._dispatcher.device_rpc(device, method, data.get("params"))
+        future.add_done_callback(lambda f: self._reply(device, req_id, f.result()))
+        return None
+
+    def _status_of(self, name: str) -> dict[str, Any]:
+        status = self._status.get(name)
+        return status.snapshot() if status is not None else {}
+
+    def _reply(self, device: str, req_id: Any, reply: dict[str, Any]) -> None:
+        if not reply.get("success", False):
+            self._log.warning("%s: RPC %s failed: %s", device, req_id, reply.get("error"))
+        try:
+            self._gateway.send_rpc_reply(device=device, req_id=req_id, content=reply)
+            self._count(sent=1)
+        except Exception:  # noqa: BLE001
+            self._log.exception("%s: cannot send the RPC reply %s", device, req_id)
