@@ -24,8 +24,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-# Health keys (tb_dlms.engine.health.SNAPSHOT_KEYS) shown in a line's health part, in this order;
-# the other health keys are still published, just not printed.
+# Health and status keys (tb_dlms.engine.health.SNAPSHOT_KEYS, tb_dlms.connector.alarms.ALARM_KEYS)
+# go to a line's health part; these are shown, in this order (the rest is published, not printed).
 _HEALTH_SHOWN = (
     "connection_state",
     "success_rate",
@@ -33,6 +33,14 @@ _HEALTH_SHOWN = (
     "total_reads",
     "failed_reads",
     "reconnects",
+    "clock_drift_s",
+)
+_ALARM_FLAGS = (
+    "unreachable",
+    "watchdog_expired",
+    "circuit_open",
+    "auth_failed",
+    "clock_drift_alarm",
 )
 
 
@@ -84,11 +92,17 @@ def _fmt(value: Any) -> str:
 
 
 def _health_keys() -> frozenset[str]:
+    keys = set(_HEALTH_SHOWN) | set(_ALARM_FLAGS) | {"connection_detail"}
     try:
         from ..engine.health import SNAPSHOT_KEYS
+
+        keys.update(SNAPSHOT_KEYS)
+        from ..connector.alarms import ALARM_KEYS
+
+        keys.update(ALARM_KEYS)
     except ImportError:
-        return frozenset(_HEALTH_SHOWN)
-    return frozenset(SNAPSHOT_KEYS)
+        pass
+    return frozenset(keys)
 
 
 def format_telemetry(
@@ -97,10 +111,13 @@ def format_telemetry(
     """One console line: ``time device key=value ... | health k=v ...``."""
     stamp = datetime.datetime.fromtimestamp(ts_ms / 1000.0).strftime("%H:%M:%S.%f")[:-3]
     readings = " ".join(f"{k}={_fmt(v)}" for k, v in values.items() if k not in health_keys)
-    health = " ".join(f"{k}={_fmt(values[k])}" for k in _HEALTH_SHOWN if k in values)
+    health = [f"{k}={_fmt(values[k])}" for k in _HEALTH_SHOWN if k in values]
+    health += [f"ALARM {k}" for k in _ALARM_FLAGS if values.get(k) is True]
+    if values.get("connection_detail") and values.get("connection_state") != "associated":
+        health.append(f"({values['connection_detail']})")
     parts = [f"{stamp} {device:<10}", readings]
     if health:
-        parts.append(f"| health {health}")
+        parts.append("| health " + " ".join(health))
     return " ".join(p for p in parts if p)
 
 
@@ -149,7 +166,7 @@ def _missing() -> list[str]:
 def _connector_ready() -> str | None:
     """None when the connector imports, else why not."""
     try:
-        import tb_dlms.connector.dlms_connector  # noqa: F401
+        from ..connector import dlms_connector  # noqa: F401
     except ImportError as exc:
         return str(exc)
     return None
