@@ -132,7 +132,25 @@ def render_value(class_id: int, attribute: int, value: Any, deviation_sign: int 
             return CosemDateTime.from_bytes(value).isoformat(deviation_sign=deviation_sign)
         except DlmsError:
             return value.hex()
+    if class_id == 7 and attribute == 2 and isinstance(value, list):
+        # Profile rows: capture times are 12-byte octet-strings; one that decodes as a valid
+        # date-time is taken for one (a 12-character text fails the month/day checks).
+        return [
+            [_maybe_datetime(cell, deviation_sign) for cell in row]
+            if isinstance(row, (list, tuple))
+            else _render(row, deviation_sign)
+            for row in value
+        ]
     return _render(value, deviation_sign)
+
+
+def _maybe_datetime(cell: Any, sign: int) -> Any:
+    if type(cell) is bytes and len(cell) == 12:
+        try:
+            return CosemDateTime.from_bytes(cell).isoformat(deviation_sign=sign)
+        except DlmsError:
+            pass
+    return _render(cell, sign)
 
 
 def _render(value: Any, sign: int) -> Any:

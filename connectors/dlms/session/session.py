@@ -293,7 +293,10 @@ class MeterSession:
     # ----------------------------------------------------------------------- read helpers
     def _require_ready(self) -> None:
         if self.state is not SessionState.READY:
-            raise LocalProtocolError(f"{self.name}: session is {self.state.value}; connect() first")
+            cause = f" by: {self.last_error}" if self.state is SessionState.BROKEN else ""
+            raise LocalProtocolError(
+                f"{self.name}: session is {self.state.value}{cause}; close() and connect() first"
+            )
 
     def _plan_for(self, refs: Iterable[Any]) -> ReadPlan:
         """The cached plan when the same tuple comes again in the same scaler/with-list state
