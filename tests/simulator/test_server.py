@@ -47,6 +47,7 @@ from tb_dlms.protocol.hdlc import (
     Disconnected,
     HdlcAddress,
     HdlcConnection,
+    HdlcFramer,
     LinkParameters,
 )
 from tb_dlms.protocol.obis import Obis
@@ -383,8 +384,14 @@ def test_segmentation_with_max_info_32(make_server):
     assert c.link.parameters.max_info_rx == 32
     listed = c.get(AttributeDescriptor(15, Obis.parse("0-0:40.0.0"), 2))
     assert len(listed.value) == len(OBJECT_DEFS)
-    # Every frame the server sent fits: 32 info bytes + 11 header/FCS bytes + 2 flags at most.
     c.close_gracefully()
+    framer = HdlcFramer()
+    framer.feed(bytes(c.received))
+    frames = []
+    while (frame := framer.next_frame()) is not None:
+        frames.append(frame)
+    assert max(len(f.info) for f in frames) == 32  # segments filled up to the agreed size
+    assert sum(f.segmented for f in frames) > 20
 
 
 def test_no_with_list_is_not_granted_and_refused_if_used(make_server):
