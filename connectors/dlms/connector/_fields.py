@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, overload
 
-__all__ = ["Report", "Section"]
+__all__ = ["Report", "Section", "num"]
 
 _MISSING = object()
 
@@ -31,6 +31,11 @@ class Report:
 
     def warn(self, path: str, message: str) -> None:
         self.warnings.append(f"{self.label}: {path}: {message}" if path else f"{self.label}: {message}")
+
+
+def num(x: float) -> str:
+    """A number as a user wrote it: 86400000, not 8.64e+07; 1.5 stays 1.5."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 def _kind(value: Any) -> str:
@@ -161,7 +166,7 @@ class Section:
             return 0.0
         if not lo <= value <= hi:
             extra = " (or 0 to turn it off)" if allow_zero else ""
-            self.error(key, f"{value} is out of range {lo:g}..{hi:g}{extra}")
+            self.error(key, f"{num(value)} is out of range {num(lo)}..{num(hi)}{extra}")
             return float(default)
         return float(value)
 

@@ -13,7 +13,7 @@ from ..engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, SerialS
 from ..protocol.errors import ConfigError, DlmsError
 from ..protocol.obis import Obis
 from ..session.settings import SessionSettings
-from ._fields import Report, Section
+from ._fields import Report, Section, num
 from .model import BUILTIN_RPCS, AttributeUpdate, MeterConfig, RpcMethod
 from .values import parse_type_name
 
@@ -276,6 +276,7 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     report: Report = m.report
     m.warn_unknown(METER_KEYS)
     name = m.string("deviceName", required=True)
+    m.boolean("enabled", True)  # only its type is checked here: disabled meters never get here
     device_type = m.string("deviceType", "default")
     transport, link = _connection(m)
     auth = m.string("authentication", "none", choices=("none", "lls"), lower=True)
@@ -288,12 +289,12 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     backoff_ms = m.number("backoffInitialMs", 1000, 100, 3_600_000)
     backoff_max_ms = m.number("backoffMaxMs", 300_000, 100, DAY_MS)
     if backoff_max_ms < backoff_ms:
-        m.error("backoffMaxMs", f"{backoff_max_ms:g} is below backoffInitialMs {backoff_ms:g}")
+        m.error("backoffMaxMs", f"{num(backoff_max_ms)} is below backoffInitialMs {num(backoff_ms)}")
     breaker = m.integer("circuitBreakerFailures", 5, 1, 1000)
     breaker_ms = m.number("circuitBreakerOpenMs", 60_000, 1000, DAY_MS)
     watchdog_ms = m.number("watchdogMs", 0, 1000, DAY_MS, allow_zero=True)
     if watchdog_ms and watchdog_ms <= poll_ms:
-        m.error("watchdogMs", f"{watchdog_ms:g} must be longer than pollPeriod {poll_ms:g} "
+        m.error("watchdogMs", f"{num(watchdog_ms)} must be longer than pollPeriod {num(poll_ms)} "
                               "(or 0: three poll periods)")
     health_ms = m.number("healthPeriod", 60_000, 1000, DAY_MS)
     clock_ms = m.number("clockCheckPeriod", 3_600_000, 10_000, DAY_MS, allow_zero=True)
