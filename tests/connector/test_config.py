@@ -15,7 +15,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-
 from tb_dlms.connector.config import METER_KEYS, load_config, load_config_file
 from tb_dlms.engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, SerialSpec, TcpSpec
 from tb_dlms.protocol.axdr import DataType
@@ -154,8 +153,8 @@ BAD_FIELDS = [
     ("timeseries.0.obis", "1-0:1.8.256", "timeseries[0].obis: '1-0:1.8.256' is not an OBIS"),
     ("timeseries.0.classId", True, "timeseries[0].classId: must be an integer"),
     ("timeseries.1.attribute", 0, "timeseries[1].attribute: 0 is out of range 1..127"),
-    ("timeseries.2.key", "voltage_l1", "timeseries[2].key: 'voltage_l1' is already used by "
-                                       "timeseries[0]"),
+    ("timeseries.2.key", "voltage_l1", ("timeseries[2].key: 'voltage_l1' is already used by "
+                                       "timeseries[0]")),
     ("timeseries.2.key", "", "timeseries[2].key: must be a non-empty string"),
     ("timeseries.4.reportStrategy", {"type": "ON_REPORT_PERIOD"},
      "timeseries[4].reportStrategy.reportPeriod: is required"),
@@ -167,13 +166,13 @@ BAD_FIELDS = [
     ("retries", 1.5, "retries: must be an integer"),
     ("clientAddress", 200, "clientAddress: 200 is out of range 0..127"),
     ("serverAddressSize", 3, "serverAddressSize: 3 is not one of 1, 2, 4"),
-    ("serverPhysicalAddress", 17, "serverPhysicalAddress: a 1-byte server address has no "
-                                  "physical part"),
-    ("serverLogicalAddress", 200, "serverLogicalAddress: 200 does not fit a 1-byte server "
-                                  "address (0..127)"),
+    ("serverPhysicalAddress", 17, ("serverPhysicalAddress: a 1-byte server address has no "
+                                  "physical part")),
+    ("serverLogicalAddress", 200, ("serverLogicalAddress: 200 does not fit a 1-byte server "
+                                  "address (0..127)")),
     ("authentication", "hls", "authentication: 'hls' is not one of 'none', 'lls'"),
-    ("passwordEnv", "NOT_SET_ANYWHERE", "passwordEnv: environment variable 'NOT_SET_ANYWHERE' "
-                                        "is not set"),
+    ("passwordEnv", "NOT_SET_ANYWHERE", ("passwordEnv: environment variable 'NOT_SET_ANYWHERE' "
+                                        "is not set")),
     ("password", "secret", "password: give either password or passwordEnv, not both"),
     ("passwordEnv", _DELETE, "password: LLS authentication needs password or passwordEnv"),
     ("connection.port", 70000, "connection.port: 70000 is out of range 1..65535"),
@@ -191,8 +190,8 @@ BAD_FIELDS = [
     ("enabled", "yes", "enabled: must be true or false"),
     ("timeseries", {}, "timeseries: must be a list, got an object"),
     ("timeseries.0", "voltage", "timeseries[0]: must be an object"),
-    ("attributeUpdates.0.type", "long-long", "attributeUpdates[0].type: 'long-long' is not an "
-                                             "A-XDR type"),
+    ("attributeUpdates.0.type", "long-long", ("attributeUpdates[0].type: 'long-long' is not an "
+                                             "A-XDR type")),
     ("attributeUpdates.0.classId", _DELETE, "attributeUpdates[0].classId: is required"),
     ("rpc.0.method", "read", "rpc[0].method: 'read' is a built-in RPC"),
     ("rpc.0.type", "write", "rpc[0].type: 'write' is not one of 'get', 'set', 'action'"),
@@ -248,8 +247,8 @@ def test_meters_on_one_serial_port_must_agree_on_the_line_settings() -> None:
     data["meters"][2]["enabled"] = data["meters"][3]["enabled"] = True
     data["meters"][3]["connection"]["baudrate"] = 19200
     cfg = load_config(data, ENV)
-    assert cfg.errors == ("meter 'Bus-Meter-18': connection.baudrate: 19200 differs from 9600 of "
-                          "meter 'Bus-Meter-17' on the same port /dev/ttyUSB0",)
+    assert cfg.errors == (("meter 'Bus-Meter-18': connection.baudrate: 19200 differs from 9600 of "
+                          "meter 'Bus-Meter-17' on the same port /dev/ttyUSB0"),)
     assert [m.name for m in cfg.meters][-1] == "Bus-Meter-17"
 
 
@@ -309,8 +308,8 @@ def test_password_env_is_resolved_and_never_shown() -> None:
     data = example()
     data["meters"][0]["passwordEnv"] = "EMPTY"
     cfg = load_config(data, {"EMPTY": ""})
-    assert cfg.errors == ("meter 'Microstar-1': passwordEnv: environment variable 'EMPTY' is "
-                          "empty",)
+    assert cfg.errors == (("meter 'Microstar-1': passwordEnv: environment variable 'EMPTY' is "
+                          "empty"),)
 
 
 def test_a_password_in_the_file_is_taken_and_never_echoed_when_bad() -> None:
@@ -341,8 +340,8 @@ def test_top_level_errors() -> None:
     assert load_config([]).errors == ("dlms.json: must be a JSON object, got list",)
     assert load_config({}).errors == ("dlms.json: meters: is required",)
     cfg = load_config({"meters": [], "logLevel": "LOUD"})
-    assert cfg.errors == ("dlms.json: logLevel: 'LOUD' is not one of 'TRACE', 'DEBUG', 'INFO', "
-                          "'WARNING', 'ERROR', 'CRITICAL', 'NONE'",)
+    assert cfg.errors == (("dlms.json: logLevel: 'LOUD' is not one of 'TRACE', 'DEBUG', 'INFO', "
+                          "'WARNING', 'ERROR', 'CRITICAL', 'NONE'"),)
     assert "dlms.json: meters: the list is empty, nothing to poll" in cfg.warnings
 
 
