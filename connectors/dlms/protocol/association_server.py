@@ -205,7 +205,9 @@ class ServerRole:
                 negotiated, s.max_pdu_size, 6))
             self._state = AssociationState.ASSOCIATED
             self._conformance = negotiated
-            self._peer_max_pdu = client_pdu
+            # Our answers fit the client's buffer and our own: a meter with a small PDU sends
+            # small blocks whatever the client would accept.
+            self._peer_max_pdu = min(client_pdu, s.max_pdu_size)
         else:
             aare = AARE(AssociationResult.REJECTED_PERMANENT, diag, user_information=error)
         self._outbox.append(aare.encode())

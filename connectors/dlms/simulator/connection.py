@@ -29,7 +29,6 @@ from tb_dlms.protocol.association import (
     NEED_DATA,
     ActionRequested,
     Association,
-    AssociationRequested,
     AssociationSettings,
     Authentication,
     GetRequested,
@@ -278,11 +277,6 @@ class MeterSession:
                     answers.append((self._set(assoc, event), True))
                 elif kind is ActionRequested:
                     answers.append((self._action(assoc, event), True))
-                elif kind is AssociationRequested and event.accepted:
-                    # Our max PDU bounds our answers too (the "small PDU" quirk): a meter
-                    # with a small buffer sends small blocks whatever the client accepts.
-                    limit = min(event.client_max_pdu_size, self.meter.options.max_pdu_size)
-                    assoc._peer_max_pdu = limit  # no public setter in the core yet
         except DlmsError:
             self.errors += 1  # undecodable or out-of-state request: a meter stays silent
         while True:
