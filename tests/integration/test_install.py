@@ -186,7 +186,8 @@ def test_dockerfile_installs_with_the_docker_layout() -> None:
     if not dockerfile.exists():
         pytest.skip("docker/Dockerfile not written yet")
     text = dockerfile.read_text(encoding="utf-8")
-    assert "FROM thingsboard/tb-gateway:3.8" in text
+    assert "FROM thingsboard/tb-gateway:${TB_GATEWAY_TAG}" in text
+    assert "ARG TB_GATEWAY_TAG=3.8." in text  # pinned to the gateway version we test against
     assert "tb-dlms install --layout docker" in text
 
 
@@ -229,3 +230,45 @@ def test_real_gateway_loads_connector_and_telemetry_arrives(
     assert {"Meter-1", "Meter-2"} <= set(standin.connected_devices())
     assert "Import DlmsConnector from" in gw.output()
     assert gw.stop() == 0
+
+
+# --- docker files and dashboard (not built or imported here: checked for consistency) --------
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docker_default_config_is_valid_and_points_at_the_simulator() -> None:
+    from tb_dlms.connector.config import load_config
+
+    gateway = json.loads((ROOT / "docker/config/tb_gateway.json").read_text(encoding="utf-8"))
+    assert gateway["connectors"] == [inst.connector_entry("dlms")]
+    assert gateway["thingsboard"]["host"] == "thingsboard"  # the compose service
+    dlms = load_config(json.loads((ROOT / "docker/config/dlms.json").read_text(encoding="utf-8")))
+    assert not dlms.errors and not dlms.warnings and len(dlms.meters) == 3
+    compose = (ROOT / "docker/docker-compose.yml").read_text(encoding="utf-8")
+    ports = sorted(m.spec.transport.port for m in dlms.meters)  # type: ignore[attr-defined]
+    assert ports == [4061, 4062, 4063] and '"--base-port", "4061"' in compose
+    assert {m.spec.transport.host for m in dlms.meters} == {"dlms-simulator"}  # type: ignore[attr-defined]
+    assert "dlms-simulator:" in compose and "stop_signal: SIGINT" in compose
+
+
+def test_dashboard_shows_the_keys_the_connector_publishes() -> None:
+    from tb_dlms.connector.alarms import ALARM_KEYS
+    from tb_dlms.engine.health import SNAPSHOT_KEYS
+    from tb_dlms.testing.meters import REGISTERS
+
+    dash = json.loads((ROOT / "dashboards/dlms_meter.json").read_text(encoding="utf-8"))
+    conf = dash["configuration"]
+    aliases = set(conf["entityAliases"])
+    shown: set[str] = set()
+    for wid, widget in conf["widgets"].items():
+        assert widget["id"] == wid
+        assert wid in conf["states"]["default"]["layouts"]["main"]["widgets"]
+        for source in widget["config"]["datasources"]:
+            assert source["entityAliasId"] in aliases
+            shown.update(k["name"] for k in source["dataKeys"])
+    published = {k for k, _ in REGISTERS} | set(SNAPSHOT_KEYS) | set(ALARM_KEYS) | {"serial_number"}
+    assert shown <= published, shown - published  # no key the connector never sends
+    assert {k for k, _ in REGISTERS} <= shown  # voltage, current, power, frequency, energy
+    assert {"connection_state", "success_rate", "consecutive_failures"} <= shown
