@@ -32,7 +32,7 @@ Output: one JSON object keyed by each OBJECT as given, e.g.
 Exit status: 0 all read, 1 some object failed, 2 connection or association failure."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "read",
         help="read objects from one meter and print them as JSON",
@@ -84,7 +84,7 @@ def _fail(message: str) -> int:
 def _settings(args: argparse.Namespace) -> Any:
     from ..session import SessionSettings
 
-    password = args.password if args.password is not None else os.environ.get(PASSWORD_ENV, "")
+    password: str = args.password if args.password is not None else os.environ.get(PASSWORD_ENV, "")
     client = args.client if args.client is not None else (1 if args.auth == "lls" else 16)
     return SessionSettings(
         client=client,
@@ -92,7 +92,7 @@ def _settings(args: argparse.Namespace) -> Any:
         server_physical=args.server_physical,
         address_size=args.address_size,
         authentication=args.auth,
-        password=password if args.auth == "lls" else b"",
+        password=password.encode("utf-8") if args.auth == "lls" else b"",
         wrapper=args.wrapper,
         connect_timeout=args.timeout,
         response_timeout=args.timeout,

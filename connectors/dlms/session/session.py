@@ -262,7 +262,8 @@ class MeterSession:
         event = self._request(lambda: self._assoc.set(desc, value, r.access))
         if type(event) is ServiceFailure:
             raise ServiceError(f"{self.name}: SET {r} refused: {event.error}")
-        return event.results[0]
+        result: DataAccessResult = event.results[0]
+        return result
 
     def action(
         self, class_id: int, obis: Any, method: int, parameters: Any = None
@@ -378,7 +379,9 @@ class MeterSession:
             return
         mask = self._mask
         spans = self._channel.secret_spans(data, *mask) if mask is not None else ()
-        self.trace.record("tx", data, spans)
+        entry = self.trace.record("tx", data, spans)
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("%s: %s", self.name, entry.line())
         self.transport.write(data)
         self.bytes_sent += len(data)
         self.round_trips += 1
@@ -419,7 +422,9 @@ class MeterSession:
                 continue
             chunk = transport.read(wait)
             if chunk:
-                self.trace.record("rx", chunk)
+                entry = self.trace.record("rx", chunk)
+                if self.log.isEnabledFor(logging.DEBUG):
+                    self.log.debug("%s: %s", self.name, entry.line())
                 self.bytes_received += len(chunk)
                 channel.receive_data(chunk)
                 self._frame_deadline = clock() + inter_frame

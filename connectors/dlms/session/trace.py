@@ -62,7 +62,9 @@ class FrameTrace:
         self._clock = clock
         self.sink = sink
 
-    def record(self, direction: str, data: bytes, masked: Sequence[tuple[int, int]] = ()) -> None:
+    def record(
+        self, direction: str, data: bytes, masked: Sequence[tuple[int, int]] = ()
+    ) -> TraceEntry:
         if masked:
             # Store the masked bytes as zeros too: the raw secret must not linger in memory dumps.
             buf = bytearray(data)
@@ -73,6 +75,7 @@ class FrameTrace:
         self._entries.append(entry)
         if self.sink is not None:
             self.sink(entry.line())
+        return entry
 
     def entries(self) -> list[TraceEntry]:
         return list(self._entries)
