@@ -254,6 +254,9 @@ class _Demo:
             return self._loop(gateway, standin)
         except KeyboardInterrupt:
             return 0 if self.points else 1
+        except (OSError, RuntimeError, TimeoutError) as exc:  # BrokerError, GatewayError too
+            self.say(f"tb-dlms demo: {exc}")
+            return 2
         finally:
             self._shutdown(sim, broker, standin, gateway)
             signal.signal(signal.SIGTERM, previous)

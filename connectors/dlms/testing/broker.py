@@ -92,6 +92,8 @@ class Broker:
                     return self
             self._kill()
             last = self.log_text()[-500:]
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
         raise BrokerError(f"mosquitto did not start on {self.host}:{self.port}: {last}")
 
     def log_text(self) -> str:
