@@ -229,6 +229,9 @@ def test_real_gateway_loads_connector_and_telemetry_arrives(
         assert 100.0 < float(values["voltage_l1"]) < 300.0
     assert {"Meter-1", "Meter-2"} <= set(standin.connected_devices())
     assert "Import DlmsConnector from" in gw.output()
+    # Downlink through the gateway: the stand-in's device RPC reaches the meter and back.
+    reply = standin.device_rpc("Meter-1", "read", {"obis": "1-1:32.7.0"}, timeout=20)
+    assert reply.get("success") is True, reply
     assert gw.stop() == 0
 
 
