@@ -37,8 +37,6 @@ from thingsboard_gateway.gateway.statistics.statistics_service import Statistics
 __all__ = ["DlmsConnector"]
 
 _REGISTER_RETRY_S = 10.0
-_LOUD_STATES = {MeterState.AUTH_FAILED.value, MeterState.UNREACHABLE.value,
-                MeterState.CIRCUIT_OPEN.value}
 
 
 def _make_logger(gateway: Any, name: str, level: str, remote: bool,
@@ -232,9 +230,7 @@ class DlmsConnector(Connector):
         meter = self._meters.get(spec.name)
         if status is None or meter is None or self._converter is None:
             return
-        value = getattr(state, "value", state)
-        level = logging.WARNING if value in _LOUD_STATES else logging.INFO
-        self._log.log(level, "%s: %s (%s)", spec.name, value, detail)
+        value = getattr(state, "value", state)  # the engine logs the change itself
         changed = status.on_state(state, detail)
         if changed:
             self._send(self._converter.status(meter, telemetry=changed))

@@ -210,8 +210,16 @@ class RpcDispatcher:
             except Exception as exc:  # noqa: BLE001 - an RPC must always get an answer
                 out.set_result(_fail(f"{type(exc).__name__}: {exc}"))
 
+        def guarded(session: Any) -> dict[str, Any]:
+            # A refusal is an answer, not a failure of the session: keep it out of the engine
+            # (which would log it as a failed request); DlmsErrors still reach the engine.
+            try:
+                return job(session)
+            except RpcError as exc:
+                return _fail(str(exc))
+
         try:
-            inner = self.engine.submit(device, job, timeout_s)
+            inner = self.engine.submit(device, guarded, timeout_s)
         except DlmsError as exc:
             return _done(_fail(str(exc)))
         inner.add_done_callback(finish)
