@@ -69,7 +69,8 @@ class MeterRunner:
         )
         self.schedule = PollSchedule(spec.poll_period_s, start, phase_s)
         # A meter that never answers expires too: the watchdog is armed from the start.
-        silence = r.watchdog_s if r.watchdog_s > 0 else 3.0 * spec.poll_period_s
+        # (At least 1 s: a sub-second watchdog would fire on scheduling jitter alone.)
+        silence = r.watchdog_s if r.watchdog_s > 0 else max(1.0, 3.0 * spec.poll_period_s)
         self.watchdog = Watchdog(silence, start=start)
         self.health = MeterHealth(wall_clock=wall_clock)
         self.auth_retry_s = max(r.breaker_open_s, r.backoff_max_s)
