@@ -24,6 +24,7 @@ from tb_dlms.protocol.cosem_datetime import CosemDateTime
 from tb_dlms.protocol.errors import DataAccessError
 from tb_dlms.protocol.obis import Obis
 from tb_dlms.session.reading import Reading, Ref
+from thingsboard_gateway.gateway.statistics.statistics_service import StatisticsService
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"DLMS_MICROSTAR_PASSWORD": "22222222"}
@@ -192,7 +193,9 @@ def test_registration_is_retried_while_thingsboard_is_away(make, gateway, monkey
     wait_for(lambda: len(gateway.devices) == 2)
 
 
-def test_readings_go_to_storage_with_the_read_time(make, gateway) -> None:
+def test_readings_go_to_storage_with_the_read_time(make, gateway, monkeypatch) -> None:
+    monkeypatch.setattr(StatisticsService, "ENABLED", True)
+    monkeypatch.setattr(StatisticsService, "CONNECTOR_STATISTICS_STORAGE", {})
     c, engine = make()
     spec = engine.spec("Microstar-1")
     p = spec.points[0]
@@ -204,6 +207,9 @@ def test_readings_go_to_storage_with_the_read_time(make, gateway) -> None:
     assert cd.to_dict()["telemetry"] == [{"ts": T0, "values": {"voltage_l1": 230.1}}]
     assert c.statistics["MessagesReceived"] == before["MessagesReceived"] + 1
     assert c.statistics["MessagesSent"] >= before["MessagesSent"] + 1
+    stats = StatisticsService.CONNECTOR_STATISTICS_STORAGE["DLMS Meters"]
+    assert stats["connectorMsgsReceived"] == 1  # one cycle from a meter
+    assert "storageMsgPushed" not in stats  # the gateway counts that one itself
 
 
 def test_state_changes_publish_alarm_keys_and_association_reads_static_attributes(make,

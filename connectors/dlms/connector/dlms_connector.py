@@ -199,11 +199,13 @@ class DlmsConnector(Connector):
         return self._config
 
     # -- statistics -----------------------------------------------------------------------------
-    def _count(self, received: int = 0, sent: int = 0) -> None:
+    def _count(self, received: int = 0, sent: int = 0, from_meter: bool = False) -> None:
+        """``statistics`` counts every message in and out; the gateway's connectorMsgsReceived
+        only what came from meters (as the Modbus connector counts device reads)."""
         with self._stats_lock:
             self.statistics["MessagesReceived"] += received
             self.statistics["MessagesSent"] += sent
-        if received:
+        if received and from_meter:
             StatisticsService.count_connector_message(
                 self.name, stat_parameter_name="connectorMsgsReceived", count=received)
 
@@ -218,7 +220,7 @@ class DlmsConnector(Connector):
         meter = self._meters.get(spec.name)
         if meter is None or self._converter is None:
             return
-        self._count(received=1)
+        self._count(received=1, from_meter=True)
         refused = [r for r in readings if not r.ok]
         if refused:
             self._log.debug("%s: refused this cycle: %s", spec.name,
