@@ -99,7 +99,7 @@ class DlmsUplinkConverter(Converter):
             dk = self._plain[key] = DatapointKey(key, self._received)
         return dk
 
-    # -- conversions --------------------------------------------------------------------------------
+    # -- conversions ------------------------------------------------------------------------------
     def convert(self, config: Any, data: Sequence[Any]) -> ConvertedData:
         """One cycle of ``meter`` (``config``): telemetry grouped by read time, attributes."""
         spec = config.spec

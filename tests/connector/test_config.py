@@ -325,8 +325,9 @@ def test_a_password_in_the_file_is_taken_and_never_echoed_when_bad() -> None:
 
 
 def test_defaults_of_a_minimal_meter() -> None:
-    cfg = load_config({"meters": [{"deviceName": "m", "connection": {
-        "type": "tcp", "host": "h", "port": 4059}, "timeseries": [{"key": "e", "obis": "1.0.1.8.0.255"}]}]})
+    cfg = load_config({"meters": [{
+        "deviceName": "m", "connection": {"type": "tcp", "host": "h", "port": 4059},
+        "timeseries": [{"key": "e", "obis": "1.0.1.8.0.255"}]}]})
     (m,) = cfg.meters
     assert m.spec.points == (PollPoint("e", ref("1-0:1.8.0"), "timeseries"),)
     assert m.spec.poll_period_s == 60.0 and m.spec.health_period_s == 60.0

@@ -173,7 +173,8 @@ def test_open_registers_meters_starts_the_engine_and_close_stops_it(make, gatewa
     assert (c.get_name(), c.get_type(), c.get_id()) == ("DLMS Meters", "dlms", "c0ffee")
     assert c.get_config()["meters"][0]["deviceName"] == "Microstar-1"
     wait_for(lambda: len(gateway.devices) == 2)
-    assert sorted(gateway.devices) == [("Meter-0012345", "DLMS Meter"), ("Microstar-1", "DLMS Meter")]
+    assert sorted(gateway.devices) == [
+        ("Meter-0012345", "DLMS Meter"), ("Microstar-1", "DLMS Meter")]
     # Every meter shows its alarm keys from the start, all clear.
     first = wait_for(lambda: gateway.telemetry_of("Microstar-1"))[0]["values"]
     assert first["connection_state"] == "disconnected"
@@ -324,7 +325,8 @@ def test_a_broken_configuration_never_raises_into_the_gateway(gateway, caplog) -
     with caplog.at_level(logging.ERROR, logger="test.dlms"):
         c.open()
     assert "dlms.json: meters: must be a list of meters" in caplog.text
-    reply = c.server_side_rpc_handler({"device": "Microstar-1", "data": {"id": 1, "method": "read"}})
+    reply = c.server_side_rpc_handler(
+        {"device": "Microstar-1", "data": {"id": 1, "method": "read"}})
     assert reply is None and gateway.replies[-1]["content"]["success"] is False
     c.close()
     assert c.is_stopped()

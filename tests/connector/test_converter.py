@@ -28,7 +28,8 @@ def point(key: str, obis: str, kind: str = "timeseries", strategy: Any = None,
     return PollPoint(key, ObjectRef(class_id, Obis.parse(obis), 2), kind, strategy)
 
 
-def meter(points: tuple[PollPoint, ...], strategy: Any = None, name: str = "Microstar-1") -> MeterConfig:
+def meter(points: tuple[PollPoint, ...], strategy: Any = None,
+          name: str = "Microstar-1") -> MeterConfig:
     spec = MeterSpec(name, "DLMS Meter", TcpSpec("127.0.0.1", 3333),
                      SessionSettings(client=1, name=name), points=points)
     return MeterConfig(spec, report_strategy=strategy)
@@ -144,7 +145,8 @@ def test_static_attributes_use_the_point_keys() -> None:
     assert isinstance(next(iter(cd.attributes)), DatapointKey)
 
 
-def test_converter_statistics_are_counted_for_the_connector(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_converter_statistics_are_counted_for_the_connector(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(StatisticsService, "ENABLED", True)
     monkeypatch.setattr(StatisticsService, "CONNECTOR_STATISTICS_STORAGE", {})
     m = meter((VOLTAGE, ENERGY, SERIAL))

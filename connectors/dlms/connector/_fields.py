@@ -26,11 +26,14 @@ class Report:
         self.errors: list[str] = []
         self.warnings: list[str] = []
 
+    def _line(self, path: str, message: str) -> str:
+        return f"{self.label}: {path}: {message}" if path else f"{self.label}: {message}"
+
     def error(self, path: str, message: str) -> None:
-        self.errors.append(f"{self.label}: {path}: {message}" if path else f"{self.label}: {message}")
+        self.errors.append(self._line(path, message))
 
     def warn(self, path: str, message: str) -> None:
-        self.warnings.append(f"{self.label}: {path}: {message}" if path else f"{self.label}: {message}")
+        self.warnings.append(self._line(path, message))
 
 
 def num(x: float) -> str:

@@ -289,7 +289,8 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     backoff_ms = m.number("backoffInitialMs", 1000, 100, 3_600_000)
     backoff_max_ms = m.number("backoffMaxMs", 300_000, 100, DAY_MS)
     if backoff_max_ms < backoff_ms:
-        m.error("backoffMaxMs", f"{num(backoff_max_ms)} is below backoffInitialMs {num(backoff_ms)}")
+        m.error("backoffMaxMs",
+                f"{num(backoff_max_ms)} is below backoffInitialMs {num(backoff_ms)}")
     breaker = m.integer("circuitBreakerFailures", 5, 1, 1000)
     breaker_ms = m.number("circuitBreakerOpenMs", 60_000, 1000, DAY_MS)
     watchdog_ms = m.number("watchdogMs", 0, 1000, DAY_MS, allow_zero=True)

@@ -38,7 +38,8 @@ from .model import MeterConfig, RpcMethod
 from .values import coerce_value, parse_type_name
 
 __all__ = [
-    "CLOCK_OBIS", "DISCONNECT_OBIS", "RpcDispatcher", "RpcError", "connector_rpc", "normalize_params",
+    "CLOCK_OBIS", "DISCONNECT_OBIS", "RpcDispatcher", "RpcError", "connector_rpc",
+    "normalize_params",
 ]
 
 CLOCK_OBIS = Obis(0, 0, 1, 0, 0, 255)
@@ -232,7 +233,7 @@ class RpcDispatcher:
             reply.update(self._status(device))
         return reply
 
-    # -- built-ins (each returns the job to run on the worker) --------------------------------------
+    # -- built-ins (each returns the job to run on the worker) ------------------------------------
     def _read(self, meter: MeterConfig, params: Any) -> Callable[[Any], dict[str, Any]]:
         if not isinstance(params, Mapping):
             raise RpcError("params must be an object: {obis, classId?, attribute?}")
@@ -337,7 +338,7 @@ class RpcDispatcher:
 
         return job
 
-    # -- configured ---------------------------------------------------------------------------------
+    # -- configured -------------------------------------------------------------------------------
     def _configured(self, meter: MeterConfig, rpc: RpcMethod,
                     params: Any) -> Callable[[Any], dict[str, Any]]:
         if rpc.kind == "get":
