@@ -32,6 +32,7 @@ from tb_dlms.protocol.association import (
     AssociationSettings,
     Authentication,
     GetRequested,
+    ReleaseRequested,
     Role,
     SetRequested,
 )
@@ -68,11 +69,13 @@ class SimulatedMeter:
     __slots__ = (
         "_settings",
         "conformance",
+        "discs",
         "index",
         "link_limits",
         "model",
         "options",
         "physical",
+        "releases",
         "requests",
     )
 
@@ -86,6 +89,9 @@ class SimulatedMeter:
         self.conformance = server_conformance(options)
         self._settings: dict[tuple[int, bytes], AssociationSettings] = {}
         self.requests = 0  # GET / SET / ACTION requests answered (block transfers count once)
+        # Polite closes seen (a client shutting down cleanly sends RLRQ, then DISC on HDLC).
+        self.releases = 0  # RLRQ received in an association
+        self.discs = 0  # HDLC DISC received on a connected link
 
     def is_our_address(self, address: HdlcAddress) -> bool:
         return address.logical == MANAGEMENT_LOGICAL and address.physical in (None, self.physical)
@@ -194,8 +200,11 @@ class MeterSession:
                     out.append(self._quirks(frames) if service else frames)
             elif kind is ConnectRequested:
                 self._new_association(link.client.logical)
-            elif kind is Disconnected and self.assoc is not None:
-                self.assoc.reset()
+            elif kind is Disconnected:
+                # Only a DISC: the socket loop closes on EOF and never feeds it to the link.
+                self.meter.discs += 1
+                if self.assoc is not None:
+                    self.assoc.reset()
         auto = link.data_to_send()
         if auto:
             out.append(auto)
@@ -277,6 +286,8 @@ class MeterSession:
                     answers.append((self._set(assoc, event), True))
                 elif kind is ActionRequested:
                     answers.append((self._action(assoc, event), True))
+                elif kind is ReleaseRequested:
+                    self.meter.releases += 1
         except DlmsError:
             self.errors += 1  # undecodable or out-of-state request: a meter stays silent
         while True:
