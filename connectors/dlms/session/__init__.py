@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from .channel import ApduChannel, HdlcChannel, WrapperChannel, make_channel
+from .machine import SessionMachine
 from .reading import Reading, Ref, ScalerCache, render_value
 from .session import CLOCK_REF, MeterSession, SessionState
 from .settings import SessionSettings
@@ -21,6 +22,7 @@ __all__ = [
     "Reading",
     "Ref",
     "ScalerCache",
+    "SessionMachine",
     "SessionSettings",
     "SessionState",
     "TraceEntry",
