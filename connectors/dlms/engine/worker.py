@@ -20,29 +20,24 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from tb_dlms.engine.events import EngineSink, PointReading
+from tb_dlms.engine.events import EngineSink
 from tb_dlms.engine.health import MeterState
 from tb_dlms.engine.meter import MeterRunner
+from tb_dlms.engine.policy import MeterPolicyMixin
+from tb_dlms.engine.policy import broken_by as _broken_by
 from tb_dlms.engine.schedule import BusSchedule
 from tb_dlms.engine.spec import MeterSpec, ObjectRef
 from tb_dlms.protocol.errors import (
-    AuthenticationError,
-    DataAccessError,
     DlmsError,
     LocalProtocolError,
-    ServiceError,
     TimeoutError_,
     TransportError,
 )
 
 __all__ = ["ChannelWorker", "SessionFactory", "SessionLike"]
 
-# Consecutive read timeouts after which a session counts as dead (one lost reply is not enough:
-# reconnecting costs the meter's minimum spacing, often 10 s or more).
-MAX_READ_TIMEOUTS = 2
 # Longest a worker waits without looking at its clock (bounds the effect of a clock step).
 _MAX_WAIT_S = 5.0
-_NOT_WAITING = (MeterState.ASSOCIATED, MeterState.CONNECTING, MeterState.DISCONNECTED)
 
 
 class SessionLike(Protocol):
@@ -58,21 +53,6 @@ class SessionLike(Protocol):
 
 
 SessionFactory = Callable[[MeterSpec, Any], SessionLike]  # (spec, transport) -> session
-
-
-def _broken_by(exc: BaseException, meter: MeterRunner) -> bool:
-    """Does this failure leave the session unusable?"""
-    if isinstance(exc, (DataAccessError, ServiceError)):
-        return False  # the meter answered, with a refusal: link and association are fine
-    if isinstance(exc, TimeoutError_):
-        # MeterSession already retransmitted and marks itself broken; a session without a
-        # state gets MAX_READ_TIMEOUTS chances.
-        state = getattr(meter.session, "state", None)
-        if state is not None:
-            return getattr(state, "value", state) != "ready"
-        meter.timeouts += 1
-        return meter.timeouts >= MAX_READ_TIMEOUTS
-    return True
 
 
 class SharedLine:
@@ -98,7 +78,7 @@ class SharedLine:
         pass
 
 
-class ChannelWorker:
+class ChannelWorker(MeterPolicyMixin):
     """The meters of one channel and the thread that polls them."""
 
     def __init__(
@@ -247,18 +227,10 @@ class ChannelWorker:
         policy = m.policy
         decision = policy.decide(now)
         if not decision.allowed:
-            # Keep the last failure's state (unreachable, auth-failed) while waiting out its
-            # backoff; only a breaker opening or a deliberate close says something new.
-            state = MeterState.CIRCUIT_OPEN if decision.reason == "circuit-open" else None
-            if state is None and m.health.state in _NOT_WAITING:
-                state = MeterState.BACKOFF
-            if state is not None:
-                self._state(m, state, f"next attempt in {decision.wait_s:.1f} s", now)
+            self._refused(m, decision, now)
             self._block(m, now + decision.wait_s)
             return False
-        policy.attempted(now)
-        trial = " (circuit half-open: trial)" if policy.breaker.state.value == "half-open" else ""
-        self._state(m, MeterState.CONNECTING, f"connecting over {self._line()}{trial}", now)
+        self._attempting(m, self._line(), now)
         try:
             if not self.transport.is_open:
                 self.transport.open()
@@ -274,40 +246,13 @@ class ChannelWorker:
             self._connect_failed(m, exc, self._clock())
             return False
         m.session = session
-        now = self._clock()
-        policy.succeeded(now)
-        self._breaker_log(m)
-        m.timeouts = 0
-        m.connected = True
-        m.watchdog.feed(now)  # the association is a sign of life: silence counts from here
-        m.next_keepalive = now + self._keepalive_check_s
-        self._state(m, MeterState.ASSOCIATED, f"associated over {self._line()}", now)
+        self._associated(m, self._line(), self._clock())
         return True
 
     def _connect_failed(self, m: MeterRunner, exc: BaseException, now: float) -> None:
         m.session = m.session_obj  # whatever half-open state it is in, close it
         self._close_session(m)
-        if not isinstance(exc, DlmsError):
-            self._log.exception("%s: unexpected error while connecting", m.spec.name)
-        policy = m.policy
-        policy.disconnected(now)
-        retry_at = policy.failed(now)
-        if isinstance(exc, AuthenticationError):
-            # Wrong credentials do not heal by retrying, and some meters lock the client after
-            # a few bad passwords: try again only every few minutes.
-            retry_at = max(retry_at, now + m.auth_retry_s)
-            policy.not_before = max(policy.not_before, retry_at)
-            state = MeterState.AUTH_FAILED
-        elif policy.breaker.state.value == "open":
-            state = MeterState.CIRCUIT_OPEN
-        elif isinstance(exc, TransportError):
-            state = MeterState.UNREACHABLE
-        else:
-            state = MeterState.BACKOFF
-        self._breaker_log(m)
-        detail = f"connect failed: {exc}; next attempt in {retry_at - now:.1f} s"
-        self._state(m, state, detail, now)
-        self._block(m, retry_at)
+        self._block(m, self._connect_failure(m, exc, now))
 
     def _block(self, m: MeterRunner, retry_at: float) -> None:
         name = m.spec.name
@@ -337,16 +282,9 @@ class ChannelWorker:
     ) -> None:
         """End ``m``'s session; ``exc`` set means it failed (backoff), None a deliberate close."""
         self._close_session(m)
-        now = self._clock()
-        m.policy.disconnected(now)
-        if exc is not None:
-            retry_at = m.policy.failed(now)
-            self._breaker_log(m)
-            if m.policy.breaker.state.value == "open":
-                state = MeterState.CIRCUIT_OPEN
-            detail = f"{detail}; next attempt in {retry_at - now:.1f} s"
+        retry_at = self._session_ended(m, exc, state, detail, self._clock())
+        if retry_at is not None:
             self._block(m, retry_at)
-        self._state(m, state, detail, now)
         if exc is not None and not self.transport.is_open and len(self.meters) > 1:
             # The shared line itself broke: every session on it is gone.
             for other in self.meters.values():
@@ -354,16 +292,13 @@ class ChannelWorker:
                     self._drop(other, None, MeterState.BACKOFF, f"line lost: {exc}")
 
     def _operator_reconnect(self, m: MeterRunner, now: float) -> None:
-        # An operator asks for a fresh session: forget the backoff, keep the meter's spacing.
-        m.policy.backoff.reset()
-        m.policy.not_before = float("-inf")
+        self._operator_reset(m)
         if m.session is not None:
             self._drop(m, None, MeterState.DISCONNECTED, "reconnect requested")
         self._block(m, m.policy.decide_time(now))
 
     def _watchdog_expired(self, m: MeterRunner, now: float) -> None:
-        detail = f"watchdog: no successful read for {m.watchdog.silent_for(now):.1f} s"
-        self._log.warning("%s: %s, reconnecting", m.spec.name, detail)
+        detail = self._watchdog_detail(m, now)
         self._drop(m, TimeoutError_(detail), MeterState.UNREACHABLE, detail)
 
     def _keepalive(self, m: MeterRunner, now: float) -> None:
@@ -373,13 +308,6 @@ class ChannelWorker:
         except Exception as exc:  # noqa: BLE001
             if _broken_by(exc, m):
                 self._drop(m, exc, MeterState.BACKOFF, f"keep-alive failed: {exc}")
-
-    def _breaker_log(self, m: MeterRunner) -> None:
-        for t in m.policy.breaker.pop_transitions():
-            self._log.info(
-                "%s: circuit breaker %s -> %s after %d consecutive failures",
-                m.spec.name, t.previous.value, t.state.value, t.consecutive_failures,
-            )
 
     # -- polling ------------------------------------------------------------------------------
     def _cycle(self, m: MeterRunner, started: float) -> None:
@@ -394,36 +322,14 @@ class ChannelWorker:
                 )
         except Exception as exc:  # noqa: BLE001 - classified below, never kills the worker
             end = self._clock()
-            m.health.record_read(False, end - started, 0, end)
             booking = self._bus.complete(m.spec.name, started, end)
-            m.health.record_cycle(booking.on_time, booking.missed)
-            if not isinstance(exc, DlmsError):
-                self._log.exception("%s: unexpected error while reading", m.spec.name)
-            else:
-                self._log.warning("%s: read failed: %s", m.spec.name, exc)
-            if _broken_by(exc, m):
+            if self._cycle_failed(m, exc, started, end, booking):
                 self._drop(m, exc, MeterState.BACKOFF, f"session lost: {exc}")
             return
         end = self._clock()
-        m.timeouts = 0
-        errors = 0
-        for r in results:
-            if isinstance(r, DlmsError):
-                errors += 1
         sent = 1 if requests is None else session.requests - requests  # type: ignore[union-attr]
-        m.health.record_read(True, end - started, len(results) - errors, end, sent)
         booking = self._bus.complete(m.spec.name, started, end)
-        m.health.record_cycle(booking.on_time, booking.missed)
-        m.watchdog.feed(end)
-        m.next_keepalive = end + self._keepalive_check_s
-        if results:
-            readings = list(map(PointReading, m.points, results))
-            try:
-                self._sink.on_readings(m.spec, readings, wall_ms)
-                m.health.record_published()
-            except Exception:  # noqa: BLE001 - a sink bug must not stop polling
-                self.sink_errors += 1
-                self._log.exception("%s: sink.on_readings failed", m.spec.name)
+        self._cycle_done(m, results, started, end, sent, wall_ms, booking)
 
     # -- RPCs ----------------------------------------------------------------------------------
     def _run_jobs(self, m: MeterRunner, now: float) -> float | None:
@@ -486,28 +392,3 @@ class ChannelWorker:
             return
         m.timeouts = 0
         future.set_result(result)
-
-    # -- reporting -------------------------------------------------------------------------------
-    def _state(self, m: MeterRunner, state: MeterState, detail: str, now: float) -> None:
-        changed = m.health.record_state(state, now)
-        m.detail = detail
-        if not changed:
-            self._log.debug("%s: still %s: %s", m.spec.name, state.value, detail)
-            return
-        level = logging.INFO if state in _NOT_WAITING else logging.WARNING
-        self._log.log(level, "%s: %s: %s", m.spec.name, state.value, detail)
-        try:
-            self._sink.on_state(m.spec, state, detail)
-        except Exception:  # noqa: BLE001
-            self.sink_errors += 1
-            self._log.exception("%s: sink.on_state failed", m.spec.name)
-
-    def _publish_health(self, m: MeterRunner, now: float) -> None:
-        period = m.spec.health_period_s
-        while m.next_health <= now:  # a missed publication is skipped, not bunched
-            m.next_health += period
-        try:
-            self._sink.on_health(m.spec, m.health.snapshot())
-        except Exception:  # noqa: BLE001
-            self.sink_errors += 1
-            self._log.exception("%s: sink.on_health failed", m.spec.name)

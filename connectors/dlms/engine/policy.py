@@ -1,0 +1,203 @@
+"""What a worker decides about one meter, whoever drives its I/O.
+
+``MeterPolicyMixin`` holds the decisions and reports shared by the threaded ``ChannelWorker``
+(serial buses, blocking sessions) and the selector loop (TCP meters, ``SessionMachine``): how a
+refused or failed connect is classified and reported, what an association or a lost session does
+to the reconnect policy, how a cycle is booked, counted and published, and how the sink is called
+(its errors contained). The drivers only decide *when* to call these; no policy is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from tb_dlms.engine.events import EngineSink, PointReading
+from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.meter import MeterRunner
+from tb_dlms.engine.schedule import CycleBooking
+from tb_dlms.protocol.errors import (
+    AuthenticationError,
+    DataAccessError,
+    DlmsError,
+    ServiceError,
+    TimeoutError_,
+    TransportError,
+)
+
+__all__ = ["MAX_READ_TIMEOUTS", "NOT_WAITING", "MeterPolicyMixin", "broken_by"]
+
+# Consecutive read timeouts after which a session counts as dead (one lost reply is not enough:
+# reconnecting costs the meter's minimum spacing, often 10 s or more).
+MAX_READ_TIMEOUTS = 2
+NOT_WAITING = (MeterState.ASSOCIATED, MeterState.CONNECTING, MeterState.DISCONNECTED)
+
+
+def broken_by(exc: BaseException, meter: MeterRunner) -> bool:
+    """Does this failure leave the session unusable?"""
+    if isinstance(exc, (DataAccessError, ServiceError)):
+        return False  # the meter answered, with a refusal: link and association are fine
+    if isinstance(exc, TimeoutError_):
+        # MeterSession already retransmitted and marks itself broken; a session without a
+        # state gets MAX_READ_TIMEOUTS chances.
+        state = getattr(meter.session, "state", None)
+        if state is not None:
+            return getattr(state, "value", state) != "ready"
+        meter.timeouts += 1
+        return meter.timeouts >= MAX_READ_TIMEOUTS
+    return True
+
+
+class MeterPolicyMixin:
+    """Needs ``_sink``, ``_log``, ``_keepalive_check_s`` and ``sink_errors`` on the instance."""
+
+    _sink: EngineSink
+    _log: logging.Logger
+    _keepalive_check_s: float
+    sink_errors: int
+
+    # -- connection ---------------------------------------------------------------------------
+    def _refused(self, m: MeterRunner, decision: Any, now: float) -> None:
+        """The policy holds the attempt back: keep the last failure's state (unreachable,
+        auth-failed) while waiting out its backoff; only a breaker opening or a deliberate close
+        says something new."""
+        state = MeterState.CIRCUIT_OPEN if decision.reason == "circuit-open" else None
+        if state is None and m.health.state in NOT_WAITING:
+            state = MeterState.BACKOFF
+        if state is not None:
+            self._state(m, state, f"next attempt in {decision.wait_s:.1f} s", now)
+
+    def _attempting(self, m: MeterRunner, line: str, now: float) -> None:
+        m.policy.attempted(now)
+        trial = " (circuit half-open: trial)" if m.policy.breaker.state.value == "half-open" else ""
+        self._state(m, MeterState.CONNECTING, f"connecting over {line}{trial}", now)
+
+    def _associated(self, m: MeterRunner, line: str, now: float) -> None:
+        m.policy.succeeded(now)
+        self._breaker_log(m)
+        m.timeouts = 0
+        m.connected = True
+        m.watchdog.feed(now)  # the association is a sign of life: silence counts from here
+        m.next_keepalive = now + self._keepalive_check_s
+        self._state(m, MeterState.ASSOCIATED, f"associated over {line}", now)
+
+    def _connect_failure(self, m: MeterRunner, exc: BaseException, now: float) -> float:
+        """Book a failed connect (the session is already closed); returns the retry time."""
+        if not isinstance(exc, DlmsError):
+            self._log.error("%s: unexpected error while connecting", m.spec.name, exc_info=exc)
+        policy = m.policy
+        policy.disconnected(now)
+        retry_at = policy.failed(now)
+        if isinstance(exc, AuthenticationError):
+            # Wrong credentials do not heal by retrying, and some meters lock the client after
+            # a few bad passwords: try again only every few minutes.
+            retry_at = max(retry_at, now + m.auth_retry_s)
+            policy.not_before = max(policy.not_before, retry_at)
+            state = MeterState.AUTH_FAILED
+        elif policy.breaker.state.value == "open":
+            state = MeterState.CIRCUIT_OPEN
+        elif isinstance(exc, TransportError):
+            state = MeterState.UNREACHABLE
+        else:
+            state = MeterState.BACKOFF
+        self._breaker_log(m)
+        detail = f"connect failed: {exc}; next attempt in {retry_at - now:.1f} s"
+        self._state(m, state, detail, now)
+        return retry_at
+
+    def _session_ended(
+        self, m: MeterRunner, exc: BaseException | None, state: MeterState, detail: str,
+        now: float,
+    ) -> float | None:
+        """Book the end of a session (already closed): ``exc`` set means it failed (backoff;
+        returns the retry time), None a deliberate close."""
+        m.policy.disconnected(now)
+        retry_at = None
+        if exc is not None:
+            retry_at = m.policy.failed(now)
+            self._breaker_log(m)
+            if m.policy.breaker.state.value == "open":
+                state = MeterState.CIRCUIT_OPEN
+            detail = f"{detail}; next attempt in {retry_at - now:.1f} s"
+        self._state(m, state, detail, now)
+        return retry_at
+
+    def _operator_reset(self, m: MeterRunner) -> None:
+        # An operator asks for a fresh session: forget the backoff, keep the meter's spacing.
+        m.policy.backoff.reset()
+        m.policy.not_before = float("-inf")
+
+    def _watchdog_detail(self, m: MeterRunner, now: float) -> str:
+        detail = f"watchdog: no successful read for {m.watchdog.silent_for(now):.1f} s"
+        self._log.warning("%s: %s, reconnecting", m.spec.name, detail)
+        return detail
+
+    def _breaker_log(self, m: MeterRunner) -> None:
+        for t in m.policy.breaker.pop_transitions():
+            self._log.info(
+                "%s: circuit breaker %s -> %s after %d consecutive failures",
+                m.spec.name, t.previous.value, t.state.value, t.consecutive_failures,
+            )
+
+    # -- cycles -------------------------------------------------------------------------------
+    def _cycle_failed(
+        self, m: MeterRunner, exc: BaseException, started: float, end: float,
+        booking: CycleBooking,
+    ) -> bool:
+        """Book a failed cycle; True when the session must be dropped."""
+        m.health.record_read(False, end - started, 0, end)
+        m.health.record_cycle(booking.on_time, booking.missed)
+        if not isinstance(exc, DlmsError):
+            self._log.error("%s: unexpected error while reading", m.spec.name, exc_info=exc)
+        else:
+            self._log.warning("%s: read failed: %s", m.spec.name, exc)
+        return broken_by(exc, m)
+
+    def _cycle_done(
+        self, m: MeterRunner, results: Sequence[Any], started: float, end: float, sent: int,
+        wall_ms: int, booking: CycleBooking,
+    ) -> None:
+        m.timeouts = 0
+        errors = 0
+        for r in results:
+            if isinstance(r, DlmsError):
+                errors += 1
+        health = m.health
+        health.record_read(True, end - started, len(results) - errors, end, sent)
+        health.record_cycle(booking.on_time, booking.missed)
+        m.watchdog.feed(end)
+        m.next_keepalive = end + self._keepalive_check_s
+        if results:
+            readings = list(map(PointReading, m.points, results))
+            try:
+                self._sink.on_readings(m.spec, readings, wall_ms)
+                health.record_published()
+            except Exception:  # noqa: BLE001 - a sink bug must not stop polling
+                self.sink_errors += 1
+                self._log.exception("%s: sink.on_readings failed", m.spec.name)
+
+    # -- reporting ------------------------------------------------------------------------------
+    def _state(self, m: MeterRunner, state: MeterState, detail: str, now: float) -> None:
+        changed = m.health.record_state(state, now)
+        m.detail = detail
+        if not changed:
+            self._log.debug("%s: still %s: %s", m.spec.name, state.value, detail)
+            return
+        level = logging.INFO if state in NOT_WAITING else logging.WARNING
+        self._log.log(level, "%s: %s: %s", m.spec.name, state.value, detail)
+        try:
+            self._sink.on_state(m.spec, state, detail)
+        except Exception:  # noqa: BLE001
+            self.sink_errors += 1
+            self._log.exception("%s: sink.on_state failed", m.spec.name)
+
+    def _publish_health(self, m: MeterRunner, now: float) -> None:
+        period = m.spec.health_period_s
+        while m.next_health <= now:  # a missed publication is skipped, not bunched
+            m.next_health += period
+        try:
+            self._sink.on_health(m.spec, m.health.snapshot())
+        except Exception:  # noqa: BLE001
+            self.sink_errors += 1
+            self._log.exception("%s: sink.on_health failed", m.spec.name)
