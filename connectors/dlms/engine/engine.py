@@ -1,12 +1,16 @@
 """``PollingEngine``: the service that polls N meters for months without a human.
 
 It groups the ``MeterSpec`` values by ``transport.channel_key`` into channels (a TCP meter alone,
-or the meters sharing one serial bus or one serial-to-Ethernet converter), gives each channel a
-``ChannelWorker`` thread and its own transport, and routes RPCs and reconnect requests to the
-worker that owns the line. A hung meter only ever blocks its own channel.
+or the meters sharing one serial bus or one serial-to-Ethernet converter) and routes RPCs and
+reconnect requests to whatever owns the line.
 
-1,000 TCP meters are 1,000 threads: they are started with a small stack (256 KiB instead of the
-usual 8 MiB of address space) and mostly sleep in ``Event.wait``.
+- TCP meters share one ``SelectorLoop`` thread: each is a ``LoopMeter`` (non-blocking socket, the
+  sans-IO ``SessionMachine``, its time-outs as timers), so 1,000 meters cost one thread and a hung
+  meter delays no other. RPC functions run on a short-lived thread each (they call the session's
+  blocking-looking get/set/action, which the loop performs).
+- Serial lines (and every channel when a custom ``session_factory`` or ``transport_factory`` is
+  injected: tests, blocking sessions) get a ``ChannelWorker`` thread with the blocking
+  ``MeterSession``; serial lines are slow and few. These threads get a small stack (256 KiB).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from tb_dlms.engine.events import EngineSink
+from tb_dlms.engine.loop import SelectorLoop
+from tb_dlms.engine.loop_meter import LoopMeter, resolve
 from tb_dlms.engine.meter import MeterRunner
 from tb_dlms.engine.schedule import stagger
 from tb_dlms.engine.spec import MeterSpec, TcpSpec, TransportSpec
@@ -103,7 +109,14 @@ class PollingEngine:
         self._keepalive_check_s = keepalive_check_s
         self._stack_size = stack_size
         self._channels: list[ChannelWorker] = []
-        self._by_meter: dict[str, ChannelWorker] = {}
+        self._loop_meters: list[LoopMeter] = []
+        self._loop: SelectorLoop | None = None
+        self._by_meter: dict[str, Any] = {}
+        # The selector loop drives real TCP sockets with SessionMachine; injected factories mean
+        # blocking transports or sessions, which only a thread can drive.
+        self._use_loop = (
+            session_factory is None and transport_factory is default_transport_factory
+        )
         self._lock = threading.Lock()
         self._running = False
 
@@ -117,6 +130,8 @@ class PollingEngine:
         count = len(self.specs)
         index = 0
         channels = []
+        loop_meters: list[LoopMeter] = []
+        loop = self._loop = SelectorLoop(self._clock, log=self._log) if self._use_loop else None
         for key, specs in groups.items():
             _check_channel(key, specs)
             meters = []
@@ -126,20 +141,49 @@ class PollingEngine:
                 index += 1
                 rng = random.Random(self._rng.random())
                 meters.append(MeterRunner(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
+            if loop is not None and isinstance(specs[0].transport, TcpSpec):
+                loop_meters.append(self._loop_meter(meters[0], loop))
+                continue
             channels.append(ChannelWorker(
                 key, meters, self._transport_factory(specs[0].transport), self._session_factory,
                 self._sink, clock=self._clock, wall_clock=self._wall_clock, log=self._log,
                 keepalive_check_s=self._keepalive_check_s,
             ))
         self._channels = channels
-        self._by_meter = {name: ch for ch in channels for name in ch.meters}
+        self._loop_meters = loop_meters
+        self._by_meter = {name: ch for ch in [*channels, *loop_meters] for name in ch.meters}
         return channels
+
+    def _loop_meter(self, m: MeterRunner, loop: SelectorLoop) -> LoopMeter:
+        from tb_dlms.session.machine import SessionMachine
+
+        settings = m.spec.session
+        if not getattr(settings, "name", True):  # errors and traces name the meter
+            settings = dataclasses.replace(settings, name=m.spec.name)
+        machine = SessionMachine(
+            settings, name=m.spec.name, wall_clock=self._wall_clock, log=self._log
+        )
+        return LoopMeter(
+            m, loop, machine, self._sink, wall_clock=self._wall_clock, log=self._log,
+            keepalive_check_s=self._keepalive_check_s, address=None,
+        )
 
     def start(self) -> None:
         with self._lock:
             if self._running:
                 raise LocalProtocolError("the polling engine is already running")
             channels = self.build()
+            loop = self._loop
+            if loop is not None and self._loop_meters:
+                addresses: dict[TcpSpec, Any] = {}
+                for meter in self._loop_meters:  # once, here: a name lookup may block
+                    tspec = meter.m.spec.transport
+                    if tspec not in addresses:
+                        addresses[tspec] = resolve(tspec)  # type: ignore[arg-type]
+                    meter._address = addresses[tspec]  # noqa: SLF001
+                loop.start()
+                for meter in self._loop_meters:
+                    loop.call_soon_threadsafe(meter.kick)
             previous = threading.stack_size()
             try:
                 threading.stack_size(self._stack_size)
@@ -148,19 +192,27 @@ class PollingEngine:
             finally:
                 threading.stack_size(previous)
             self._running = True
-        self._log.info("polling %d meters on %d channels", len(self.specs), len(channels))
+        self._log.info(
+            "polling %d meters on %d channels (%d TCP meters on the selector loop)",
+            len(self.specs), len(channels) + len(self._loop_meters), len(self._loop_meters),
+        )
 
     def stop(self, timeout_s: float = 5.0) -> bool:
         """Stop every worker; each closes its sessions. True when no thread is left behind."""
         with self._lock:
             channels, self._running = self._channels, False
-        if not channels:
+            loop, meters = self._loop, self._loop_meters
+            self._loop = None
+        if not channels and loop is None:
             return True
         for channel in channels:
             channel.request_stop()
         # Real time, whatever clock was injected: this bounds how long the caller waits.
         deadline = time.monotonic() + timeout_s
         grace = deadline - 0.4 * timeout_s  # for polite RLRQ/DISC; then lines are cut
+        loop_ok = True
+        if loop is not None:
+            loop_ok = self._stop_loop(loop, meters, grace, deadline)
         # Idle workers leave at once. One blocked in a read (or in a polite close to a meter that
         # no longer answers) gets its line closed under it, which fails that read at once.
         for channel in channels:
@@ -173,14 +225,41 @@ class PollingEngine:
         left = [ch.key for ch in channels if not ch.join(0.0)]
         if left:
             self._log.error("polling engine: %d workers did not stop: %s", len(left), left[:5])
-        return not left
+        return not left and loop_ok
+
+    def _stop_loop(
+        self, loop: SelectorLoop, meters: list[LoopMeter], grace: float, deadline: float
+    ) -> bool:
+        """Every loop meter closes politely until ``grace``; then lines are cut."""
+
+        def begin() -> None:
+            loop.on_idle = lambda: all(meter.closed for meter in meters)
+            for meter in meters:
+                meter.stop()
+
+        def cut() -> None:
+            for meter in meters:
+                meter.cut()
+            loop.finish()
+
+        loop.call_soon_threadsafe(begin)
+        if not loop.join(max(0.0, grace - time.monotonic())):
+            loop.call_soon_threadsafe(cut)
+        ok = loop.join(max(0.05, deadline - time.monotonic()))
+        threads = [t for meter in meters for t in meter.rpc_threads]
+        for thread in threads:  # an RPC fn fails at once once the loop is gone
+            thread.join(max(0.05, deadline - time.monotonic()))
+        left = [t.name for t in threads if t.is_alive()]
+        if not ok or left:
+            self._log.error("polling engine: the loop or %d RPC threads did not stop", len(left))
+        return ok and not left
 
     @property
     def running(self) -> bool:
         return self._running
 
     # -- requests -------------------------------------------------------------------------------
-    def _channel(self, meter_name: str) -> ChannelWorker:
+    def _channel(self, meter_name: str) -> Any:
         try:
             return self._by_meter[meter_name]
         except KeyError:
@@ -215,8 +294,9 @@ class PollingEngine:
         return {name: ch.meters[name].health.snapshot() for name, ch in self._by_meter.items()}
 
     @property
-    def channels(self) -> list[ChannelWorker]:
-        return list(self._channels)
+    def channels(self) -> list[Any]:
+        """The ChannelWorkers and the LoopMeters (each with ``key`` and ``meters``)."""
+        return [*self._channels, *self._loop_meters]
 
     def __enter__(self) -> PollingEngine:  # noqa: PYI034 - Python 3.9: no typing.Self
         self.start()

@@ -1,0 +1,673 @@
+"""``LoopMeter``: one TCP meter on the shared ``SelectorLoop``, as a non-blocking state machine.
+
+The second driver of ``SessionMachine`` (the blocking one is ``MeterSession``): a non-blocking
+socket with a non-blocking connect, the machine's deadlines as loop timers, and the engine's
+decisions from ``MeterPolicyMixin`` (the same as the threaded bus worker's). At most one thing
+runs per meter (``op``): opening, associating, a read cycle, a keep-alive, an RPC, a close; the
+tick that decides what comes next runs when it ends or when the meter's timer fires.
+
+RPCs: ``fn(session)`` runs on a short-lived thread of its own, with a ``LoopSession`` whose
+get/read/set/action hand the operation to the loop and wait for it; the meter counts as busy
+until ``fn`` returns, so an RPC never runs beside a read of the same meter and a slow ``fn``
+never holds the loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import selectors
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from tb_dlms.engine.events import EngineSink
+from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.loop import SelectorLoop
+from tb_dlms.engine.meter import MeterRunner
+from tb_dlms.engine.policy import MeterPolicyMixin, broken_by
+from tb_dlms.engine.spec import TcpSpec
+from tb_dlms.protocol.errors import (
+    DlmsError,
+    LocalProtocolError,
+    TimeoutError_,
+    TransportError,
+)
+from tb_dlms.session.machine import CLOCK_REF, SessionMachine, SessionState
+from tb_dlms.transport.tcp import _KEEPALIVE
+
+__all__ = ["LoopMeter", "LoopSession", "resolve"]
+
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_RECV = 65536
+_INF = float("inf")
+_CONNECT_LEAD_S = 1.0  # at most this much ahead of its first poll a meter connects
+_READY = SessionState.READY
+_KEEPALIVE_REFS = (CLOCK_REF,)
+
+
+def resolve(spec: TcpSpec) -> tuple[int, Any] | None:
+    """(family, sockaddr) of the meter, looked up once (off the loop); None if it fails."""
+    host = spec.host.strip().strip("[]")
+    try:
+        info = socket.getaddrinfo(host, spec.port, 0, socket.SOCK_STREAM)
+    except OSError:
+        return None
+    return (info[0][0], info[0][4]) if info else None
+
+
+class LoopMeter(MeterPolicyMixin):
+    """One TCP meter (a channel of its own) driven by the selector loop."""
+
+    def __init__(
+        self, m: MeterRunner, loop: SelectorLoop, machine: SessionMachine, sink: EngineSink, *,
+        wall_clock: Callable[[], float], log: logging.Logger, keepalive_check_s: float,
+        address: tuple[int, Any] | None,
+    ) -> None:
+        spec = m.spec.transport
+        assert isinstance(spec, TcpSpec)
+        self.m = m
+        self.key = spec.channel_key
+        self.meters = {m.spec.name: m}
+        self.loop = loop
+        self.machine = machine
+        self._spec = spec
+        host = spec.host.strip().strip("[]")
+        self.description = f"tcp [{host}]:{spec.port}" if ":" in host else f"tcp {host}:{spec.port}"
+        self._sink = sink
+        self._log = log
+        self._wall = wall_clock
+        self._clock = loop.clock
+        self._keepalive_check_s = keepalive_check_s
+        self._address = address
+        self.sink_errors = 0
+        self._lead = min(0.5 * m.spec.poll_period_s, _CONNECT_LEAD_S)
+        m.session_obj = machine
+        self.sock: socket.socket | None = None
+        self._pending = b""  # what the socket did not take yet
+        self.op: str | None = None  # open, connect, read, keepalive, rpc, rpc-op, close
+        self._wake_at = _INF
+        self._open_deadline = _INF
+        self._started = 0.0
+        self._wall_ms = 0
+        self._requests = 0
+        self._after_close: Callable[[float], Any] | None = None
+        self._job_connect: Future[Any] | None = None
+        self._rpc_future: Future[Any] | None = None  # the operation an RPC thread waits for
+        self.rpc_threads: list[threading.Thread] = []
+        self.stopping = False
+        self.closed = False  # stopped and nothing left open
+
+    # -- from other threads -----------------------------------------------------------------
+    def submit(self, name: str, fn: Callable[[Any], Any], timeout_s: float) -> Future[Any]:
+        future: Future[Any] = Future()
+        if self.stopping:
+            future.set_exception(LocalProtocolError(f"{name}: the polling engine is stopped"))
+            return future
+        self.m.jobs.append((fn, future, self._clock() + timeout_s, timeout_s))
+        self.loop.call_soon_threadsafe(self.kick)
+        return future
+
+    def reconnect(self, name: str) -> None:
+        self.m.reconnect_requested = True
+        self.loop.call_soon_threadsafe(self.kick)
+
+    # -- timers -------------------------------------------------------------------------------
+    def kick(self) -> None:
+        self._arm(self._clock())
+
+    def _arm(self, at: float) -> None:
+        if at != self._wake_at:
+            self._wake_at = at
+            self.loop.call_at(at, self._on_timer)
+
+    def _on_timer(self, when: float) -> None:
+        if when != self._wake_at:
+            return  # superseded by a later arm
+        self._wake_at = _INF
+        now = self._clock()
+        op = self.op
+        if op is None:
+            self.tick(now)
+        elif op == "open":
+            if now >= self._open_deadline:
+                after = self._spec.connect_timeout_s
+                self._opened(TimeoutError_(
+                    f"{self.description}: connect timed out after {after:g} s"))
+            else:
+                self._arm(self._open_deadline)
+        elif op != "rpc":
+            self.machine.check_timeout(now)
+            self._after_io()
+
+    # -- decisions ------------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Do what is due (one thing that takes time at most); arm the timer for the next."""
+        if self.op is not None or self.closed:
+            return
+        m = self.m
+        if self.stopping:
+            self._shutdown(now)
+            return
+        if m.reconnect_requested:
+            m.reconnect_requested = False
+            self._operator_reset(m)
+            if m.session is not None:
+                self._drop(None, MeterState.DISCONNECTED, "reconnect requested", now)
+                return
+            m.retry_at = m.policy.decide_time(now)
+        wake = _INF
+        if m.jobs:
+            due = self._jobs(now)
+            if self.op is not None:
+                return
+            if due is not None:
+                wake = due
+        if now >= m.next_health:
+            self._publish_health(m, now)
+        wake = min(wake, m.next_health)
+        if m.session is not None:
+            if m.watchdog.check(now):
+                detail = self._watchdog_detail(m, now)
+                self._drop(TimeoutError_(detail), MeterState.UNREACHABLE, detail, now)
+                return
+            if now >= m.next_keepalive:
+                m.next_keepalive = now + self._keepalive_check_s
+                if self.machine.keepalive_due(now):
+                    self._start("keepalive", now)
+                    return
+            wake = min(wake, m.next_keepalive, m.watchdog.last_fed + m.watchdog.silence)
+        deadline = m.schedule.next_deadline(now)
+        if m.session is None:
+            # Associate a little ahead of the poll, so the cycle itself starts on time.
+            deadline = max(deadline - self._lead, m.retry_at)
+            if deadline <= now:
+                self._connect(now)
+                return
+        elif deadline <= now:
+            self._start("read", now)
+            return
+        self._arm(min(wake, deadline))
+
+    def _jobs(self, now: float) -> float | None:
+        """Start the first runnable RPC of the meter (connecting first when needed)."""
+        m = self.m
+        jobs = m.jobs
+        while jobs:
+            fn, future, deadline, timeout_s = jobs[0]
+            if future.cancelled():
+                jobs.popleft()
+                continue
+            if now > deadline:
+                jobs.popleft()
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(
+                        TimeoutError_(f"{m.spec.name}: request not started within {timeout_s} s")
+                    )
+                continue
+            if m.session is None:
+                decision = m.policy.decide(now)
+                if not decision.allowed:
+                    if now + decision.wait_s <= deadline:
+                        return now + decision.wait_s  # connect when allowed, then run it
+                    jobs.popleft()
+                    if future.set_running_or_notify_cancel():
+                        future.set_exception(TransportError(
+                            f"{m.spec.name}: not connected ({m.health.state.value}: {m.detail});"
+                            f" next connection attempt in {decision.wait_s:.1f} s, after the"
+                            f" request's {timeout_s} s timeout"
+                        ))
+                    continue
+                self._job_connect = future
+                self._connect(now)
+                return None
+            jobs.popleft()
+            if future.set_running_or_notify_cancel():
+                self._start_rpc(fn, future)
+                return None
+        return None
+
+    # -- connection -----------------------------------------------------------------------------
+    def _connect(self, now: float) -> None:
+        m = self.m
+        decision = m.policy.decide(now)
+        if not decision.allowed:
+            self._refused(m, decision, now)
+            m.retry_at = now + decision.wait_s
+            self._job_connect = None
+            self._arm(m.retry_at)
+            return
+        self._attempting(m, self.description, now)
+        self.op = "open"
+        self._open_deadline = now + self._spec.connect_timeout_s
+        if self._address is None:
+            threading.Thread(target=self._resolve, name=f"resolve {self.key}", daemon=True).start()
+            self._arm(self._open_deadline)
+            return
+        self._open_socket()
+
+    def _resolve(self) -> None:  # on a helper thread: name lookups may block for seconds
+        address = resolve(self._spec)
+
+        def back() -> None:
+            if self.op != "open" or self.sock is not None:
+                return
+            if address is None:
+                self._opened(TransportError(f"{self.description}: connect failed: name lookup"))
+                return
+            self._address = address
+            self._open_socket()
+
+        self.loop.call_soon_threadsafe(back)
+
+    def _open_socket(self) -> None:
+        family, sockaddr = self._address  # type: ignore[misc]
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._opened(TransportError(f"{self.description}: connect failed: {exc}"))
+            return
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in _KEEPALIVE:
+                option = getattr(socket, name, None)
+                if option is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            err = sock.connect_ex(sockaddr)
+        except OSError as exc:
+            sock.close()
+            self._opened(TransportError(f"{self.description}: connect failed: {exc}"))
+            return
+        self.sock = sock
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            self._opened(TransportError(
+                f"{self.description}: connect failed: {OSError(err, os.strerror(err))}"))
+            return
+        self.loop.register(sock, _WRITE, self._on_io)
+        self._arm(self._open_deadline)
+
+    def _opened(self, exc: DlmsError | None) -> None:
+        """The TCP connect ended: associate, or book the failure."""
+        now = self._clock()
+        if exc is None:
+            self.loop.modify(self.sock, _READ, self._on_io)  # type: ignore[arg-type]
+            self.op = "connect"
+            self.machine.connect(now)
+            self._after_io()
+            return
+        self._close_socket()
+        self.op = None
+        self.machine.open_failed(exc)
+        self._connect_done(exc, now)
+
+    def _connect_done(self, exc: BaseException | None, now: float) -> None:
+        m = self.m
+        job, self._job_connect = self._job_connect, None
+        if exc is None:
+            m.session = self.machine
+            self._associated(m, self.description, now)
+        else:
+            self._close_socket()
+            m.session = None
+            m.retry_at = self._connect_failure(m, exc, now)
+            if job is not None and m.jobs and m.jobs[0][1] is job:
+                m.jobs.popleft()
+                if job.set_running_or_notify_cancel():
+                    job.set_exception(TransportError(f"{m.spec.name}: not connected: {m.detail}"))
+        self.tick(self._clock())
+
+    def _drop(
+        self, exc: BaseException | None, state: MeterState, detail: str, now: float
+    ) -> None:
+        """Close the session politely (RLRQ, DISC: bounded), then book its end."""
+        m = self.m
+        m.session = None
+        m.connected = False
+
+        def done(end: float) -> None:
+            retry_at = self._session_ended(m, exc, state, detail, end)
+            if retry_at is not None:
+                m.retry_at = retry_at
+            elif detail == "reconnect requested":
+                m.retry_at = m.policy.decide_time(end)
+
+        self._close(now, done)
+
+    def _close(self, now: float, then: Callable[[float], Any]) -> None:
+        self._after_close = then
+        self.op = "close"
+        self.machine.close(now, wire=self.sock is not None)
+        self._after_io()
+
+    def _shutdown(self, now: float) -> None:
+        """Stopping: fail queued RPCs, close the session, report DISCONNECTED, end."""
+        m = self.m
+        while m.jobs:
+            _fn, future, _deadline, _t = m.jobs.popleft()
+            if future.set_running_or_notify_cancel():
+                future.set_exception(
+                    LocalProtocolError(f"{m.spec.name}: the polling engine stopped"))
+
+        def done(end: float) -> None:
+            self._session_ended(m, None, MeterState.DISCONNECTED, "polling engine stopped", end)
+            self._close_socket()
+            self.closed = True
+
+        m.session = None
+        m.connected = False
+        self._close(now, done)
+
+    def stop(self) -> None:
+        """On the loop: begin stopping (an operation in flight is abandoned)."""
+        self.stopping = True
+        op = self.op
+        if op == "open":
+            self._close_socket()
+            self.op = None
+        elif op == "rpc-op":
+            self._finish_rpc_op()
+        elif op in ("connect", "read", "keepalive"):
+            self.op = None  # machine.close() abandons it
+        if self.op is None:
+            self.tick(self._clock())
+
+    def cut(self) -> None:
+        """Stop time is up: close the socket whatever the state."""
+        self._close_socket()
+        self.closed = True
+
+    def _close_socket(self) -> None:
+        sock, self.sock = self.sock, None
+        self._pending = b""
+        if sock is not None:
+            self.loop.unregister(sock)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    # -- operations -------------------------------------------------------------------------------
+    def _start(self, kind: str, now: float) -> None:
+        m = self.m
+        self.op = kind
+        try:
+            if kind == "read":
+                self._started = now
+                self._wall_ms = int(self._wall() * 1000.0)
+                self._requests = self.machine.requests
+                if not m.refs:
+                    self.op = None
+                    self._read_done(None, [], now)
+                    return
+                self.machine.read(m.refs, now)
+            else:
+                self.machine.read(_KEEPALIVE_REFS, now)
+        except Exception as exc:  # noqa: BLE001 - e.g. a session broken by a cut line
+            self.op = None
+            if kind == "read":
+                self._read_done(exc, None, now)
+            else:
+                self._keepalive_done(exc)
+            return
+        self._after_io()
+
+    def _after_io(self) -> None:
+        """Send what the machine produced; when its operation ended, act on it; else wait."""
+        machine = self.machine
+        out = machine.data_to_send()
+        if out and self.sock is not None:
+            self._send(out)
+        if machine.busy:
+            self._arm(machine.next_timeout())
+            return
+        op, self.op = self.op, None
+        now = self._clock()
+        if op == "read":
+            try:
+                results = machine.result()
+            except Exception as exc:  # noqa: BLE001
+                self._read_done(exc, None, now)
+            else:
+                self._read_done(None, results, now)
+        elif op == "connect":
+            try:
+                machine.result()
+            except Exception as exc:  # noqa: BLE001
+                self._connect_done(exc, now)
+            else:
+                self._connect_done(None, now)
+        elif op == "close":
+            machine.result()
+            self._close_socket()
+            then, self._after_close = self._after_close, None
+            if then is not None:
+                then(now)
+            self.tick(self._clock())
+        elif op == "keepalive":
+            try:
+                machine.result()
+            except Exception as exc:  # noqa: BLE001
+                self._keepalive_done(exc)
+            else:
+                self.tick(now)
+        elif op == "rpc-op":
+            self.op = "rpc"
+            self._finish_rpc_op()
+        else:
+            self.op = op
+
+    def _read_done(self, exc: BaseException | None, results: Any, end: float) -> None:
+        m = self.m
+        booking = m.schedule.complete(self._started, end)
+        if exc is None and len(results) != len(m.refs):
+            exc = LocalProtocolError(
+                f"session returned {len(results)} results for {len(m.refs)} points")
+        if exc is not None:
+            if self._cycle_failed(m, exc, self._started, end, booking):
+                self._drop(exc, MeterState.BACKOFF, f"session lost: {exc}", end)
+                return
+        else:
+            sent = self.machine.requests - self._requests
+            self._cycle_done(m, results, self._started, end, sent, self._wall_ms, booking)
+        self.tick(end)
+
+    def _keepalive_done(self, exc: BaseException) -> None:
+        now = self._clock()
+        if broken_by(exc, self.m):
+            self._drop(exc, MeterState.BACKOFF, f"keep-alive failed: {exc}", now)
+        else:
+            self.tick(now)
+
+    # -- socket -------------------------------------------------------------------------------
+    def _on_io(self, mask: int) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        if self.op == "open":
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            self._opened(None if err == 0 else TransportError(
+                f"{self.description}: connect failed: {OSError(err, os.strerror(err))}"))
+            return
+        if mask & _READ:
+            machine = self.machine
+            while True:
+                try:
+                    data = sock.recv(_RECV)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    self._lost(TransportError(f"{self.description}: read failed: {exc}"))
+                    return
+                if not data:
+                    self._lost(TransportError(f"{self.description}: connection closed by peer"))
+                    return
+                machine.receive_data(data, self._clock())
+                if len(data) < _RECV:
+                    break
+        if mask & _WRITE and self._pending:
+            self._send(b"")
+        if self.op is not None and self.op != "rpc":
+            self._after_io()
+
+    def _send(self, data: bytes) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        had = self._pending
+        if had:
+            data = had + data
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._lost(TransportError(f"{self.description}: write failed: {exc}"))
+            return
+        self._pending = data[sent:]
+        if self._pending and not had:
+            self.loop.modify(sock, _READ | _WRITE, self._on_io)
+        elif had and not self._pending:
+            self.loop.modify(sock, _READ, self._on_io)
+
+    def _lost(self, exc: TransportError) -> None:
+        self._close_socket()
+        self.machine.connection_lost(exc)
+        if self.op is not None and self.op != "rpc":
+            self._after_io()
+
+    # -- RPCs ---------------------------------------------------------------------------------
+    def _start_rpc(self, fn: Callable[[Any], Any], future: Future[Any]) -> None:
+        self.op = "rpc"
+        proxy = LoopSession(self)
+        thread = threading.Thread(
+            target=self._rpc_thread, args=(fn, future, proxy), name=f"dlms rpc {self.key}",
+            daemon=True,
+        )
+        self.rpc_threads = [t for t in self.rpc_threads if t.is_alive()]
+        self.rpc_threads.append(thread)
+        thread.start()
+
+    def _rpc_thread(
+        self, fn: Callable[[Any], Any], future: Future[Any], proxy: LoopSession
+    ) -> None:
+        try:
+            result = fn(proxy)
+        except BaseException as exc:  # noqa: BLE001 - the caller gets it through the future
+            error = exc
+            self.loop.call_soon_threadsafe(lambda: self._rpc_done(future, None, error))
+            return
+        self.loop.call_soon_threadsafe(lambda: self._rpc_done(future, result, None))
+
+    def _rpc_done(self, future: Future[Any], result: Any, exc: BaseException | None) -> None:
+        m = self.m
+        if self.op == "rpc":
+            self.op = None
+        now = self._clock()
+        if exc is None:
+            m.timeouts = 0
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+            if isinstance(exc, DlmsError) and m.session is not None and broken_by(exc, m):
+                if self.op is None:
+                    self._drop(exc, MeterState.BACKOFF, f"session lost during a request: {exc}",
+                               now)
+                    return
+            elif not isinstance(exc, DlmsError):
+                self._log.warning("%s: request function raised %r", m.spec.name, exc)
+        if self.op is None:
+            self.tick(now)
+
+    def rpc_op(self, start: Callable[[SessionMachine, float], Any], cf: Future[Any]) -> None:
+        """On the loop: run one operation of an RPC and complete ``cf`` with its outcome."""
+        if self.op != "rpc" or self.stopping:
+            cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
+            return
+        if self.sock is None and self.machine.state is _READY:
+            self.machine.connection_lost(TransportError(f"{self.description}: not open"))
+        try:
+            start(self.machine, self._clock())
+        except BaseException as exc:  # noqa: BLE001
+            last = self.machine.last_error
+            broken = self.machine.state is SessionState.BROKEN
+            # The line was cut: say so, as the blocking session does.
+            cf.set_exception(last if broken and isinstance(last, TransportError) else exc)
+            return
+        self._rpc_future = cf
+        self.op = "rpc-op"
+        self._after_io()
+
+    def _finish_rpc_op(self) -> None:
+        cf, self._rpc_future = self._rpc_future, None
+        if cf is None:
+            return
+        if self.op == "rpc-op":  # stopping: abandoned
+            self.op = "rpc"
+            cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
+            return
+        try:
+            cf.set_result(self.machine.result())
+        except BaseException as exc:  # noqa: BLE001
+            cf.set_exception(exc)
+
+    def cut_line(self) -> None:
+        """An RPC closed the transport under the session (a test of line loss)."""
+        self._close_socket()
+        self.machine.connection_lost(TransportError(f"{self.description}: not open"))
+
+
+class _Line:
+    """What an RPC sees as ``session.transport``."""
+
+    def __init__(self, meter: LoopMeter) -> None:
+        self._meter = meter
+        self.description = meter.description
+
+    @property
+    def is_open(self) -> bool:
+        return self._meter.sock is not None
+
+    def close(self) -> None:
+        self._meter.loop.call_soon_threadsafe(self._meter.cut_line)
+
+
+class LoopSession:
+    """The session an RPC's ``fn`` gets on the loop path: MeterSession's get/read/set/action,
+    each run by the loop while this (RPC) thread waits."""
+
+    def __init__(self, meter: LoopMeter) -> None:
+        self._meter = meter
+        self.name = meter.m.spec.name
+        self.transport = _Line(meter)
+
+    def __getattr__(self, name: str) -> Any:  # state, counters, scalers...
+        return getattr(self._meter.machine, name)
+
+    def _run(self, start: Callable[[SessionMachine, float], Any]) -> Any:
+        meter = self._meter
+        if meter.loop.in_loop:
+            raise LocalProtocolError("a request function must not run on the polling loop")
+        cf: Future[Any] = Future()
+        meter.loop.call_soon_threadsafe(lambda: meter.rpc_op(start, cf))
+        return cf.result()
+
+    def read(self, refs: Any) -> list[Any]:
+        refs = tuple(refs)
+        result: list[Any] = self._run(lambda mc, now: mc.read(refs, now))
+        return result
+
+    def get(self, ref: Any) -> Any:
+        return self.read((ref,))[0]
+
+    def set(self, ref: Any, value: Any) -> Any:
+        return self._run(lambda mc, now: mc.set(ref, value, now))
+
+    def action(self, class_id: int, obis: Any, method: int, parameters: Any = None) -> Any:
+        return self._run(lambda mc, now: mc.action(class_id, obis, method, parameters, now))
+
