@@ -104,7 +104,8 @@ def ours(iterations: int) -> tuple[list[float], list[float]]:
 def gurux(iterations: int) -> tuple[list[float], list[float]] | None:
     try:
         from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
-        from gurux_dlms.enums import Authentication, Conformance as GxConformance, InterfaceType
+        from gurux_dlms.enums import Authentication, InterfaceType
+        from gurux_dlms.enums import Conformance as GxConformance
         from gurux_dlms.objects import GXDLMSRegister
     except ImportError:
         return None
@@ -155,7 +156,8 @@ def main() -> None:
     else:
         print(line("gurux-dlms", *result))
         ours_total = statistics.median(enc) + statistics.median(dec)
-        print(f"gurux / tb_dlms: {(statistics.median(result[0]) + statistics.median(result[1])) / ours_total:.1f}x")
+        gurux_total = statistics.median(result[0]) + statistics.median(result[1])
+        print(f"gurux / tb_dlms: {gurux_total / ours_total:.1f}x")
 
 
 if __name__ == "__main__":

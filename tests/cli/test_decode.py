@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tb_dlms.cli import main
 from tb_dlms.protocol.apdu import AttributeDescriptor, GetResponseWithList
 from tb_dlms.protocol.axdr import DataType, Typed

@@ -44,7 +44,6 @@ from gurux_dlms.GXByteBuffer import GXByteBuffer  # noqa: E402
 from gurux_dlms.GXDLMSSettings import GXDLMSSettings  # noqa: E402
 from gurux_dlms.internal._GXCommon import _GXCommon  # noqa: E402
 from gurux_dlms.internal._GXDataInfo import _GXDataInfo  # noqa: E402
-
 from tb_dlms.protocol.axdr import (  # noqa: E402
     DONT_CARE,
     BitString,

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tb_dlms.protocol.axdr import (
     DONT_CARE,
     BitString,

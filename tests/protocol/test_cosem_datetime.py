@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tb_dlms.protocol.cosem_datetime import (
     DAY_LAST,
     DAY_SECOND_LAST,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tb_dlms.capture import describe
 from tb_dlms.protocol.association import NEED_DATA, Association, AssociationSettings, Role
 from tb_dlms.protocol.errors import DlmsError

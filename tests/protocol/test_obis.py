@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tb_dlms.protocol.errors import DecodeError, DlmsError, LocalProtocolError
 from tb_dlms.protocol.obis import Obis
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tb_dlms.protocol.axdr import DataType, Typed, decode_data
 from tb_dlms.protocol.errors import DecodeError, LocalProtocolError
 from tb_dlms.protocol.units import UNIT_SYMBOLS, ScalerUnit, apply_scaler, unit_symbol

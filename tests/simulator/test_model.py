@@ -356,8 +356,8 @@ def test_object_list_complete_and_consistent(meter):
         (c, str(Obis.parse(o))) for c, o in want
     }
     assert len(decoded) == 15
-    for (cid, ln), (ver, (attrs, methods)) in listed.items():
-        for attr_id, mode, selectors in attrs:
+    for (cid, ln), (_ver, (attrs, methods)) in listed.items():
+        for attr_id, mode, _selectors in attrs:
             result = meter.get(cid, ln, attr_id)
             assert isinstance(result, Typed) == bool(mode & 1), (cid, ln, attr_id)
         for _method_id, mode in methods:

@@ -33,7 +33,7 @@ T_Q = 1_700_000_100  # 2023-11-14T22:15:00Z: a quarter-hour boundary
 assert T_Q % 900 == v.EPOCH % 900 == 0
 NOW = T_Q + 437  # mid-interval: the newest row is T_Q
 
-S, A, O, U, LU, I8 = (
+S, A, O, U, LU, I8 = (  # noqa: E741 - short type names keep the vectors readable
     DataType.STRUCTURE,
     DataType.ARRAY,
     DataType.OCTET_STRING,
@@ -65,7 +65,10 @@ def _wire(selector, params):
 
 def by_range(frm, to, cols=(), restricting=None):
     restricting = restricting or CaptureObject(8, CLOCK_OBIS, 2)
-    as_value = lambda x: x if isinstance(x, Typed) else Typed(O, x)
+
+    def as_value(x):
+        return x if isinstance(x, Typed) else Typed(O, x)
+
     return _wire(
         1,
         Typed(

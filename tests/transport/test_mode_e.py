@@ -14,7 +14,6 @@ import pytest
 import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tb_dlms.protocol.errors import (
     DecodeError,
     DlmsError,

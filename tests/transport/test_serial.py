@@ -8,7 +8,6 @@ import time
 
 import pytest
 import serial
-
 from tb_dlms.protocol.errors import LocalProtocolError, TransportError
 from tb_dlms.transport.serial_port import SerialTransport
 

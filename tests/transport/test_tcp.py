@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-
 from tb_dlms.protocol.errors import DlmsError, TimeoutError_, TransportError
 from tb_dlms.transport.base import Transport
 from tb_dlms.transport.tcp import TcpTransport

@@ -35,7 +35,7 @@ _U16LE = struct.Struct("<H")
 
 
 class FrameKind(enum.Enum):
-    I = "I"
+    I = "I"  # noqa: E741 - the frame type is called I in IEC 62056-46
     RR = "RR"
     RNR = "RNR"
     SNRM = "SNRM"
