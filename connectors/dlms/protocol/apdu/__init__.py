@@ -110,7 +110,8 @@ def decode_apdu(data: bytes, *, typed: bool = False) -> Apdu:
         what = f"{name} is not supported (no ciphering, LN only)" if name else "unknown APDU tag"
         raise DecodeError(f"{what} 0x{data[0]:02X}", 0)
     try:
-        return decoder(data, typed)
+        apdu: Apdu = decoder(data, typed)
+        return apdu
     except (IndexError, KeyError, ValueError, TypeError, OverflowError, struct.error) as exc:
         # Last resort: every path is bounds-checked, but a peer must never crash the caller.
         raise DecodeError(f"malformed APDU 0x{data[0]:02X}: {exc}", None) from exc

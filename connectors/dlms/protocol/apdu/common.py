@@ -227,7 +227,8 @@ def decode_get_data_result(data: bytes, offset: int, typed: bool) -> tuple[Resul
 def u32(data: bytes, offset: int) -> int:
     if offset + 4 > len(data):
         raise DecodeError("truncated Unsigned32", len(data))
-    return _U32.unpack_from(data, offset)[0]
+    value: int = _U32.unpack_from(data, offset)[0]
+    return value
 
 
 def pack_u32(value: int) -> bytes:
