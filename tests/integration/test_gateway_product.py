@@ -227,9 +227,7 @@ def test_published_values_equal_the_simulator_truth_at_the_read_time(run: Any) -
     assert len({model.expected_value(obis, now) for _, obis in REGISTERS}) == len(REGISTERS)
     # The static attribute of every meter: the simulator's serial.
     for i, device in enumerate(DEVICES):
-        assert (
-            run.standin.attributes(device).get("serial_number") == run.sim.model(i).serial.decode()
-        )
+        assert run.standin.attributes(device).get("serial_number") == run.sim.model(i).serial.decode()
 
 
 # --- 5. broken entries --------------------------------------------------------------------------
@@ -421,9 +419,7 @@ def test_killed_meter_raises_alarm_keys_and_recovers(run: Any) -> None:
         )  # fmt: skip
         assert alarm[0]["connection_state"] in ("unreachable", "backoff"), alarm[0]
         # Health reports the failures while the meter is away.
-        standin.wait_for(
-            lambda: standin.latest("Meter-3").get("consecutive_failures", 0) >= 1, timeout=10
-        )
+        standin.wait_for(lambda: standin.latest("Meter-3").get("consecutive_failures", 0) >= 1, timeout=10)
         meters = standin.gateway_rpc("dlms_meters", timeout=15)["meters"]
         entry = next(m for m in meters if m["deviceName"] == "Meter-3")
         assert entry["unreachable"] is True and entry["connected"] is False, entry
