@@ -54,7 +54,7 @@ from .apdu import (
     SetResponseWithList,
     decode_apdu,
 )
-from .apdu.get import decode_block_payload
+from .apdu.get import PreparedGetWithList, decode_block_payload
 from .apdu.xdlms import Conformance
 from .association_events import (
     NEED_DATA,
@@ -116,6 +116,10 @@ _RESPONSE_KIND = {
     GetResponseNormal: "get", GetResponseWithList: "get", GetResponseWithDataBlock: "get",
     SetResponseNormal: "set", SetResponseWithList: "set", ActionResponseNormal: "action",
 }
+# Conformance bits as plain ints: IntFlag's & (and int & IntFlag, via __rand__) is Python code.
+_C_GET, _C_SET, _C_ACTION = int(Conformance.GET), int(Conformance.SET), int(Conformance.ACTION)
+_C_MULTIPLE_REFERENCES = int(Conformance.MULTIPLE_REFERENCES)
+_C_SELECTIVE_ACCESS = int(Conformance.SELECTIVE_ACCESS)
 # Runtime alias: "X | Y" needs Python 3.10.
 GetItemArg = Union[AttributeDescriptor, tuple[AttributeDescriptor, Optional[SelectiveAccess]]]
 
@@ -151,6 +155,16 @@ class Association(ServerRole):
         self._pending: _Pending | None = None
         self._next_invoke = 1
         self._server_reset()
+
+    # The negotiated conformance, mirrored as a plain int for the per-request service checks.
+    @property
+    def _conformance(self) -> Conformance:
+        return self._conformance_flag
+
+    @_conformance.setter
+    def _conformance(self, value: Conformance) -> None:
+        self._conformance_flag = value
+        self._granted_bits = int(value)
 
     # ---- shared surface --------------------------------------------------------------------
     @property
@@ -214,23 +228,33 @@ class Association(ServerRole):
 
     def get(self, descriptor: AttributeDescriptor,
             access: SelectiveAccess | None = None) -> tuple[int, bytes]:
-        self._check_service(Conformance.GET, "get")
+        self._check_service(_C_GET, "get")
         if access is not None:
-            self._check_service(Conformance.SELECTIVE_ACCESS, "selective access")
+            self._check_service(_C_SELECTIVE_ACCESS, "selective access")
         iid = self._take_invoke_id()
         s = self.settings
         raw = GetRequestNormal(iid, descriptor, access, s.high_priority, s.confirmed).encode()
         return self._send(_Pending("get", iid), raw)
 
-    def get_with_list(self, items: Sequence[GetItemArg]) -> tuple[int, bytes]:
-        """items: descriptors, or (descriptor, access or None) pairs."""
-        self._check_service(Conformance.GET, "get")
-        self._check_service(Conformance.MULTIPLE_REFERENCES, "get-with-list")
+    def get_with_list(
+        self, items: Sequence[GetItemArg] | PreparedGetWithList
+    ) -> tuple[int, bytes]:
+        """items: descriptors, or (descriptor, access or None) pairs; or a
+        ``PreparedGetWithList`` (the same request every cycle: encoded once per invoke id)."""
+        self._check_service(_C_GET, "get")
+        self._check_service(_C_MULTIPLE_REFERENCES, "get-with-list")
+        if type(items) is PreparedGetWithList:
+            if items.selective:
+                self._check_service(_C_SELECTIVE_ACCESS, "selective access")
+            iid = self._take_invoke_id()
+            s = self.settings
+            raw = items.encode(iid, s.high_priority, s.confirmed)
+            return self._send(_Pending("get", iid, items.count, True), raw)
         pairs = tuple(i if isinstance(i, tuple) else (i, None) for i in items)
         if not pairs:
             raise LocalProtocolError("get_with_list() needs at least one attribute")
         if any(access is not None for _, access in pairs):
-            self._check_service(Conformance.SELECTIVE_ACCESS, "selective access")
+            self._check_service(_C_SELECTIVE_ACCESS, "selective access")
         iid = self._take_invoke_id()
         s = self.settings
         raw = GetRequestWithList(iid, pairs, s.high_priority, s.confirmed).encode()
@@ -238,7 +262,7 @@ class Association(ServerRole):
 
     def set(self, descriptor: AttributeDescriptor, value: Any,
             access: SelectiveAccess | None = None) -> tuple[int, bytes]:
-        self._check_service(Conformance.SET, "set")
+        self._check_service(_C_SET, "set")
         iid = self._take_invoke_id()
         s = self.settings
         raw = SetRequestNormal(iid, descriptor, value, access, s.high_priority,
@@ -247,8 +271,8 @@ class Association(ServerRole):
 
     def set_with_list(self, items: Sequence[tuple[AttributeDescriptor, Any]]) -> tuple[int, bytes]:
         """items: (descriptor, value) pairs."""
-        self._check_service(Conformance.SET, "set")
-        self._check_service(Conformance.MULTIPLE_REFERENCES, "set-with-list")
+        self._check_service(_C_SET, "set")
+        self._check_service(_C_MULTIPLE_REFERENCES, "set-with-list")
         if not items:
             raise LocalProtocolError("set_with_list() needs at least one attribute")
         iid = self._take_invoke_id()
@@ -258,7 +282,7 @@ class Association(ServerRole):
         return self._send(_Pending("set", iid, len(triples), True), raw)
 
     def action(self, descriptor: MethodDescriptor, parameters: Any = None) -> tuple[int, bytes]:
-        self._check_service(Conformance.ACTION, "action")
+        self._check_service(_C_ACTION, "action")
         iid = self._take_invoke_id()
         s = self.settings
         raw = ActionRequestNormal(iid, descriptor, parameters, s.high_priority,
@@ -280,13 +304,13 @@ class Association(ServerRole):
         self._outbox.clear()  # a queued GET-next belongs to the abandoned transfer
         return iid
 
-    def _check_service(self, bit: Conformance, what: str) -> None:
+    def _check_service(self, bit: int, what: str) -> None:
         self._require(Role.CLIENT, AssociationState.ASSOCIATED)
         if self._pending is not None:
             raise LocalProtocolError(
                 f"request {self._pending.invoke_id} is still outstanding: wait for its answer "
                 "or abandon() it")
-        if not bit & self._conformance:
+        if not self._granted_bits & bit:
             raise LocalProtocolError(f"the server did not grant {what} "
                                      f"(negotiated: {', '.join(self._conformance.labels)})")
 

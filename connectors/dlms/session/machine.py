@@ -27,6 +27,7 @@ from typing import Any, Union
 
 from ..engine.batching import WithListSupport
 from ..protocol.apdu import ActionResult, DataAccessResult, MethodDescriptor
+from ..protocol.apdu.get import PreparedGetWithList
 from ..protocol.apdu.xdlms import Conformance
 from ..protocol.association import (
     NEED_DATA,
@@ -385,8 +386,8 @@ class SessionMachine:
         values: list[Any] = [None] * count
         stamps = [0] * count
         scaler_errors: dict[int, DataAccessResult] = {}
-        for batch, args in plan.batches:
-            results, read_at = yield from self._get_batch(batch, args)
+        for (batch, args), request in zip(plan.batches, plan.requests):
+            results, read_at = yield from self._get_batch(batch, args, request)
             for (kind, index, ref), result in zip(batch, results):
                 if kind == VALUE:
                     values[index] = result
@@ -401,8 +402,11 @@ class SessionMachine:
             values, stamps, scaler_errors, self.scalers, self.settings.deviation_sign
         )
 
-    def _get_batch(self, batch: list[Item], args: list[Args]) -> Op:
-        """Results of one batch and the wall-clock ms they arrived at."""
+    def _get_batch(
+        self, batch: list[Item], args: list[Args], request: PreparedGetWithList | None = None
+    ) -> Op:
+        """Results of one batch and the wall-clock ms they arrived at (``request``: the batch's
+        GET-with-list, prepared by the plan)."""
         assoc = self.assoc
         if len(args) == 1:
             desc, access = args[0]
@@ -411,7 +415,8 @@ class SessionMachine:
                 self.log.info("%s: GET %s refused: %s", self.name, desc, event.error)
                 return (_DAR.OTHER_REASON,), int(self._wall() * 1000)
             return event.results, int(self._wall() * 1000)
-        event = yield from self._request(lambda: assoc.get_with_list(args))
+        items = args if request is None else request
+        event = yield from self._request(lambda: assoc.get_with_list(items))
         if type(event) is GetResult:
             self.with_list.succeeded()
             return event.results, int(self._wall() * 1000)

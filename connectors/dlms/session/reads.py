@@ -12,6 +12,7 @@ from typing import Any, Union
 
 from ..engine.batching import ItemSize, plan_batches
 from ..protocol.apdu import AttributeDescriptor, DataAccessResult
+from ..protocol.apdu.get import PreparedGetWithList
 from ..protocol.errors import DataAccessError, DecodeError
 from ..protocol.obis import Obis
 from ..protocol.units import ScalerUnit, apply_scaler
@@ -60,7 +61,7 @@ def _scaling(su: ScalerUnit) -> tuple[int, str, int, bool]:
 class ReadPlan:
     """The requests of one read cycle and how to post-process their results."""
 
-    __slots__ = ("batches", "post", "refs")
+    __slots__ = ("batches", "post", "refs", "requests")
 
     def __init__(
         self,
@@ -99,10 +100,13 @@ class ReadPlan:
         else:
             cuts = [[i] for i in range(len(items))]
         self.batches: list[tuple[list[Item], list[Args]]] = []
+        # Per batch, its GET-with-list encoded once for every cycle (None: a single GET).
+        self.requests: list[PreparedGetWithList | None] = []
         for cut in cuts:
             batch = [items[i] for i in cut]
             args = [_args(item, descriptors) for item in batch]
             self.batches.append((batch, args))
+            self.requests.append(PreparedGetWithList(args) if len(args) > 1 else None)
 
     def readings(
         self,
