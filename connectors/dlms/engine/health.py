@@ -163,22 +163,31 @@ class MeterHealth:
         ``registers`` is how many values it returned (with-list items that came back as
         data-access errors are not counted); ``requests`` how many DLMS requests it took.
         """
-        self._seen(now)
+        # Once per cycle per meter: plain arithmetic inline, no helper calls.
+        if self._first is None:
+            self._first = now
+        if self._latest is None or now > self._latest:
+            self._latest = now
         self.requests_sent += requests
         if not ok:
             self.failed_reads += 1
             self.consecutive_failures += 1
             return
-        first = self.successful_reads == 0
+        alpha = self.alpha
+        if self.successful_reads == 0:  # the first sample seeds the average
+            self.avg_read_s = duration_s
+        else:
+            self.avg_read_s += alpha * (duration_s - self.avg_read_s)
         self.successful_reads += 1
         self.consecutive_failures = 0
         self.registers_read += registers
         self.last_read_s = duration_s
-        self.avg_read_s = self._ewma(self.avg_read_s, duration_s, first)
         if registers > 0:
             per_register = duration_s / registers
-            seed = self.avg_register_s == 0.0  # no per-register sample yet
-            self.avg_register_s = self._ewma(self.avg_register_s, per_register, seed)
+            if self.avg_register_s == 0.0:  # no per-register sample yet
+                self.avg_register_s = per_register
+            else:
+                self.avg_register_s += alpha * (per_register - self.avg_register_s)
         self.last_success = now
         if self._wall_clock is not None:
             self.last_success_wall = self._wall_clock()

@@ -88,7 +88,8 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self.sock: socket.socket | None = None
         self._pending = b""  # what the socket did not take yet
         self.op: str | None = None  # open, connect, read, keepalive, rpc, rpc-op, close
-        self._wake_at = _INF
+        self._wake_at = _INF  # the earliest live timer of this meter
+        self._read_at = _INF  # a timer at this time starts the poll without a tick
         self._open_deadline = _INF
         self._started = 0.0
         self._wall_ms = 0
@@ -110,18 +111,31 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self._arm(self._clock())
 
     def _arm(self, at: float) -> None:
-        if at != self._wake_at:
+        # Only an earlier wake needs a new timer: every handler below is right to run early (it
+        # finds nothing due and arms again), so one heap push per meter per cycle is the norm.
+        if at < self._wake_at:
             self._wake_at = at
             self.loop.call_at(at, self._on_timer)
 
     def _on_timer(self, when: float) -> None:
         if when != self._wake_at:
-            return  # superseded by a later arm
+            return  # superseded by an earlier arm
         self._wake_at = _INF
         now = self._clock()
         op = self.op
         if op is None:
-            self.tick(now)
+            m = self.m
+            if (
+                when == self._read_at
+                and not m.jobs
+                and not m.reconnect_requested
+                and not self.stopping
+            ):
+                # The tick that armed this timer found the poll the first thing due and nothing
+                # has come up since (RPCs, reconnects and stops all kick): poll, no second tick.
+                self._start("read", now)
+            else:
+                self.tick(now)
         elif op == "open":
             if now >= self._open_deadline:
                 after = self._spec.connect_timeout_s
@@ -139,6 +153,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         if self.op is not None or self.closed:
             return
         m = self.m
+        self._read_at = _INF
         if self.stopping:
             self._shutdown(now)
             return
@@ -179,6 +194,10 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                 return
         elif deadline <= now:
             self._start("read", now)
+            return
+        elif deadline < wake:
+            self._read_at = deadline
+            self._arm(deadline)
             return
         self._arm(min(wake, deadline))
 
@@ -356,6 +375,9 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                     self.op = None
                     self._read_done(None, [], now)
                     return
+                # The timer for the next poll, armed now: the response deadline (later) then
+                # needs none, and the tick that ends this cycle finds it already armed.
+                self._arm(m.schedule.following_deadline(now))
                 self.machine.read(m.refs, now)
             else:
                 self.machine.read(_KEEPALIVE_REFS, now)

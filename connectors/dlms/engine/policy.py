@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from tb_dlms.engine.events import EngineSink, PointReading
@@ -31,6 +32,7 @@ __all__ = ["MAX_READ_TIMEOUTS", "NOT_WAITING", "MeterPolicyMixin", "broken_by"]
 # Consecutive read timeouts after which a session counts as dead (one lost reply is not enough:
 # reconnecting costs the meter's minimum spacing, often 10 s or more).
 MAX_READ_TIMEOUTS = 2
+_new_tuple = tuple.__new__
 NOT_WAITING = (MeterState.ASSOCIATED, MeterState.CONNECTING, MeterState.DISCONNECTED)
 
 
@@ -169,7 +171,8 @@ class MeterPolicyMixin:
         m.watchdog.feed(end)
         m.next_keepalive = end + self._keepalive_check_s
         if results:
-            readings = list(map(PointReading, m.points, results))
+            # tuple.__new__ straight from C: PointReading's own __new__ is a Python function.
+            readings = list(map(_new_tuple, repeat(PointReading), zip(m.points, results)))
             try:
                 self._sink.on_readings(m.spec, readings, wall_ms)
                 health.record_published()

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from tb_dlms.protocol.errors import LocalProtocolError
 
@@ -46,9 +45,8 @@ def _finite(name: str, value: float) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class CycleBooking:
-    """What ``PollSchedule.complete`` made of one cycle."""
+class CycleBooking(NamedTuple):
+    """What ``PollSchedule.complete`` made of one cycle (a NamedTuple: one per cycle)."""
 
     slot: int  # index of the slot this cycle served
     deadline: float  # deadline of that slot
@@ -108,6 +106,11 @@ class PollSchedule:
         is the latest of them: one cycle runs now, the older slots will be counted as missed.
         """
         return self.deadline(max(self._next, self._slot_at(now)))
+
+    def following_deadline(self, now: float) -> float:
+        """Deadline of the slot after the one ``next_deadline(now)`` gives: where the next cycle
+        goes once a cycle started at ``now`` ends in time."""
+        return self.deadline(max(self._next, self._slot_at(now)) + 1)
 
     def wait_time(self, now: float) -> float:
         """Seconds to wait before the next cycle (0.0 when it is due)."""

@@ -151,9 +151,9 @@ class SessionMachine:
     def receive_data(self, data: bytes, now: float) -> None:
         self._now = now
         self.bytes_received += len(data)
-        entry = self.trace.record("rx", data)
+        self.trace.record("rx", data)
         if self.log.isEnabledFor(logging.DEBUG):
-            self.log.debug("%s: %s", self.name, entry.line())
+            self.log.debug("%s: %s", self.name, self.trace.last_line())
         if self._op is None:  # a late answer between operations: never attributed
             return
         self.channel.receive_data(data)
@@ -281,9 +281,9 @@ class SessionMachine:
             return
         mask = self._mask
         spans = self.channel.secret_spans(data, *mask) if mask is not None else ()
-        entry = self.trace.record("tx", data, spans)
+        self.trace.record("tx", data, spans)
         if self.log.isEnabledFor(logging.DEBUG):
-            self.log.debug("%s: %s", self.name, entry.line())
+            self.log.debug("%s: %s", self.name, self.trace.last_line())
         self._out.append(data)
         self.bytes_sent += len(data)
         self.round_trips += 1

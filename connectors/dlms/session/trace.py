@@ -50,7 +50,10 @@ def render_hex(data: bytes, masked: Sequence[tuple[int, int]] = ()) -> str:
 
 class FrameTrace:
     """The last ``size`` transport writes/reads; ``sink`` (e.g. the CLI's --trace) sees each
-    entry's line as it is recorded."""
+    entry's line as it is recorded.
+
+    Stored as plain ``(time, direction, data, masked)`` tuples (two per poll cycle per meter);
+    ``TraceEntry`` objects and hex are made only when the trace is read or shown."""
 
     def __init__(
         self,
@@ -58,30 +61,36 @@ class FrameTrace:
         clock: Callable[[], float] = time.time,
         sink: Callable[[str], None] | None = None,
     ) -> None:
-        self._entries: deque[TraceEntry] = deque(maxlen=size)
+        self._entries: deque[tuple[float, str, bytes, tuple[tuple[int, int], ...]]] = deque(
+            maxlen=size
+        )
         self._clock = clock
         self.sink = sink
 
     def record(
         self, direction: str, data: bytes, masked: Sequence[tuple[int, int]] = ()
-    ) -> TraceEntry:
+    ) -> None:
         if masked:
             # Store the masked bytes as zeros too: the raw secret must not linger in memory dumps.
             buf = bytearray(data)
             for start, end in masked:
                 buf[start:end] = bytes(max(0, min(end, len(buf)) - start))
             data = bytes(buf)
-        entry = TraceEntry(direction, self._clock(), data, tuple(masked))
-        self._entries.append(entry)
+            masked = tuple(masked)
+        self._entries.append((self._clock(), direction, data, masked))  # type: ignore[arg-type]
         if self.sink is not None:
-            self.sink(entry.line())
-        return entry
+            self.sink(self.last_line())
+
+    def last_line(self) -> str:
+        """The line of the latest entry (for a DEBUG log of the frame just recorded)."""
+        t, direction, data, masked = self._entries[-1]
+        return TraceEntry(direction, t, data, masked).line()
 
     def entries(self) -> list[TraceEntry]:
-        return list(self._entries)
+        return [TraceEntry(d, t, data, m) for t, d, data, m in self._entries]
 
     def lines(self) -> list[str]:
-        return [e.line() for e in self._entries]
+        return [e.line() for e in self.entries()]
 
     def clear(self) -> None:
         self._entries.clear()
