@@ -120,6 +120,8 @@ class CountingStandIn(ThingsBoardStandIn):
         self.readings = 0
         self.health: dict[str, list[tuple[int, int, int]]] = {}  # device -> (ts, total, on)
         self.latencies_ms: list[float] = []
+        self.timeline: list[tuple[float, float]] = []  # (arrival ms, read-to-arrival ms)
+        self.health_arrivals: list[float] = []
         self._sample_every = sample_every
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
@@ -149,9 +151,11 @@ class CountingStandIn(ThingsBoardStandIn):
                             int(values["cycles_on_time"]))  # fmt: skip
                     with self.lock:
                         self.health.setdefault(device, []).append(snap)
+                        self.health_arrivals.append(arrived)
                 elif sample and "active_energy" in values and "ts" in entry:
                     with self.lock:
                         self.latencies_ms.append(arrived - float(entry["ts"]))
+                        self.timeline.append((arrived, arrived - float(entry["ts"])))
 
     def counters(self) -> tuple[int, int, int]:
         with self.lock:
@@ -305,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", metavar="FILE", help="py-spy the gateway during the window (.svg flame graph or .json)"
     )
     p.add_argument("--keep", action="store_true", help="keep the gateway's work dir (logs)")
+    p.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=0.0,
+        help="experiment: sys.setswitchinterval in the gateway process (default: Python's 5 ms)",
+    )
     p.add_argument("--baseline", action="store_true",
                    help="no DLMS: a stub connector publishes the same readings (the gateway's "
                    "own cost; no simulator, no on-time figure)")  # fmt: skip
@@ -313,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"bench     {args.count} meters x 9 registers every {args.period_ms} ms, health every "
           f"{args.health_period_ms} ms, {args.report_strategy}; warm-up {warmup:.0f} s, window "
-          f"{args.seconds:.0f} s; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f"{args.seconds:.0f} s; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+          + (f"; GIL switch {args.switch_interval_ms} ms" if args.switch_interval_ms else ""))  # fmt: skip
     sim = None if args.baseline else Simulator(args.count)
     broker = Broker().start()
     standin = CountingStandIn(broker.host, broker.port).start()
@@ -328,6 +339,15 @@ def main(argv: list[str] | None = None) -> int:
             keep=args.keep,
         )
         gw.install_connector("dlms")
+    if args.switch_interval_ms:
+        # An experiment, not a setting we ship: the gateway's GIL switch interval (default 5 ms)
+        # bounds how soon the engine's loop thread gets the GIL back from the gateway's threads.
+        site = gw.workdir / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(
+            f"import sys\nsys.setswitchinterval({args.switch_interval_ms / 1000!r})\n", encoding="utf-8"
+        )
+        gw.extra_env["PYTHONPATH"] = str(site)
     try:
         t_start = time.monotonic()
         gw.start()
@@ -367,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
                   "make --seconds at least --health-period-ms / 1000")  # fmt: skip
         with standin.lock:
             latencies = list(standin.latencies_ms)
+            timeline = [t for t in standin.timeline if wall0 * 1000 <= t[0] <= wall1 * 1000]
+            bursts = [a for a in standin.health_arrivals if wall0 * 1000 <= a <= wall1 * 1000]
         stats = {} if sim is None else standin.gateway_rpc("dlms_statistics", timeout=30)
         expected = args.count * elapsed * 1000 / args.period_ms
         rss_mb = int(st["VmRSS"].split()[0]) / 1024
@@ -386,6 +408,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"latency   read -> stand-in p50 {pct(latencies, 0.5):.0f} ms, p99 "
               f"{pct(latencies, 0.99):.0f} ms, max {max(latencies, default=float('nan')):.0f} ms "
               f"({len(latencies)} sampled)")  # fmt: skip
+        # Where the slow moments are: worst latency per 5 s, and when health messages came.
+        buckets: dict[int, float] = {}
+        for arrived, latency in timeline:
+            b = int((arrived / 1000 - wall0) // 5)
+            buckets[b] = max(buckets.get(b, 0.0), latency)
+        health_buckets = {int((a / 1000 - wall0) // 5) for a in bursts}
+        print(
+            "timeline  worst latency per 5 s (ms; * = health messages arrived): "
+            + " ".join(
+                f"{b * 5}s:{v:.0f}{'*' if b in health_buckets else ''}" for b, v in sorted(buckets.items())
+            )
+        )
         keys = ("meters", "total_reads", "successful_reads", "failed_reads", "reconnects",
                 "MessagesSent")  # fmt: skip
         if stats:
