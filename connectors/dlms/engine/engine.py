@@ -41,6 +41,9 @@ THREAD_STACK_SIZE = 256 * 1024
 _log = logging.getLogger("tb_dlms.engine")
 
 
+_TIMER_GRID_S = 0.01
+
+
 def default_transport_factory(spec: TransportSpec) -> Any:
     """The real transport for a channel (opened lazily by its worker)."""
     from tb_dlms.transport import SerialTransport, TcpTransport
@@ -149,6 +152,11 @@ class PollingEngine:
                 self._sink, clock=self._clock, wall_clock=self._wall_clock, log=self._log,
                 keepalive_check_s=self._keepalive_check_s,
             ))
+        if loop is not None and loop_meters:
+            # Timers on a grid of 1 % of the shortest period (10 ms at most): a tenth of the
+            # on-time tolerance, and ten times fewer wakeups of the loop for timers.
+            shortest = min(lm.m.spec.poll_period_s for lm in loop_meters)
+            loop.timer_slack_s = min(_TIMER_GRID_S, 0.01 * shortest)
         self._channels = channels
         self._loop_meters = loop_meters
         self._by_meter = {name: ch for ch in [*channels, *loop_meters] for name in ch.meters}

@@ -54,7 +54,7 @@ def _from_epoll(ev: int) -> int:
 class SelectorLoop:
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, name: str = "dlms loop",
-        log: logging.Logger = _log,
+        log: logging.Logger = _log, timer_slack_s: float = 0.0,
     ) -> None:
         self.clock = clock
         self.name = name
@@ -76,6 +76,10 @@ class SelectorLoop:
         self._woken = False
         self._done = False
         self.on_idle: Callable[[], bool] | None = None  # while stopping: True ends the loop
+        # Timers fire on a grid of this step (0: exactly when due): each wakeup of a thread costs
+        # ~30 us of CPU here, and with a 10 ms grid the polls of 1,000 meters spread over 1 s
+        # start ten at a time instead of one per wakeup. I/O is never delayed by it.
+        self.timer_slack_s = timer_slack_s
 
     # -- from any thread ------------------------------------------------------------------
     def call_soon_threadsafe(self, fn: Callable[[], Any]) -> None:
@@ -159,13 +163,17 @@ class SelectorLoop:
         heap, calls, clock = self._heap, self._calls, self.clock
         heappop = heapq.heappop
         ep, handlers = self._ep, self._fd_handlers
+        grid = self.timer_slack_s
         try:
             while not self._done:
                 timeout = _MAX_WAIT_S
                 if calls:
                     timeout = 0.0
                 elif heap:
-                    timeout = min(max(0.0, heap[0][0] - clock()), _MAX_WAIT_S)
+                    first = heap[0][0]
+                    if grid:  # wake on the grid: the timers of a whole step fire together
+                        first = (first // grid + 1.0) * grid
+                    timeout = min(max(0.0, first - clock()), _MAX_WAIT_S)
                 if ep is not None:
                     try:
                         events = ep.poll(timeout)
