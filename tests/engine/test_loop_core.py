@@ -29,8 +29,9 @@ def test_timers_on_a_grid_fire_never_early_at_most_one_step_late_and_together() 
         return False
 
     def arm() -> None:
-        base = loop.clock() + 0.1
-        for k in range(5):  # five timers 2 ms apart: within one grid step
+        # Just after a grid point, so that the five (2 ms apart) lie within one grid step.
+        base = (loop.clock() // step + 3) * step + 0.001
+        for k in range(5):
             loop.call_at(base + 0.002 * k, lambda when: fired.append((when, loop.clock())))
         loop.call_at(base + 0.3, lambda when: done.set())
 
