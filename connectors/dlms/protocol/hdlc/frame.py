@@ -61,7 +61,7 @@ _S_CONTROL = {FrameKind.RR: 0x01, FrameKind.RNR: 0x05}
 _NO_INFO = frozenset((FrameKind.RR, FrameKind.RNR))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Frame:
     """An HDLC frame. ``ns``/``nr`` matter for I frames (both) and RR/RNR (``nr`` only)."""
 
@@ -73,6 +73,18 @@ class Frame:
     nr: int = 0
     segmented: bool = False
     info: bytes = b""
+
+    def __init__(
+        self, kind: FrameKind, destination: HdlcAddress, source: HdlcAddress,
+        poll_final: bool = True, ns: int = 0, nr: int = 0, segmented: bool = False,
+        info: bytes = b"",
+    ) -> None:
+        # Two frames per poll cycle: one dict update instead of the frozen dataclass's eight
+        # object.__setattr__ calls (1.1 -> ~0.4 us). Still frozen: __setattr__ raises.
+        self.__dict__.update(
+            kind=kind, destination=destination, source=source, poll_final=poll_final, ns=ns,
+            nr=nr, segmented=segmented, info=info,
+        )
 
 
 def _control_byte(frame: Frame) -> int:
