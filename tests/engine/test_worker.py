@@ -161,12 +161,15 @@ def test_one_timeout_keeps_the_session_two_in_a_row_drop_it():
 
 
 def test_watchdog_reconnects_a_session_that_answers_without_data():
-    clock, meter, worker, sink, _ = one(period=1.0)  # watchdog: 3 periods
+    # Default watchdog: three poll periods, but at least 30 s (no reconnect storms when busy).
+    clock, meter, worker, sink, _ = one(period=1.0)
     drive(worker, clock, 1001.5)
-    meter.failures.extend(ServiceError("exception-response") for _ in range(10))
-    drive(worker, clock, 1006.0)
+    meter.failures.extend(ServiceError("exception-response") for _ in range(40))
+    drive(worker, clock, 1029.0)
+    assert not [d for n, s, d in sink.states if s is S.UNREACHABLE]
+    drive(worker, clock, 1034.0)
     watchdog = [d for n, s, d in sink.states if s is S.UNREACHABLE]
-    assert watchdog and watchdog[0].startswith("watchdog: no successful read for 3.")
+    assert watchdog and watchdog[0].startswith("watchdog: no successful read for 30.")
     assert meter.closes == 1 and len(meter.connects) >= 2
 
 

@@ -296,7 +296,7 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     watchdog_ms = m.number("watchdogMs", 0, 1000, DAY_MS, allow_zero=True)
     if watchdog_ms and watchdog_ms <= poll_ms:
         m.error("watchdogMs", f"{num(watchdog_ms)} must be longer than pollPeriod {num(poll_ms)} "
-                              "(or 0: three poll periods)")
+                              "(or 0: three poll periods, at least 30 s)")
     health_ms = m.number("healthPeriod", 60_000, 1000, DAY_MS)
     clock_ms = m.number("clockCheckPeriod", 3_600_000, 10_000, DAY_MS, allow_zero=True)
     drift_s = m.number("clockDriftThresholdS", 10, 0.01, 86_400)

@@ -69,8 +69,9 @@ class MeterRunner:
         )
         self.schedule = PollSchedule(spec.poll_period_s, start, phase_s)
         # A meter that never answers expires too: the watchdog is armed from the start.
-        # (At least 1 s: a sub-second watchdog would fire on scheduling jitter alone.)
-        silence = r.watchdog_s if r.watchdog_s > 0 else max(1.0, 3.0 * spec.poll_period_s)
+        # By default three poll periods, but never under 30 s: a short watchdog turns a busy
+        # moment of the gateway into a storm of reconnects that makes it busier still.
+        silence = r.watchdog_s if r.watchdog_s > 0 else max(30.0, 3.0 * spec.poll_period_s)
         self.watchdog = Watchdog(silence, start=start)
         self.health = MeterHealth(wall_clock=wall_clock)
         self.auth_retry_s = max(r.breaker_open_s, r.backoff_max_s)
@@ -79,7 +80,10 @@ class MeterRunner:
         self.connected = False
         self.timeouts = 0  # consecutive read timeouts on the current session
         self.retry_at = start  # when a blocked meter may try to connect again
-        self.next_health = start + phase_s + spec.health_period_s
+        # Health is spread over its own period (phase_s spreads the polls over the poll period),
+        # so 1,000 meters do not all publish their health in the same second.
+        spread = phase_s / spec.poll_period_s if spec.poll_period_s > 0 else 0.0
+        self.next_health = start + spec.health_period_s * (1.0 + spread)
         self.next_keepalive = float("inf")
         self.jobs: deque[Any] = deque()  # (fn, future, deadline, timeout_s)
         self.reconnect_requested = False

@@ -72,7 +72,7 @@ class RecoverySpec:
     backoff_max_s: float = 300.0
     breaker_threshold: int = 5
     breaker_open_s: float = 60.0
-    watchdog_s: float = 0.0  # 0: three poll periods
+    watchdog_s: float = 0.0  # 0: three poll periods, at least 30 s
 
 
 @dataclass(frozen=True)
