@@ -88,7 +88,8 @@ class FakeEngine:
 
     def health(self) -> dict[str, dict[str, Any]]:
         return {"Microstar-1": {"total_reads": 10, "successful_reads": 9, "failed_reads": 1,
-                                "registers_read": 81, "reconnects": 2}}
+                                "registers_read": 81, "reconnects": 2, "total_cycles": 8,
+                                "cycles_on_time": 6, "cycles_missed": 1}}
 
     def states(self) -> dict[str, dict[str, Any]]:
         return {"Microstar-1": {"state": "associated", "connected": True, "channel": "tcp://h:1"}}
@@ -299,7 +300,8 @@ def test_connector_rpcs_statistics_and_meters(rpc: RpcDispatcher, engine: FakeEn
                           statistics={"MessagesReceived": 3, "MessagesSent": 4})
     assert stats == {"success": True, "MessagesReceived": 3, "MessagesSent": 4, "meters": 1,
                      "total_reads": 10, "successful_reads": 9, "failed_reads": 1,
-                     "registers_read": 81, "reconnects": 2}
+                     "registers_read": 81, "reconnects": 2, "total_cycles": 8,
+                     "cycles_on_time": 6, "cycles_missed": 1, "on_time_rate": 75.0}
     meters = connector_rpc("dlms_meters", {}, engine=engine, meters=rpc.meters, statistics={},
                            status=lambda n: {"unreachable": False, "connection_detail": "x"})
     assert meters == {"success": True, "meters": [{

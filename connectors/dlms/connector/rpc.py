@@ -369,8 +369,11 @@ def connector_rpc(method: str, params: Any, *, statistics: Mapping[str, Any],
         health = engine.health() if engine is not None else {}
         totals = {k: sum(int(h.get(k, 0)) for h in health.values())
                   for k in ("total_reads", "successful_reads", "failed_reads", "registers_read",
-                            "reconnects")}
-        return {"success": True, **dict(statistics), "meters": len(meters), **totals}
+                            "reconnects", "total_cycles", "cycles_on_time", "cycles_missed")}
+        cycles = totals["total_cycles"]
+        on_time = round(100.0 * totals["cycles_on_time"] / cycles, 2) if cycles else 100.0
+        return {"success": True, **dict(statistics), "meters": len(meters), **totals,
+                "on_time_rate": on_time}
     if name == "meters":
         states = engine.states() if engine is not None else {}
         out = []
