@@ -88,10 +88,27 @@ class FakeSession:
         return DataAccessResult.SUCCESS
 
 
+class FlushingSink:
+    """The connector's sink only queues for its publisher thread: wait for it after each event,
+    so a test reads what the gateway got right after the engine spoke."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._sink, name)
+
+        def call(*args: Any) -> None:
+            method(*args)
+            assert self._sink._c._publisher.flush(5.0), "publisher did not drain"
+
+        return call
+
+
 class FakeEngine:
     def __init__(self, specs: list[Any], sink: Any) -> None:
         self.specs = specs
-        self.sink = sink
+        self.sink = FlushingSink(sink)
         self.session = FakeSession()
         self.started = self.stopped = False
 

@@ -5,7 +5,8 @@ The gateway builds it with ``(gateway, config, connector_type)``, sets ``name`` 
 (``on_attributes_update``, ``server_side_rpc_handler``, the engine's sink callbacks) is guarded:
 a bad request or a bug is logged with the meter's name, never raised into the gateway.
 
-Threads: the engine's workers (one per line) call the sink; one small housekeeping thread
+Threads: the engine calls the sink, which only queues; the publisher thread converts and hands
+the data to the gateway in order (``publisher.py``); one small housekeeping thread
 registers the devices (retrying while ThingsBoard is away) and runs the periodic clock checks.
 RPC replies are sent from the worker that served them, so the gateway's RPC thread never waits
 for a meter.
@@ -23,6 +24,7 @@ from typing import Any, Callable
 from tb_dlms.connector.alarms import MeterStatus
 from tb_dlms.connector.config import load_config
 from tb_dlms.connector.model import ConnectorConfig, MeterConfig
+from tb_dlms.connector.publisher import Publisher
 from tb_dlms.connector.rpc import RpcDispatcher, connector_rpc, normalize_params
 from tb_dlms.connector.values import coerce_value
 from tb_dlms.converters.uplink import DlmsUplinkConverter
@@ -51,20 +53,22 @@ def _make_logger(gateway: Any, name: str, level: str, remote: bool,
 
 
 class _Sink:
-    """The engine's EngineSink, forwarding to the connector (kept apart: a small surface)."""
+    """The engine's EngineSink: queues each event for the connector's publisher thread, so the
+    polling loop never waits for the gateway (kept apart: a small surface)."""
 
-    def __init__(self, connector: DlmsConnector) -> None:
+    def __init__(self, connector: DlmsConnector, publisher: Publisher) -> None:
         self._c = connector
+        self._put = publisher.put
 
     def on_readings(self, spec: MeterSpec, readings: Sequence[PointReading],
                     cycle_started_wall_ms: int) -> None:
-        self._c._on_readings(spec, readings)
+        self._put(self._c._on_readings, spec, readings)
 
     def on_state(self, spec: MeterSpec, state: MeterState, detail: str) -> None:
-        self._c._on_state(spec, state, detail)
+        self._put(self._c._on_state, spec, state, detail)
 
     def on_health(self, spec: MeterSpec, snapshot: dict[str, Any]) -> None:
-        self._c._on_health(spec, snapshot)
+        self._put(self._c._on_health, spec, snapshot)
 
 
 class DlmsConnector(Connector):
@@ -93,6 +97,7 @@ class DlmsConnector(Connector):
         self._meters: dict[str, MeterConfig] = {}
         self._status: dict[str, MeterStatus] = {}
         self._engine: Any = None
+        self._publisher = Publisher(self.name, self._log)
         self._dispatcher: RpcDispatcher | None = None
         self._converter: DlmsUplinkConverter | None = None
         self._stop = threading.Event()
@@ -130,6 +135,8 @@ class DlmsConnector(Connector):
         self._status = {m.name: MeterStatus(m.clock_drift_threshold_s) for m in cfg.meters}
         self._converter = DlmsUplinkConverter(
             {"name": self.name, "reportStrategy": cfg.report_strategy}, self._converter_log)
+        self._publisher = Publisher(self.name, self._log)
+        self._publisher.start()
         self._engine = self._build_engine(cfg)
         self._dispatcher = RpcDispatcher(
             self._engine, self._meters, on_clock=self._on_clock,
@@ -146,11 +153,12 @@ class DlmsConnector(Connector):
                        len(cfg.meters), len(cfg.skipped), len(cfg.disabled))
 
     def _build_engine(self, cfg: ConnectorConfig) -> Any:
+        sink = _Sink(self, self._publisher)
         if self._engine_factory is not None:
-            return self._engine_factory(cfg.specs, _Sink(self))
+            return self._engine_factory(cfg.specs, sink)
         from tb_dlms.engine.engine import PollingEngine
 
-        return PollingEngine(cfg.specs, _Sink(self), log=self._log)
+        return PollingEngine(cfg.specs, sink, log=self._log)
 
     def close(self) -> None:
         if self._stopped:
@@ -162,6 +170,7 @@ class DlmsConnector(Connector):
                 self._engine.stop(timeout_s=4.0)
         except Exception:  # noqa: BLE001
             self._log.exception("%s: error while stopping the polling engine", self.name)
+        self._publisher.stop()  # what the engine said last (e.g. "disconnected") still goes out
         thread = self._housekeeper
         if thread is not None and thread is not threading.current_thread():
             thread.join(1.0)
