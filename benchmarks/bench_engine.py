@@ -70,7 +70,8 @@ class Simulator:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
-            raise SystemExit(f"simulator failed to start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise SystemExit(f"simulator failed to start: {err}")
         for port in (base_port, base_port + count - 1):
             socket.create_connection(("127.0.0.1", port), 5.0).close()
 
@@ -90,6 +91,7 @@ class Stats:
     def __init__(self) -> None:
         self.cycles: list[tuple[float, float]] = []  # (end perf_counter, duration)
         self.first_trips: list[int] = []  # round trips of association + first cycle
+        self.lateness: list[tuple[float, float]] = []  # (end perf_counter, start - deadline)
 
 
 def instrument(stats: Stats) -> None:
@@ -99,6 +101,7 @@ def instrument(stats: Stats) -> None:
 
     def timed(self: Any, m: Any, results: Any, started: float, end: float, *rest: Any) -> None:
         stats.cycles.append((time.perf_counter(), end - started))
+        stats.lateness.append((time.perf_counter(), rest[-1].lateness))  # the CycleBooking
         if m.health.total_reads == 0:
             stats.first_trips.append(m.session_obj.round_trips)
         original(self, m, results, started, end, *rest)
@@ -155,6 +158,7 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
     all_cycles = total(h1, "successful_reads")
     first = sum(stats.first_trips)
     steady = [d for end, d in stats.cycles if t0 <= end <= t1]
+    late = [x for end, x in stats.lateness if t0 <= end <= t1]
     steady_trips = (sum(trips) - first) / max(1, all_cycles - len(stats.first_trips))
     return {
         "label": label, "count": count, "period": period, "latency_ms": latency_ms,
@@ -166,6 +170,8 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
         "on_time": on_time / cycles if cycles else float("nan"), "missed": missed,
         "p50_ms": 1000 * pct(steady, 0.50), "p99_ms": 1000 * pct(steady, 0.99),
         "max_ms": 1000 * max(steady) if steady else float("nan"),
+        "late_p50_ms": 1000 * pct(late, 0.50),
+        "late_p99_ms": 1000 * pct(late, 0.99),
         "first_trips": first / max(1, len(stats.first_trips)), "steady_trips": steady_trips,
         "associated": sum(1 for v in h1.values() if v["connection_state"] == "associated"),
         "rss_before_mb": rss0, "rss_mb": rss1, "threads": threads1 - threads0,
@@ -273,6 +279,8 @@ def show(r: dict[str, Any]) -> None:
     if r["latency_ms"]:
         print(f"  p99 / p50 (p50 = one round trip) {r['p99_ms'] / r['p50_ms']:.3f}; "
               f"p99 / meter latency {r['p99_ms'] / r['latency_ms']:.3f}")
+    print(f"  cycle start after deadline     p50 {r['late_p50_ms']:.2f} / p99 "
+          f"{r['late_p99_ms']:.2f} ms (timer grid + loop backlog)")
     print(f"  cycles in window (on time)     {r['cycles']} ({100 * r['on_time']:.2f} %), "
           f"slots missed {r['missed']}")
     print(f"  engine CPU per register        {r['cpu_us_per_register']:.2f} us "
