@@ -12,13 +12,12 @@ import threading
 
 import pytest
 import serial
-from test_engine_simulator import POINTS, check_truth, run, spec
-
 from tb_dlms.engine.spec import SerialSpec
 from tb_dlms.simulator.connection import MeterSession as SimulatedConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
 from tb_dlms.testing.pty import PtyPair
+from test_engine_simulator import POINTS, check_truth, run, spec
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat not installed")
 
