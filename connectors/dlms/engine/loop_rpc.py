@@ -17,8 +17,9 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.meter import CONNECT
 from tb_dlms.engine.policy import broken_by
-from tb_dlms.protocol.errors import DlmsError, LocalProtocolError, TimeoutError_, TransportError
+from tb_dlms.protocol.errors import DlmsError, LocalProtocolError, TransportError
 from tb_dlms.session.machine import SessionMachine, SessionState
 
 if TYPE_CHECKING:
@@ -69,40 +70,14 @@ class LoopRpcMixin:
 
     def _jobs(self, now: float) -> float | None:
         """Start the first runnable RPC of the meter (connecting first when needed)."""
-        m = self.m
-        jobs = m.jobs
-        while jobs:
-            fn, future, deadline, timeout_s = jobs[0]
-            if future.cancelled():
-                jobs.popleft()
-                continue
-            if now > deadline:
-                jobs.popleft()
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(
-                        TimeoutError_(f"{m.spec.name}: request not started within {timeout_s} s")
-                    )
-                continue
-            if m.session is None:
-                decision = m.policy.decide(now)
-                if not decision.allowed:
-                    if now + decision.wait_s <= deadline:
-                        return now + decision.wait_s  # connect when allowed, then run it
-                    jobs.popleft()
-                    if future.set_running_or_notify_cancel():
-                        future.set_exception(TransportError(
-                            f"{m.spec.name}: not connected ({m.health.state.value}: {m.detail});"
-                            f" next connection attempt in {decision.wait_s:.1f} s, after the"
-                            f" request's {timeout_s} s timeout"
-                        ))
-                    continue
-                self._job_connect = future
-                self._connect(now)
-                return None
-            jobs.popleft()
-            if future.set_running_or_notify_cancel():
-                self._start_rpc(fn, future)
-                return None
+        job = self.m.take_job(now)
+        if job is None or isinstance(job, float):
+            return job
+        if job == CONNECT:
+            self._job_connect = self.m.jobs[0][1]
+            self._connect(now)
+            return None
+        self._start_rpc(*job)
         return None
 
     def _start_rpc(self, fn: Callable[[Any], Any], future: Future[Any]) -> None:

@@ -16,9 +16,14 @@ from tb_dlms.engine.health import MeterHealth
 from tb_dlms.engine.recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
 from tb_dlms.engine.schedule import PollSchedule
 from tb_dlms.engine.spec import MeterSpec
+from tb_dlms.protocol.errors import TimeoutError_, TransportError
 from tb_dlms.session.reading import Ref
 
-__all__ = ["MeterRunner"]
+__all__ = ["CONNECT", "MeterRunner"]
+
+# take_job()'s answer when the front request needs an association first: the caller connects and
+# asks again; the request stays queued meanwhile.
+CONNECT = "connect"
 
 
 class MeterRunner:
@@ -99,3 +104,48 @@ class MeterRunner:
             "breaker": self.policy.breaker.state.value,
             "pending_requests": len(self.jobs),
         }
+
+    def take_job(self, now: float) -> Any:
+        """Triage the front of the RPC queue, the same way for every kind of worker.
+
+        Cancelled requests are dropped and expired ones failed. Returns ``(fn, future)`` with the
+        future set running (the caller runs ``fn`` on the session), ``CONNECT`` when the front
+        request needs an association first, a time (float) when it must wait for the reconnect
+        policy, or None when the queue is empty."""
+        jobs = self.jobs
+        name = self.spec.name
+        while jobs:
+            fn, future, deadline, timeout_s = jobs[0]
+            if future.cancelled():
+                jobs.popleft()
+                continue
+            if now > deadline:
+                jobs.popleft()
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(
+                        TimeoutError_(f"{name}: request not started within {timeout_s} s"))
+                continue
+            if self.session is None:
+                decision = self.policy.decide(now)
+                if decision.allowed:
+                    return CONNECT
+                if now + decision.wait_s <= deadline:
+                    return now + decision.wait_s  # connect when allowed, then run it
+                jobs.popleft()
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(TransportError(
+                        f"{name}: not connected ({self.health.state.value}: {self.detail});"
+                        f" next connection attempt in {decision.wait_s:.1f} s, after the"
+                        f" request's {timeout_s} s timeout"))
+                continue
+            jobs.popleft()
+            if future.set_running_or_notify_cancel():
+                return fn, future
+        return None
+
+    def fail_front_job(self, exc: BaseException) -> None:
+        """The front request cannot run (its connection attempt failed): fail it."""
+        if self.jobs:
+            _fn, future, _deadline, _timeout = self.jobs.popleft()
+            if future.set_running_or_notify_cancel():
+                future.set_exception(exc)

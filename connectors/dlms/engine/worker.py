@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
 from tb_dlms.engine.events import EngineSink
 from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.meter import MeterRunner
+from tb_dlms.engine.meter import CONNECT, MeterRunner
 from tb_dlms.engine.policy import MeterPolicyMixin
 from tb_dlms.engine.policy import broken_by as _broken_by
 from tb_dlms.engine.schedule import BusSchedule
@@ -334,46 +333,19 @@ class ChannelWorker(MeterPolicyMixin):
     # -- RPCs ----------------------------------------------------------------------------------
     def _run_jobs(self, m: MeterRunner, now: float) -> float | None:
         """Run the queued RPCs of ``m``; returns when to look again if one must wait."""
-        jobs: deque[Any] = m.jobs
-        while jobs:
-            fn, future, deadline, timeout_s = jobs[0]
-            if future.cancelled():
-                jobs.popleft()
-                continue
-            if now > deadline:
-                jobs.popleft()
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(
-                        TimeoutError_(f"{m.spec.name}: request not started within {timeout_s} s")
-                    )
-                continue
-            if m.session is None:
-                decision = m.policy.decide(now)
-                if not decision.allowed:
-                    if now + decision.wait_s <= deadline:
-                        return now + decision.wait_s  # connect when allowed, then run it
-                    jobs.popleft()
-                    if future.set_running_or_notify_cancel():
-                        future.set_exception(TransportError(
-                            f"{m.spec.name}: not connected ({m.health.state.value}: {m.detail});"
-                            f" next connection attempt in {decision.wait_s:.1f} s, after the"
-                            f" request's {timeout_s} s timeout"
-                        ))
-                    continue
-                if not self._connect(m, now):
-                    jobs.popleft()
-                    if future.set_running_or_notify_cancel():
-                        future.set_exception(
-                            TransportError(f"{m.spec.name}: not connected: {m.detail}")
-                        )
+        while True:
+            job = m.take_job(now)
+            if job is None or isinstance(job, float):
+                return job
+            if job == CONNECT:
+                if self._connect(m, now):
+                    self._unblock(m)
+                else:
+                    m.fail_front_job(TransportError(f"{m.spec.name}: not connected: {m.detail}"))
                     now = self._clock()
-                    continue
-                self._unblock(m)
-            jobs.popleft()
-            if future.set_running_or_notify_cancel():
-                self._run_job(m, fn, future)
+                continue
+            self._run_job(m, *job)
             now = self._clock()
-        return None
 
     def _unblock(self, m: MeterRunner) -> None:
         name = m.spec.name
