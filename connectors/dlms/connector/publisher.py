@@ -5,6 +5,10 @@ The polling loop must never wait for the gateway: converting readings and the ga
 1,000 meters a slow moment there made poll cycles start late. So the engine's sink callbacks only
 queue a job; this thread runs the jobs in the order they came. The queue is bounded: if the gateway
 stalls for long, the oldest jobs go first and the loss is counted and logged, never silent.
+
+While busy, the thread takes what came in the last ``batch_s`` (20 ms) in one go, rather than
+being woken for each job: 1,000 meters would otherwise cost 1,000 thread wake-ups a second. When
+the queue runs dry it sleeps until the next job.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ Job = tuple[Callable[..., None], tuple[Any, ...]]
 
 
 class Publisher:
-    def __init__(self, name: str, log: logging.Logger, limit: int = 100_000) -> None:
+    def __init__(self, name: str, log: logging.Logger, limit: int = 100_000,
+                 batch_s: float = 0.02) -> None:
         self._name = name
         self._log = log
         self._jobs: deque[Job] = deque()
         self._limit = limit
+        self._batch_s = batch_s
         self._cond = threading.Condition()
         self._waiting = False
         self._running = False
@@ -44,7 +50,7 @@ class Publisher:
                 self.dropped += 1
                 self._log_drop()
             self._jobs.append((fn, args))
-            if self._waiting:  # wake the thread only when it sleeps: no syscall per job
+            if self._waiting:  # asleep on an empty queue: wake it (busy, it looks by itself)
                 self._cond.notify()
 
     def flush(self, timeout_s: float = 5.0) -> bool:
@@ -62,7 +68,7 @@ class Publisher:
         self.flush(timeout_s)
         with self._cond:
             self._running = False
-            self._cond.notify()
+            self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
 
@@ -83,6 +89,9 @@ class Publisher:
                     fn(*args)
                 except Exception:  # noqa: BLE001 - one bad job must not stop publishing
                     self._log.exception("%s: publishing failed", self._name)
+            with self._cond:  # let the next jobs gather (stop() cuts the pause short)
+                if self._running:
+                    self._cond.wait(self._batch_s)
 
     def _log_drop(self) -> None:
         now = time.monotonic()
