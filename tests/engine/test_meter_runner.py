@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from engine_fakes import make_spec
-
 from tb_dlms.engine.meter import MeterRunner
 from tb_dlms.engine.schedule import stagger
 
