@@ -37,8 +37,8 @@ setup(
             "pytest-timeout>=2",
             "hypothesis>=6",
             "gurux-dlms>=1.0.200",
-            "ruff>=0.5",
-            "mypy>=1.8",
+            "ruff==0.17.6",  # pinned: lint rules change between releases
+            "mypy==2.4.1",
             # Checks config/dlms.json against config/dlms.schema.json (tests only).
             "jsonschema>=4",
         ],
