@@ -1,0 +1,383 @@
+"""The operations of ``SessionMachine``, as generators: what the session says to a meter.
+
+The connect sequence (SNRM/UA then AARQ/AARE), release and DISC, read plans with the scaler
+cache and the GET-with-list fallback, single SET/ACTION, and the exchange under all of them (send,
+wait with retransmission on silence, drain the link and association events). Each generator
+yields while it waits for bytes or a deadline; ``machine.py`` runs them (the driver interface,
+the output queue, the deadlines). A mixin, so the hot path calls plain methods of one object.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..engine.batching import WithListSupport
+from ..protocol.apdu import ActionResult, DataAccessResult, MethodDescriptor
+from ..protocol.apdu.get import PreparedGetWithList
+from ..protocol.apdu.xdlms import Conformance
+from ..protocol.association import (
+    NEED_DATA,
+    ActionCompleted,
+    Associated,
+    Association,
+    AssociationState,
+    GetResult,
+    ServiceFailure,
+    SetResult,
+    StaleResponse,
+)
+from ..protocol.axdr import encode_length
+from ..protocol.errors import (
+    AssociationError,
+    DataAccessError,
+    DecodeError,
+    DlmsError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    ServiceError,
+    TimeoutError_,
+)
+from ..protocol.hdlc import Connected, DataReceived, UnexpectedFrame, UnnumberedDataReceived
+from .channel import ApduChannel
+from .reading import Ref, ScalerCache
+from .reads import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
+from .settings import SessionSettings
+from .trace import FrameTrace
+
+__all__ = ["MachineOpsMixin", "Op", "SessionState"]
+
+Op = Generator[None, bool, Any]  # resumed with True on a time-out, False on new bytes
+
+
+class SessionState(enum.Enum):
+    CLOSED = "closed"
+    CONNECTING = "connecting"
+    READY = "ready"  # associated: reads allowed
+    BROKEN = "broken"  # a timeout or protocol error: close() and connect() again
+
+
+_READY = SessionState.READY
+_DAR = DataAccessResult
+
+
+class MachineOpsMixin:
+    """The operation generators of ``SessionMachine`` (needs its fields and its ``_write``)."""
+
+    settings: SessionSettings
+    name: str
+    log: logging.Logger
+    trace: FrameTrace
+    channel: ApduChannel
+    assoc: Association
+    scalers: ScalerCache
+    with_list: WithListSupport
+    state: SessionState
+    last_error: DlmsError | None
+    conformance: Conformance
+    requests: int
+    retransmissions: int
+    stale_responses: int
+    unexpected_frames: int
+    _wall: Callable[[], float]
+    _timeout: float
+    _mask: tuple[int, int] | None
+    _wire: bool
+    _descriptors: DescriptorCache
+    _last_plan: tuple[Any, Any, ReadPlan] | None
+
+    if TYPE_CHECKING:
+        def _write(self, data: bytes) -> None: ...
+
+    # -- connect / close -----------------------------------------------------------------
+    def _connect_op(self) -> Op:
+        s = self.settings
+        try:
+            self.channel.reset()
+            self.assoc.reset()
+            self.scalers.invalidate()
+            self._last_plan = None
+            self._timeout = s.connect_timeout
+            self._write(self.channel.connect())
+            event = yield from self._await(s.retries)
+            if type(event) is not Connected:
+                raise RemoteProtocolError(f"link not established: {_describe(event)}")
+            aarq = self.assoc.associate()
+            self._mask = _secret_span(aarq, s.password) if s.authentication == "lls" else None
+            self.requests += 1
+            self._write(self.channel.send(aarq))
+            event = yield from self._await(s.retries)
+            self._mask = None
+            if type(event) is not Associated:
+                raise RemoteProtocolError(f"association not established: {_describe(event)}")
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self._mask = None
+            self._timeout = s.response_timeout
+            error = self._record(exc, "connect failed")
+            yield from self._shutdown_op(False)
+            if error is None:
+                raise
+            raise error from exc
+        self._timeout = s.response_timeout
+        self.conformance = event.conformance
+        self.with_list.associated(
+            bool(event.conformance & Conformance.MULTIPLE_REFERENCES), int(event.conformance)
+        )
+        self.state = _READY
+        self.log.debug(
+            "%s: associated (%s, server max PDU %d)",
+            self.name,
+            ", ".join(event.conformance.labels),
+            event.server_max_pdu_size,
+        )
+
+    def _shutdown_op(self, release: bool) -> Op:
+        self._timeout = min(self.settings.response_timeout, 1.0)
+        try:
+            if self._wire and self.channel.connected:
+                if release and self.assoc.state is AssociationState.ASSOCIATED:
+                    yield from self._quietly(self.channel.send(self.assoc.release()))
+                if self._wire:
+                    yield from self._quietly(self.channel.disconnect())
+        except Exception as exc:  # noqa: BLE001 - closing must never raise
+            self.log.debug("%s: while closing: %s", self.name, exc)
+        finally:
+            self._timeout = self.settings.response_timeout
+            self.assoc.reset()
+            self.channel.reset()
+            self.state = SessionState.CLOSED
+            self._wire = False
+
+    def _quietly(self, data: bytes) -> Op:
+        try:
+            self.channel.discard()
+            self._write(data)
+            yield from self._await(0)
+        except DlmsError as exc:
+            self.log.debug("%s: no clean answer while closing: %s", self.name, exc)
+
+    # -- services ------------------------------------------------------------------------
+    def _plan_for(self, refs: Iterable[Any]) -> ReadPlan:
+        """The cached plan when the same tuple comes again in the same scaler/with-list state
+        (the engine's steady cycle); else a new one."""
+        state = (len(self.scalers), self.scalers.associations, self.with_list.usable)
+        last = self._last_plan
+        if last is not None and last[0] is refs and last[1] == state:
+            return last[2]
+        plan = ReadPlan(
+            [Ref.of(r) for r in refs],
+            self.scalers,
+            self._descriptors,
+            self.with_list.usable,
+            self.assoc.server_max_pdu_size,
+            self.settings.max_pdu_size,
+            self.settings.max_list_items,
+        )
+        # Only an immutable tuple may be recognised by identity next time.
+        self._last_plan = (refs, state, plan) if type(refs) is tuple else None
+        return plan
+
+    def _read_op(self, plan: ReadPlan) -> Op:
+        count = len(plan.refs)
+        values: list[Any] = [None] * count
+        stamps = [0] * count
+        scaler_errors: dict[int, DataAccessResult] = {}
+        for (batch, args), request in zip(plan.batches, plan.requests):
+            results, read_at = yield from self._get_batch(batch, args, request)
+            for (kind, index, ref), result in zip(batch, results):
+                if kind == VALUE:
+                    values[index] = result
+                    stamps[index] = read_at
+                else:
+                    problem = store_scaler(self.scalers, ref, result, index, scaler_errors)
+                    if problem:
+                        self.log.warning("%s: %s", self.name, problem)
+        for index, dar in scaler_errors.items():
+            self.log.info("%s: %s scaler_unit: %s", self.name, plan.refs[index], dar.label)
+        return plan.readings(
+            values, stamps, scaler_errors, self.scalers, self.settings.deviation_sign
+        )
+
+    def _get_batch(
+        self, batch: list[Item], args: list[Args], request: PreparedGetWithList | None = None
+    ) -> Op:
+        """Results of one batch and the wall-clock ms they arrived at (``request``: the batch's
+        GET-with-list, prepared by the plan)."""
+        assoc = self.assoc
+        if len(args) == 1:
+            desc, access = args[0]
+            event = yield from self._request(lambda: assoc.get(desc, access))
+            if type(event) is ServiceFailure:
+                self.log.info("%s: GET %s refused: %s", self.name, desc, event.error)
+                return (_DAR.OTHER_REASON,), int(self._wall() * 1000)
+            return event.results, int(self._wall() * 1000)
+        items = args if request is None else request
+        event = yield from self._request(lambda: assoc.get_with_list(items))
+        if type(event) is GetResult:
+            self.with_list.succeeded()
+            return event.results, int(self._wall() * 1000)
+        self.with_list.failed()
+        self._last_plan = None
+        self.log.warning(
+            "%s: GET-with-list of %d refused (%s); single GETs %s",
+            self.name,
+            len(args),
+            event.error,
+            "for this cycle" if self.with_list.usable else "from now on",
+        )
+        results: list[Any] = []
+        read_at = 0
+        for item, arg in zip(batch, args):
+            single, read_at = yield from self._get_batch([item], [arg])
+            results.extend(single)
+        return results, read_at
+
+    def _set_op(self, r: Ref, desc: Any, value: Any) -> Op:
+        event = yield from self._request(lambda: self.assoc.set(desc, value, r.access))
+        if type(event) is ServiceFailure:
+            raise ServiceError(f"{self.name}: SET {r} refused: {event.error}")
+        result: DataAccessResult = event.results[0]
+        return result
+
+    def _action_op(self, desc: MethodDescriptor, parameters: Any) -> Op:
+        event = yield from self._request(lambda: self.assoc.action(desc, parameters))
+        if type(event) is ServiceFailure:
+            raise ServiceError(f"{self.name}: ACTION {desc} refused: {event.error}")
+        answer: tuple[ActionResult, Any] = (event.result, event.return_data)
+        return answer
+
+    # -- exchanges -----------------------------------------------------------------------
+    def _request(self, build: Callable[[], tuple[int, bytes]]) -> Op:
+        """Send one request and return its answer: GetResult/SetResult/ActionCompleted or
+        ServiceFailure. Anything else breaks the session."""
+        _, apdu = build()  # a LocalProtocolError here (e.g. too long) leaves the session as is
+        try:
+            self.channel.discard()
+            self.requests += 1
+            self._write(self.channel.send(apdu))
+            event = yield from self._await(self.settings.retries)
+            kind = type(event)
+            if kind is GetResult or kind is SetResult or kind is ActionCompleted:
+                return event
+            if kind is ServiceFailure:
+                return event
+            raise RemoteProtocolError(f"link lost: {_describe(event)}")
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self.assoc.abandon()
+            error = self._record(exc, "request failed")
+            self.state = SessionState.BROKEN
+            if error is None:
+                raise
+            raise error from exc
+
+    def _await(self, retries: int) -> Op:
+        """Wait for the event that answers the exchange; retransmit on silence."""
+        attempts = 0
+        channel = self.channel
+        while True:
+            event = self._poll()
+            if event is not None:
+                return event
+            timed_out = yield
+            if not timed_out:
+                continue
+            if attempts >= retries:
+                raise TimeoutError_(
+                    f"no answer within {self._timeout:g} s"
+                    + (f" after {attempts} retransmission(s)" if attempts else "")
+                )
+            attempts += 1
+            self.retransmissions += 1
+            channel.discard()
+            again = channel.retransmit()
+            if not again:
+                raise TimeoutError_(f"no answer within {self._timeout:g} s")
+            self._write(again)
+
+    def _poll(self) -> Any:
+        """The next event worth returning, or None when more bytes are needed. Automatic
+        traffic (RR, next segments, GET-next) is queued on the way."""
+        assoc = self.assoc
+        channel = self.channel
+        while True:
+            event = assoc.next_event()
+            if event is not NEED_DATA:
+                if type(event) is StaleResponse:
+                    self.stale_responses += 1
+                    self.log.debug("%s: dropped stale response %d", self.name, event.invoke_id)
+                    continue
+                return event
+            auto = assoc.data_to_send()
+            if auto:  # GET-next of a block transfer
+                self._write(channel.send(auto))
+                continue
+            link_event = channel.next_event()
+            out = channel.data_to_send()
+            if out:
+                self._write(out)
+            if link_event is NEED_DATA:
+                return None
+            kind = type(link_event)
+            if kind is DataReceived:
+                assoc.receive_data(link_event.apdu)
+            elif kind is UnexpectedFrame or kind is UnnumberedDataReceived:
+                self.unexpected_frames += 1
+                self.log.debug("%s: ignored %s", self.name, _describe(link_event))
+            else:
+                return link_event  # Connected, Disconnected, FrameRejected
+
+    def _record(self, exc: BaseException, what: str) -> DlmsError | None:
+        """Name the meter in the error, remember it, dump the trace when it is a link problem."""
+        if not isinstance(exc, DlmsError):
+            return None
+        error = _named(exc, self.name)
+        self.last_error = error
+        if isinstance(error, AssociationError):
+            self.log.warning("%s", error)
+        elif not isinstance(error, LocalProtocolError):
+            self.trace.dump(self.log, f"{self.name}: {what}: {exc}")
+        return error
+
+
+
+def _describe(event: Any) -> str:
+    reason = getattr(event, "reason", None)
+    return f"{type(event).__name__}: {reason}" if reason else type(event).__name__
+
+
+def _secret_span(aarq: bytes, password: bytes) -> tuple[int, int]:
+    """Where the LLS password sits in the AARQ: calling-authentication-value [12] holds
+    ``80 <len> <password>``. The whole APDU is masked if it cannot be found."""
+    tagged = b"\x80" + encode_length(len(password)) + password
+    at = aarq.find(tagged)
+    if at < 0:
+        return 0, len(aarq)
+    start = at + len(tagged) - len(password)
+    return start, start + len(password)
+
+
+def _named(exc: DlmsError, name: str) -> DlmsError:
+    """The same error with the meter's name in front (unless it is already there)."""
+    text = str(exc)
+    if name in text:
+        return exc
+    message = f"{name}: {text}"
+    if isinstance(exc, AssociationError):
+        return type(exc)(message, exc.result, exc.diagnostic)
+    if isinstance(exc, DataAccessError):
+        return exc
+    if isinstance(exc, DecodeError):
+        error = DecodeError(message)
+        error.offset = exc.offset
+        return error
+    try:
+        return type(exc)(message)
+    except TypeError:  # pragma: no cover - a subclass with another signature
+        return exc
+
