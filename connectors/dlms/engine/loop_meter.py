@@ -6,14 +6,13 @@ decisions from ``MeterPolicyMixin`` (the same as the threaded bus worker's). At 
 runs per meter (``op``): opening, associating, a read cycle, a keep-alive, an RPC, a close; the
 tick that decides what comes next runs when it ends or when the meter's timer fires.
 
-RPCs (the request queue, the thread per ``fn``, ``LoopSession``) live in ``loop_rpc``.
+RPCs (the request queue, the thread per ``fn``, ``LoopSession``) live in ``loop_rpc``; the socket
+(name lookup, non-blocking connect, recv/send) in ``loop_socket``. This module decides.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import selectors
 import socket
 import threading
@@ -25,6 +24,7 @@ from tb_dlms.engine.events import EngineSink
 from tb_dlms.engine.health import MeterState
 from tb_dlms.engine.loop import SelectorLoop
 from tb_dlms.engine.loop_rpc import LoopRpcMixin, LoopSession
+from tb_dlms.engine.loop_socket import LoopSocketMixin, resolve
 from tb_dlms.engine.meter import MeterRunner
 from tb_dlms.engine.policy import MeterPolicyMixin, broken_by
 from tb_dlms.engine.spec import TcpSpec
@@ -35,30 +35,17 @@ from tb_dlms.protocol.errors import (
     TransportError,
 )
 from tb_dlms.session.machine import CLOCK_REF, SessionMachine, SessionState
-from tb_dlms.transport.tcp import _KEEPALIVE
 
 __all__ = ["LoopMeter", "LoopSession", "resolve"]
 
 _READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
-_RECV = 65536
 _INF = float("inf")
 _CONNECT_LEAD_S = 1.0  # at most this much ahead of its first poll a meter connects
 _READY = SessionState.READY
 _KEEPALIVE_REFS = (CLOCK_REF,)
 
 
-def resolve(spec: TcpSpec) -> tuple[int, Any] | None:
-    """(family, sockaddr) of the meter, looked up once (off the loop); None if it fails."""
-    host = spec.host.strip().strip("[]")
-    try:
-        info = socket.getaddrinfo(host, spec.port, 0, socket.SOCK_STREAM)
-    except OSError:
-        return None
-    return (info[0][0], info[0][4]) if info else None
-
-
-class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
+class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
     """One TCP meter (a channel of its own) driven by the selector loop."""
 
     def __init__(
@@ -220,48 +207,6 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             return
         self._open_socket()
 
-    def _resolve(self) -> None:  # on a helper thread: name lookups may block for seconds
-        address = resolve(self._spec)
-
-        def back() -> None:
-            if self.op != "open" or self.sock is not None:
-                return
-            if address is None:
-                self._opened(TransportError(f"{self.description}: connect failed: name lookup"))
-                return
-            self._address = address
-            self._open_socket()
-
-        self.loop.call_soon_threadsafe(back)
-
-    def _open_socket(self) -> None:
-        family, sockaddr = self._address  # type: ignore[misc]
-        try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:
-            self._opened(TransportError(f"{self.description}: connect failed: {exc}"))
-            return
-        sock.setblocking(False)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            for name, value in _KEEPALIVE:
-                option = getattr(socket, name, None)
-                if option is not None:
-                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
-            err = sock.connect_ex(sockaddr)
-        except OSError as exc:
-            sock.close()
-            self._opened(TransportError(f"{self.description}: connect failed: {exc}"))
-            return
-        self.sock = sock
-        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-            self._opened(TransportError(
-                f"{self.description}: connect failed: {OSError(err, os.strerror(err))}"))
-            return
-        self.loop.register(sock, _WRITE, self._on_io)
-        self._arm(self._open_deadline)
-
     def _opened(self, exc: DlmsError | None) -> None:
         """The TCP connect ended: associate, or book the failure."""
         now = self._clock()
@@ -351,16 +296,6 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         """Stop time is up: close the socket whatever the state."""
         self._close_socket()
         self.closed = True
-
-    def _close_socket(self) -> None:
-        sock, self.sock = self.sock, None
-        self._pending = b""
-        if sock is not None:
-            self.loop.unregister(sock)
-            try:
-                sock.close()
-            except OSError:
-                pass
 
     # -- operations -------------------------------------------------------------------------------
     def _start(self, kind: str, now: float) -> None:
@@ -457,59 +392,3 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         else:
             self.tick(now)
 
-    # -- socket -------------------------------------------------------------------------------
-    def _on_io(self, mask: int) -> None:
-        sock = self.sock
-        if sock is None:
-            return
-        if self.op == "open":
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            self._opened(None if err == 0 else TransportError(
-                f"{self.description}: connect failed: {OSError(err, os.strerror(err))}"))
-            return
-        if mask & _READ:
-            machine = self.machine
-            while True:
-                try:
-                    data = sock.recv(_RECV)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    self._lost(TransportError(f"{self.description}: read failed: {exc}"))
-                    return
-                if not data:
-                    self._lost(TransportError(f"{self.description}: connection closed by peer"))
-                    return
-                machine.receive_data(data, self._clock())
-                if len(data) < _RECV:
-                    break
-        if mask & _WRITE and self._pending:
-            self._send(b"")
-        if self.op is not None and self.op != "rpc":
-            self._after_io()
-
-    def _send(self, data: bytes) -> None:
-        sock = self.sock
-        if sock is None:
-            return
-        had = self._pending
-        if had:
-            data = had + data
-        try:
-            sent = sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            self._lost(TransportError(f"{self.description}: write failed: {exc}"))
-            return
-        self._pending = data[sent:]
-        if self._pending and not had:
-            self.loop.modify(sock, _READ | _WRITE, self._on_io)
-        elif had and not self._pending:
-            self.loop.modify(sock, _READ, self._on_io)
-
-    def _lost(self, exc: TransportError) -> None:
-        self._close_socket()
-        self.machine.connection_lost(exc)
-        if self.op is not None and self.op != "rpc":
-            self._after_io()
