@@ -216,12 +216,16 @@ class SelectorLoop:
             self._close()
 
     def _drain_wakeup(self) -> None:
-        self._woken = False
+        # Drain first, then re-arm: the other way round, a byte sent by a call made while we
+        # drain is swallowed with _woken left True, and every later call_soon_threadsafe (stop!)
+        # skips its wake-up byte and waits for some other event (up to _MAX_WAIT_S). Calls made
+        # before the re-arm are in self._calls and run in this very iteration.
         try:
             while self._rwake.recv(4096):
                 pass
         except OSError:
             pass
+        self._woken = False
 
     def _close(self) -> None:
         self._done = True
