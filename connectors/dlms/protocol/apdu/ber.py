@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .._axdr_types import decode_length, encode_length
 from ..errors import DecodeError
 
 # Universal tags used inside the ACSE fields.
@@ -19,36 +20,8 @@ OCTET_STRING = 0x04
 OBJECT_IDENTIFIER = 0x06
 GRAPHIC_STRING = 0x19
 
-_LEN1 = [bytes((n,)) for n in range(0x80)]
-
-
-def encode_length(n: int) -> bytes:
-    """Definite length: short form below 128, long form (0x81.., 0x82.., ...) above."""
-    if n < 0x80:
-        if n < 0:
-            raise ValueError("negative length")
-        return _LEN1[n]
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(raw),)) + raw
-
-
-def decode_length(data: bytes, offset: int) -> tuple[int, int]:
-    """Return (length, offset after the length bytes)."""
-    try:
-        first = data[offset]
-    except IndexError:
-        raise DecodeError("truncated BER length", offset) from None
-    if first < 0x80:
-        return first, offset + 1
-    count = first & 0x7F
-    if count == 0:
-        raise DecodeError("indefinite BER length is not used by DLMS", offset)
-    if count > 4:
-        raise DecodeError("BER length too large", offset)
-    end = offset + 1 + count
-    if end > len(data):
-        raise DecodeError("truncated BER length", offset)
-    return int.from_bytes(data[offset + 1:end], "big"), end
+# decode_length / encode_length: DLMS's BER definite length is byte for byte the A-XDR length,
+# so the one codec in _axdr_types serves both (indefinite and > 4-byte lengths are refused).
 
 
 def tlv(tag: int, content: bytes) -> bytes:
