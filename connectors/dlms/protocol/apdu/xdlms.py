@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntFlag
 
+from ..axdr import decode_length, encode_length
 from ..errors import DecodeError
-from .ber import decode_length, encode_length
 
 INITIATE_REQUEST_TAG = 0x01
 INITIATE_RESPONSE_TAG = 0x08
