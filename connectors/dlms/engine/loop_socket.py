@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tb_dlms.engine.spec import TcpSpec
 from tb_dlms.protocol.errors import DlmsError, TransportError
 from tb_dlms.session.machine import SessionMachine
-from tb_dlms.transport.tcp import _KEEPALIVE
+from tb_dlms.transport.tcp import tune_socket
 
 if TYPE_CHECKING:
     from tb_dlms.engine.loop import SelectorLoop
@@ -86,12 +86,7 @@ class LoopSocketMixin:
             return
         sock.setblocking(False)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            for name, value in _KEEPALIVE:
-                option = getattr(socket, name, None)
-                if option is not None:
-                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            tune_socket(sock)
             err = sock.connect_ex(sockaddr)
         except OSError as exc:
             sock.close()

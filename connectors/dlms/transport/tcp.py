@@ -22,6 +22,18 @@ _KEEPALIVE = (
 )
 
 
+def tune_socket(sock: socket.socket) -> None:
+    """Options every meter connection gets (blocking transport and the engine's loop alike)."""
+    # DLMS is request/response with small frames: Nagle would only add latency.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # A meter that vanishes without a FIN is noticed by keepalive, not only by the next request.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE:
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
 class TcpTransport(Transport):
     """A TCP client. ``host`` may be a name, an IPv4 literal or an IPv6 literal (with or without [])."""
 
@@ -69,13 +81,7 @@ class TcpTransport(Transport):
         except OSError as exc:
             raise self._error("connect failed", exc) from exc
         try:
-            # DLMS is request/response with small frames: Nagle would only add latency.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            for name, value in _KEEPALIVE:
-                option = getattr(socket, name, None)
-                if option is not None:
-                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            tune_socket(sock)
         except OSError as exc:
             sock.close()
             raise self._error("socket setup failed", exc) from exc
