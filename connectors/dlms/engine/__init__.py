@@ -8,6 +8,5 @@ The policy modules below import no ``time``, ``threading`` or I/O module. Every 
 |---|---|
 | ``schedule.py`` | ``PollSchedule`` (drift-free deadlines, skipped slots), ``stagger``, ``BusSchedule`` |
 | ``recovery.py`` | ``Backoff``, ``ConnectGate``, ``CircuitBreaker``, ``Watchdog``, ``ReconnectPolicy`` |
-| ``batching.py`` | GET-with-list batch planning, ``WithListSupport``, HDLC ``round_trips`` |
 | ``health.py`` | ``MeterHealth``: per-meter statistics published as ThingsBoard telemetry |
 """

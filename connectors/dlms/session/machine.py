@@ -27,12 +27,12 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union
 
-from ..engine.batching import WithListSupport
 from ..protocol.apdu import MethodDescriptor
 from ..protocol.apdu.xdlms import Conformance
 from ..protocol.association import Association, Role
 from ..protocol.errors import DataAccessError, DlmsError, LocalProtocolError
 from ..protocol.obis import Obis
+from .batching import WithListSupport
 from .channel import make_channel
 from .machine_ops import MachineOpsMixin, Op, SessionState
 from .machine_ops import _secret_span as _secret_span  # imported from here by session.py

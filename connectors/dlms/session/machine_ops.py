@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..engine.batching import WithListSupport
 from ..protocol.apdu import ActionResult, DataAccessResult, MethodDescriptor
 from ..protocol.apdu.get import PreparedGetWithList
 from ..protocol.apdu.xdlms import Conformance
@@ -41,6 +40,7 @@ from ..protocol.errors import (
     TimeoutError_,
 )
 from ..protocol.hdlc import Connected, DataReceived, UnexpectedFrame, UnnumberedDataReceived
+from .batching import WithListSupport
 from .channel import ApduChannel
 from .reading import Ref, ScalerCache
 from .reads import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler

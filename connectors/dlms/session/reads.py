@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Union
 
-from ..engine.batching import ItemSize, plan_batches
 from ..protocol.apdu import AttributeDescriptor, DataAccessResult
 from ..protocol.apdu.get import PreparedGetWithList
 from ..protocol.errors import DataAccessError, DecodeError
 from ..protocol.obis import Obis
 from ..protocol.units import ScalerUnit, apply_scaler
+from .batching import ItemSize, plan_batches
 from .reading import Reading, Ref, ScalerCache, render_value
 
 __all__ = ["SCALER", "VALUE", "DescriptorCache", "ReadPlan", "store_scaler"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tb_dlms.engine.batching import (
+from tb_dlms.protocol.errors import LocalProtocolError
+from tb_dlms.session.batching import (
     REQUEST_ITEM_SIZE,
     ItemSize,
     WithListSupport,
@@ -14,7 +15,6 @@ from tb_dlms.engine.batching import (
     response_apdu_size,
     round_trips,
 )
-from tb_dlms.protocol.errors import LocalProtocolError
 
 REG = ItemSize(request=10, response=6)  # class 3 attribute 2, a double-long-unsigned value
 
