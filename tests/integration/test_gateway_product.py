@@ -220,11 +220,15 @@ def test_published_values_equal_the_simulator_truth_at_the_read_time(run: Any) -
         assert stamps == sorted(set(stamps)), "one entry per cycle, in order"
         # Cycles 1 s apart (drift-free schedule): each read lands in its own second.
         assert all(0.5 < (b - a) / 1000 < 1.6 for a, b in zip(stamps, stamps[1:])), stamps
+        # The check above catches a value under another key only where the registers differ:
+        # most checked instants must have nine distinct values (the simulated signals may meet
+        # now and then, e.g. two phase currents, which made a single-instant check flaky).
+        distinct = sum(
+            len({model.expected_value(obis, ts / 1000) for _, obis in REGISTERS}) == len(REGISTERS)
+            for ts in stamps
+        )
+        assert distinct >= len(stamps) // 2, (device, distinct, len(stamps))
     assert checked >= 4 * 4 * 9
-    # The nine registers differ from each other (and from one second to the next, see
-    # tb_dlms.simulator.values), so a value under another key or another second cannot pass.
-    model, now = run.sim.model(0), time.time()
-    assert len({model.expected_value(obis, now) for _, obis in REGISTERS}) == len(REGISTERS)
     # The static attribute of every meter: the simulator's serial.
     for i, device in enumerate(DEVICES):
         assert run.standin.attributes(device).get("serial_number") == run.sim.model(i).serial.decode()
