@@ -304,6 +304,11 @@ class Association(ServerRole):
         self._outbox.clear()  # a queued GET-next belongs to the abandoned transfer
         return iid
 
+    def express_answered(self) -> None:
+        """The outstanding GET was answered through the session's express path, which checked
+        the response's service, invoke id and item count itself: nothing is pending any more."""
+        self._pending = None
+
     def _check_service(self, bit: int, what: str) -> None:
         self._require(Role.CLIENT, AssociationState.ASSOCIATED)
         if self._pending is not None:

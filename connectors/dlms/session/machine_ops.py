@@ -42,6 +42,7 @@ from ..protocol.errors import (
 from ..protocol.hdlc import Connected, DataReceived, UnexpectedFrame, UnnumberedDataReceived
 from .batching import WithListSupport
 from .channel import ApduChannel
+from .express import compile_express
 from .reading import Ref, ScalerCache
 from .reads import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
 from .settings import SessionSettings
@@ -87,6 +88,7 @@ class MachineOpsMixin:
     _wire: bool
     _descriptors: DescriptorCache
     _last_plan: tuple[Any, Any, ReadPlan] | None
+    _last_apdu: bytes
 
     if TYPE_CHECKING:
         def _write(self, data: bytes) -> None: ...
@@ -181,13 +183,15 @@ class MachineOpsMixin:
         self._last_plan = (refs, state, plan) if type(refs) is tuple else None
         return plan
 
-    def _read_op(self, plan: ReadPlan) -> Op:
+    def _read_op(self, plan: ReadPlan, sent: bool = False) -> Op:
+        """``sent``: the express path already sent the first batch's request."""
         count = len(plan.refs)
         values: list[Any] = [None] * count
         stamps = [0] * count
         scaler_errors: dict[int, DataAccessResult] = {}
         for (batch, args), request in zip(plan.batches, plan.requests):
-            results, read_at = yield from self._get_batch(batch, args, request)
+            results, read_at = yield from self._get_batch(batch, args, request, sent)
+            sent = False
             for (kind, index, ref), result in zip(batch, results):
                 if kind == VALUE:
                     values[index] = result
@@ -198,25 +202,33 @@ class MachineOpsMixin:
                         self.log.warning("%s: %s", self.name, problem)
         for index, dar in scaler_errors.items():
             self.log.info("%s: %s scaler_unit: %s", self.name, plan.refs[index], dar.label)
+        last = self._last_plan
+        if last is not None and last[2] is plan and self.settings.express:
+            # The plan comes back every cycle: learn its answer for the express path (again
+            # after a fallback: the meter may have changed a type; a failed item keeps the old).
+            express = compile_express(plan, self._last_apdu)
+            if express is not None:
+                plan.express = express
         return plan.readings(
             values, stamps, scaler_errors, self.scalers, self.settings.deviation_sign
         )
 
     def _get_batch(
-        self, batch: list[Item], args: list[Args], request: PreparedGetWithList | None = None
+        self, batch: list[Item], args: list[Args], request: PreparedGetWithList | None = None,
+        sent: bool = False,
     ) -> Op:
         """Results of one batch and the wall-clock ms they arrived at (``request``: the batch's
-        GET-with-list, prepared by the plan)."""
+        GET-with-list, prepared by the plan; ``sent``: already on its way)."""
         assoc = self.assoc
         if len(args) == 1:
             desc, access = args[0]
-            event = yield from self._request(lambda: assoc.get(desc, access))
+            event = yield from self._request(lambda: assoc.get(desc, access), sent)
             if type(event) is ServiceFailure:
                 self.log.info("%s: GET %s refused: %s", self.name, desc, event.error)
                 return (_DAR.OTHER_REASON,), int(self._wall() * 1000)
             return event.results, int(self._wall() * 1000)
         items = args if request is None else request
-        event = yield from self._request(lambda: assoc.get_with_list(items))
+        event = yield from self._request(lambda: assoc.get_with_list(items), sent)
         if type(event) is GetResult:
             self.with_list.succeeded()
             return event.results, int(self._wall() * 1000)
@@ -251,14 +263,16 @@ class MachineOpsMixin:
         return answer
 
     # -- exchanges -----------------------------------------------------------------------
-    def _request(self, build: Callable[[], tuple[int, bytes]]) -> Op:
-        """Send one request and return its answer: GetResult/SetResult/ActionCompleted or
-        ServiceFailure. Anything else breaks the session."""
-        _, apdu = build()  # a LocalProtocolError here (e.g. too long) leaves the session as is
+    def _request(self, build: Callable[[], tuple[int, bytes]], sent: bool = False) -> Op:
+        """Send one request (unless ``sent`` already) and return its answer: GetResult/SetResult/
+        ActionCompleted or ServiceFailure. Anything else breaks the session."""
+        if not sent:
+            _, apdu = build()  # a LocalProtocolError here (e.g. too long) leaves the session as is
         try:
-            self.channel.discard()
-            self.requests += 1
-            self._write(self.channel.send(apdu))
+            if not sent:
+                self.channel.discard()
+                self.requests += 1
+                self._write(self.channel.send(apdu))
             event = yield from self._await(self.settings.retries)
             kind = type(event)
             if kind is GetResult or kind is SetResult or kind is ActionCompleted:
@@ -325,6 +339,7 @@ class MachineOpsMixin:
                 return None
             kind = type(link_event)
             if kind is DataReceived:
+                self._last_apdu = link_event.apdu
                 assoc.receive_data(link_event.apdu)
             elif kind is UnexpectedFrame or kind is UnnumberedDataReceived:
                 self.unexpected_frames += 1

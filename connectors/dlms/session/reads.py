@@ -61,7 +61,7 @@ def _scaling(su: ScalerUnit) -> tuple[int, str, int, bool]:
 class ReadPlan:
     """The requests of one read cycle and how to post-process their results."""
 
-    __slots__ = ("batches", "post", "refs", "requests")
+    __slots__ = ("batches", "express", "post", "refs", "requests")
 
     def __init__(
         self,
@@ -74,6 +74,7 @@ class ReadPlan:
         max_items: int | None,
     ) -> None:
         self.refs = refs
+        self.express: Any = None  # an ExpressRead once an answer was learned (session/express)
         items: list[Item] = []
         sizes: list[ItemSize] = []
         queued: set[tuple[int, Obis]] = set()

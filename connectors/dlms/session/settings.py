@@ -58,6 +58,7 @@ class SessionSettings:
     keepalive_margin: float = 30.0
     deviation_sign: int = -1  # -1 Blue Book; +1 for meters that send the opposite sign
     release_on_close: bool = True  # send RLRQ before DISC
+    express: bool = True  # steady cycles through session/express.py (False: the full path only)
     name: str = ""  # for logs and errors; default: the transport's description
 
     def __post_init__(self) -> None:

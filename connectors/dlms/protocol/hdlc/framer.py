@@ -174,6 +174,12 @@ class HdlcFramer:
         """Bytes waiting in the buffer (an incomplete frame, or a flag that may open one)."""
         return len(self._buffer)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing buffered but flags (the last frame's closing flag stays as a possible opener)."""
+        buffer = self._buffer
+        return not buffer or not buffer.strip(_FLAG_BYTE)
+
     def clear(self) -> None:
         """Forget buffered bytes (after a reconnect); the counters are kept."""
         self._buffer.clear()

@@ -183,6 +183,40 @@ class HdlcConnection:
         out, self._out = self._out, []
         return b"".join(out)
 
+    # ----------------------------------------------------------- express exchange (steady polls)
+    # A poll cycle that fits one frame each way can skip the frame objects and the framer: the
+    # session's express path encodes and checks the frames itself (``session/express.py``) and
+    # keeps this link's sequence state through these three calls. Anything else takes the path
+    # above, from exactly the state these calls leave.
+
+    def express_state(self) -> tuple[int, int, int] | None:
+        """(V(S), V(R), frames awaiting acknowledgement) when nothing but one single-frame
+        exchange is in play: connected, no segments queued or half received, peer not busy, no
+        events, answers or received bytes (but idle flags) waiting. None otherwise."""
+        if (
+            self._state is S.CONNECTED
+            and not self._tx_queue
+            and not self._rx_parts
+            and not self._events
+            and not self._out
+            and not self._peer_busy
+            and self.framer.idle
+        ):
+            return self._vs, self._vr, len(self._unacked)
+        return None
+
+    def express_sent(self, frame: Frame) -> None:
+        """``frame`` (one unsegmented I frame with N(S) = V(S), N(R) = V(R)) went out, as
+        ``send_data`` would have sent it: it awaits acknowledgement and may be retransmitted."""
+        self._unacked.append(frame)
+        self._vs = (self._vs + 1) & 7
+
+    def express_answered(self) -> None:
+        """The peer's unsegmented I frame with N(S) = V(R) acknowledging everything we sent was
+        received and delivered."""
+        self._unacked.clear()
+        self._vr = (self._vr + 1) & 7
+
     # ------------------------------------------------------------------------------- helpers
 
     def _require_role(self, role: Role, call: str) -> None:
