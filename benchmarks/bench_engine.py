@@ -190,7 +190,7 @@ def session_loop(base_port: int, meters: int, seconds: float) -> dict[str, Any]:
                          SessionSettings(client=16, name=f"m{i}"))
         s.connect()
         sessions.append(s)
-    refs = [(3, r.obis, 2) for r in REGISTERS]
+    refs = tuple((3, r.obis, 2) for r in REGISTERS)  # one tuple every cycle, as the engine passes
     for s in sessions:
         s.read(refs)  # scalers cached
     regs = 0

@@ -80,6 +80,7 @@ def dlms_json(ports: list[int]) -> dict[str, Any]:
             backoffMaxMs=1000,
             circuitBreakerFailures=1000,
         )
+    config["gcFreezeAfterMs"] = 2000  # soon: the test below looks for it in the log
     m1, m2, _, m4 = config["meters"]
     m1["rpc"] = [
         {"method": "get_serial", "type": "get", "obis": "0-0:96.1.0", "classId": 1, "attribute": 2},
@@ -252,6 +253,20 @@ def test_broken_meter_entries_are_skipped_with_errors_naming_meter_and_field(run
     assert set(run.standin.connected_devices()) == set(DEVICES)
     for device in DEVICES:
         wait_registers(run, device, count=1)
+
+
+@pytest.mark.timeout(60)
+def test_start_up_objects_are_frozen_once_and_polling_goes_on(run: Any) -> None:
+    gw = run.gw
+    gw.wait_for_output("start-up objects frozen", timeout=30)
+    lines = [line for line in gw.log("dlms_meters_connector").splitlines()
+             if "start-up objects frozen" in line]
+    assert len(lines) == 1, lines
+    frozen = int(lines[0].split("garbage collector: ")[1].split()[0])
+    assert frozen > 10_000, lines  # the gateway's modules, threads and meters at the least
+    after_ms = int(time.time() * 1000)
+    for device in DEVICES:
+        wait_registers(run, device, count=2, after_ms=after_ms)
 
 
 # --- 2. device and connector RPCs ---------------------------------------------------------------

@@ -29,7 +29,7 @@ __all__ = ["LOG_LEVELS", "METER_KEYS", "TOP_KEYS", "load_config", "load_config_f
 
 # "name", "id" and "configVersion" are written into the file by the gateway itself.
 TOP_KEYS = ("name", "id", "configVersion", "logLevel", "enableRemoteLogging", "reportStrategy",
-            "meters")
+            "gcFreezeAfterMs", "meters")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE")
 
 
@@ -83,6 +83,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     level = root.string("logLevel", "INFO", choices=LOG_LEVELS, lower=False) or "INFO"
     remote = root.boolean("enableRemoteLogging", False)
     strategy = parse_report_strategy(root)
+    gc_freeze_ms = root.number("gcFreezeAfterMs", 60_000, 1_000, 86_400_000, allow_zero=True)
     errors, warnings, skipped, disabled = list(top.errors), list(top.warnings), [], []
     raw_meters = data.get("meters")
     if not isinstance(raw_meters, list):
@@ -127,6 +128,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         meters=tuple(meters), errors=tuple(errors), warnings=tuple(warnings),
         skipped=tuple(skipped), disabled=tuple(disabled), log_level=level,
         enable_remote_logging=remote, report_strategy=strategy,
+        gc_freeze_after_s=gc_freeze_ms / 1000.0,
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from tb_dlms.connector.alarms import MeterStatus
 from tb_dlms.connector.config import load_config
+from tb_dlms.connector.gc_tuning import freeze_startup_objects
 from tb_dlms.connector.model import ConnectorConfig, MeterConfig
 from tb_dlms.connector.publisher import Publisher
 from tb_dlms.connector.rpc import RpcDispatcher, connector_rpc, normalize_params
@@ -108,6 +109,7 @@ class DlmsConnector(Connector):
         self._stats_lock = threading.Lock()
         self._connected = False
         self._stopped = False
+        self._gc_freeze_at: float | None = None
 
     # -- Connector contract ---------------------------------------------------------------------
     def open(self) -> None:
@@ -143,6 +145,8 @@ class DlmsConnector(Connector):
             status=lambda name: self._status[name].snapshot() if name in self._status else {})
         self._unregistered = set(self._meters)
         self._next_clock = dict.fromkeys(self._meters, 0.0)
+        after = cfg.gc_freeze_after_s
+        self._gc_freeze_at = time.monotonic() + after if after and cfg.meters else None
         if cfg.meters:
             self._engine.start()
         self._connected = True
@@ -306,6 +310,9 @@ class DlmsConnector(Connector):
                     self._register_devices()
                     next_register = now + _REGISTER_RETRY_S
                 self._clock_checks(now)
+                if self._gc_freeze_at is not None and now >= self._gc_freeze_at:
+                    self._gc_freeze_at = None
+                    freeze_startup_objects(self._log)
             except Exception:  # noqa: BLE001 - keep housekeeping alive
                 self._log.exception("%s: housekeeping failed", self.name)
             self._stop.wait(1.0)
