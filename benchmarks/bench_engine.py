@@ -11,6 +11,8 @@ Figures printed (nothing asserted):
   (target: p99 within 1.1 x one round trip);
 - engine CPU per polled register = process CPU time (user and sys apart) / registers read, over a
   steady window (target < 8 us), the share of cycles started on time (target >= 99 %) and RSS;
+  start-up objects are frozen out of the garbage collector after the warm-up, as the connector
+  does in the gateway (``--no-freeze``: not);
 - the same meters read by our MeterSession alone and by the gurux-dlms client in its best mode
   (GET-with-list of the values, scalers read once), each in one tight loop: CPU per register.
 
@@ -21,6 +23,7 @@ Run: python benchmarks/bench_engine.py [--count 1000] [--seconds 20] [--period 1
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import random
@@ -122,7 +125,7 @@ def specs_for(count: int, base_port: int, period: float, timeout: float) -> list
 
 
 def run_engine(count: int, base_port: int, period: float, seconds: float, latency_ms: int,
-               label: str) -> dict[str, Any]:
+               label: str, freeze: bool = True) -> dict[str, Any]:
     sim = Simulator(count, base_port, latency_ms)
     stats = Stats()
     specs = specs_for(count, base_port, period, max(3.0, 10 * latency_ms / 1000))
@@ -133,6 +136,9 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
     engine.start()
     warmup = min(seconds / 3, 2 * period + 2.0)
     time.sleep(warmup)
+    if freeze:  # what the connector does once start-up is over (connector/gc_tuning.py)
+        gc.collect()
+        gc.freeze()
     h0 = engine.health()
     c0, t0 = os.times(), time.perf_counter()
     time.sleep(seconds - warmup)
@@ -145,6 +151,7 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
              if ch.meters[n].session_obj is not None]
     stopped0 = time.perf_counter()
     clean = engine.stop(timeout_s=10.0)
+    gc.unfreeze()
     stop_s = time.perf_counter() - stopped0
     sim_line = sim.stop()
 
@@ -304,17 +311,19 @@ def main() -> None:
     p.add_argument("--loop-seconds", type=float, default=3.0)
     p.add_argument("--base-port", type=int, default=0, help="default: a random free-ish range")
     p.add_argument("--skip-gurux", action="store_true")
+    p.add_argument("--no-freeze", action="store_true", help="leave the garbage collector alone")
     args = p.parse_args()
     # Below the usual ephemeral range (32768+), where outgoing connections take their ports.
     base = args.base_port or random.randrange(10000, 32768 - 6000 - 2 * args.count, 100)
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
           f"simulator in a child process")
 
-    show(run_engine(args.count, base, args.period, args.seconds, 0, "engine"))
+    freeze = not args.no_freeze
+    show(run_engine(args.count, base, args.period, args.seconds, 0, "engine", freeze))
     if args.latency_ms:
         n = min(args.count, args.latency_count)
         show(run_engine(n, base + args.count + 10, args.period, min(args.seconds, 12.0),
-                        args.latency_ms, "engine, slow meters"))
+                        args.latency_ms, "engine, slow meters", freeze))
 
     n = args.loop_meters
     sim = Simulator(n, base + 5000)

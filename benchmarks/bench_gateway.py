@@ -61,6 +61,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
 
 
+def thread_cpu(pid: int) -> dict[tuple[int, str], float]:
+    """(thread id, name) -> utime + stime seconds, for every thread of a process."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, tail = f.read().rsplit(")", 1)
+        except OSError:
+            continue  # ended meanwhile
+        fields = tail.split()
+        out[(int(tid), head.split("(", 1)[1])] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Native thread id -> Python thread name, from ``py-spy dump`` when it is installed (the
+    kernel only knows them all as "python")."""
+    exe = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
+    if exe is None:
+        return {}
+    result = subprocess.run([exe, "dump", "--json", "--nonblocking", "--pid", str(pid)],
+                            capture_output=True, text=True, check=False)
+    try:
+        return {t["os_thread_id"]: t["thread_name"] for t in json.loads(result.stdout)
+                if t.get("os_thread_id") and t.get("thread_name")}
+    except (ValueError, TypeError, KeyError):
+        return {}
+
+
 def status(pid: int) -> dict[str, str]:
     out = {}
     with open(f"/proc/{pid}/status") as f:
@@ -283,13 +312,13 @@ def pct(values: list[float], q: float) -> float:
 def profile(pid: int, seconds: float, output: str) -> None:
     """py-spy record of the gateway for ``seconds`` (pip install py-spy), as a flame graph or
     speedscope file, plus a top-functions summary on stdout."""
-    exe = shutil.which("py-spy")
+    exe = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
     if exe is None:
         print("profile   py-spy not installed (pip install py-spy): skipped")
         return
-    fmt = "speedscope" if output.endswith(".json") else "flamegraph"
+    fmt = {".json": "speedscope", ".txt": "raw"}.get(os.path.splitext(output)[1], "flamegraph")
     cmd = [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
-           "--nonblocking", "--format", fmt, "--output", output]  # fmt: skip
+           "--nonblocking", "--threads", "--format", fmt, "--output", output]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     print(f"profile   py-spy -> {output} (exit {result.returncode}) {result.stderr[-300:]}")
 
@@ -306,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                    choices=("ON_RECEIVED", "ON_CHANGE", "ON_REPORT_PERIOD",
                             "ON_CHANGE_OR_REPORT_PERIOD"))  # fmt: skip
     p.add_argument(
-        "--profile", metavar="FILE", help="py-spy the gateway during the window (.svg flame graph or .json)"
+        "--profile", metavar="FILE",
+        help="py-spy the gateway during the window (.svg flame graph, .json speedscope, .txt raw)",
     )
     p.add_argument("--keep", action="store_true", help="keep the gateway's work dir (logs)")
     p.add_argument(
@@ -367,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         sim_pid = sim.proc.pid if sim is not None else pid
         sim_cpu0 = cpu_seconds(sim_pid)
         cpu0, wall0 = cpu_seconds(pid), time.time()
+        threads0 = thread_cpu(pid)
         msgs0, bytes0, readings0 = standin.counters()
         with standin.lock:
             standin.latencies_ms.clear()
@@ -374,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             threading.Thread(target=profile, args=(pid, args.seconds, args.profile), daemon=True).start()
         time.sleep(args.seconds)
         cpu1, wall1 = cpu_seconds(pid), time.time()
+        threads1 = thread_cpu(pid)
         msgs1, bytes1, readings1 = standin.counters()
         sim_cpu1 = cpu_seconds(sim_pid)
         st = status(pid)
@@ -399,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cpu       gateway {cpu_pct:.1f} % of one core  target < 60 %"
               + ("" if sim is None else f"; simulator {sim_pct:.1f} %")
               + f"; machine load average {load:.2f}")  # fmt: skip
+        names = thread_names(pid)
+        busy = sorted(((t - threads0.get(k, 0.0), names.get(k[0], f"{k[1]} {k[0]}"))
+                       for k, t in threads1.items()), reverse=True)
+        print("threads   busiest, % of one core: " + ", ".join(
+            f"{name} {100 * t / elapsed:.1f}" for t, name in busy[:6]))
         print(f"memory    gateway RSS {rss_mb:.0f} MB (peak {st['VmHWM']})  target < 200 MB; "
               f"{st['Threads']} threads")  # fmt: skip
         print(f"readings  {(readings1 - readings0) / elapsed:.0f}/s received of "
