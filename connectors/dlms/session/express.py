@@ -37,6 +37,7 @@ _FIXED = {
     20: "q", 21: "Q", 22: "B", 23: "f", 24: "d",
 }
 _FLOATS = frozenset((23, 24))
+_new_tuple = tuple.__new__  # a Reading straight from C: its NamedTuple __new__ is Python code
 _DIV, _MUL, _RAW, _FLOAT = 0, 1, 2, 3  # how a raw value becomes the reading's value
 
 
@@ -76,17 +77,18 @@ class ExpressRead:
         return fields[2::3]
 
     def readings(self, values: Sequence[Any], read_at: int) -> list[Reading]:
-        out = []
+        out: list[Reading] = []
         append = out.append
+        new, cls = _new_tuple, Reading
         for (ref, mode, factor, scaler, unit), raw in zip(self._post, values):
             if mode == _DIV:
-                append(Reading(ref, raw / factor, raw, scaler, unit, read_at))
+                append(new(cls, (ref, raw / factor, raw, scaler, unit, read_at)))
             elif mode == _MUL:
-                append(Reading(ref, raw * factor, raw, scaler, unit, read_at))
+                append(new(cls, (ref, raw * factor, raw, scaler, unit, read_at)))
             elif mode == _RAW:
-                append(Reading(ref, raw, raw, None, None, read_at))
+                append(new(cls, (ref, raw, raw, None, None, read_at)))
             else:
-                append(Reading(ref, apply_scaler(raw, scaler), raw, scaler, unit, read_at))
+                append(new(cls, (ref, apply_scaler(raw, scaler), raw, scaler, unit, read_at)))
         return out
 
 
