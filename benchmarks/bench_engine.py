@@ -137,8 +137,9 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
     warmup = min(seconds / 3, 2 * period + 2.0)
     time.sleep(warmup)
     if freeze:  # what the connector does once start-up is over (connector/gc_tuning.py)
-        gc.collect()
+        gc.collect()  # one pause, as in the gateway: the window starts once its backlog is gone
         gc.freeze()
+        time.sleep(min(2.0, warmup))
     h0 = engine.health()
     c0, t0 = os.times(), time.perf_counter()
     time.sleep(seconds - warmup)
