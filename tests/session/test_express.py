@@ -60,6 +60,18 @@ class Rig:
         self.machine.read(REGISTERS, 0.0)
         return self.pump()
 
+    def warmed(self):
+        """Scalers read, the answer learned, one express cycle done: the steady state."""
+        for _ in range(3):
+            self.cycle()
+        return self.machine
+
+    def request(self, now):
+        """The next cycle's request (the meter's clock moved on), not answered yet."""
+        self.now += 15.0
+        self.machine.read(REGISTERS, now)
+        return self.machine.data_to_send()
+
     def expected(self, t=None):
         return [self.model.expected_value(r.obis, t) for r in REGISTERS]
 
@@ -86,12 +98,8 @@ def test_steady_cycles_take_the_express_path_and_read_what_the_full_path_reads(w
 
 def test_an_answer_split_over_two_reads_is_read_whole_by_the_full_path():
     rig = Rig()
-    for _ in range(3):
-        rig.cycle()
-    m = rig.machine
-    rig.now += 15.0
-    m.read(REGISTERS, 0.0)
-    answer = rig.meter.receive(m.data_to_send())
+    m = rig.warmed()
+    answer = rig.meter.receive(rig.request(0.0))
     m.receive_data(answer[:20], 0.0)
     assert m.busy
     m.receive_data(answer[20:], 0.0)
@@ -112,8 +120,7 @@ def _first_unavailable(results):
 
 def test_a_meter_that_changes_a_type_is_read_right_and_then_learned_again():
     rig = Rig()
-    for _ in range(3):
-        rig.cycle()
+    rig.warmed()
     rig.meter.mutate = _as_double_long_unsigned  # e.g. after a firmware update
     assert values(rig.cycle()) == rig.expected()
     assert rig.machine.express_fallbacks == 1
@@ -124,6 +131,7 @@ def test_a_meter_that_changes_a_type_is_read_right_and_then_learned_again():
 
 def test_a_type_of_the_same_size_is_told_apart_by_its_tag():
     rig = Rig()
+
     def as_float(results):
         if len(results) != len(REGISTERS):  # the first cycle reads the scalers too
             return results
@@ -141,8 +149,7 @@ def test_a_type_of_the_same_size_is_told_apart_by_its_tag():
 
 def test_an_item_that_fails_goes_through_the_full_path_and_the_shape_is_kept():
     rig = Rig()
-    for _ in range(3):
-        rig.cycle()
+    rig.warmed()
     rig.meter.mutate = _first_unavailable
     out = rig.cycle()
     assert isinstance(out[0], DataAccessError) and out[0].name == "temporary-failure"
@@ -154,12 +161,8 @@ def test_an_item_that_fails_goes_through_the_full_path_and_the_shape_is_kept():
 
 def test_a_stale_answer_is_dropped_and_the_right_one_taken():
     rig = Rig(response_timeout=1.0)
-    for _ in range(3):
-        rig.cycle()
-    m = rig.machine
-    rig.now += 15.0
-    m.read(REGISTERS, 10.0)
-    request = m.data_to_send()
+    m = rig.warmed()
+    request = rig.request(10.0)
     late = rig.meter.receive(request)  # answered after our time-out ...
     m.check_timeout(11.0)
     assert m.retransmissions == 1 and m.data_to_send() == request  # same N(S), same invoke id
@@ -177,18 +180,12 @@ def test_a_stale_answer_is_dropped_and_the_right_one_taken():
 def test_an_old_answer_with_the_same_sequence_number_is_never_taken_for_this_cycle():
     rig = Rig(response_timeout=1.0)
     answers = []
-    for _ in range(3):
-        rig.cycle()
-    m = rig.machine
+    m = rig.warmed()
     for _ in range(8):  # the HDLC sequence repeats every 8 cycles, the invoke id every 16
-        rig.now += 15.0
-        m.read(REGISTERS, 0.0)
-        answers.append(rig.meter.receive(m.data_to_send()))
+        answers.append(rig.meter.receive(rig.request(0.0)))
         m.receive_data(answers[-1], 0.0)
         m.result()
-    rig.now += 15.0
-    m.read(REGISTERS, 10.0)
-    m.data_to_send()
+    rig.request(10.0)
     m.receive_data(answers[0], 10.1)  # right N(S) and N(R), invoke id 8 behind
     assert m.busy and m.stale_responses == 1 and m.express_fallbacks == 1
     m.close(10.2, wire=False)
@@ -196,12 +193,8 @@ def test_an_old_answer_with_the_same_sequence_number_is_never_taken_for_this_cyc
 
 def test_a_corrupted_answer_is_dropped_by_the_full_path_and_the_retransmission_answered():
     rig = Rig(response_timeout=1.0)
-    for _ in range(3):
-        rig.cycle()
-    m = rig.machine
-    rig.now += 15.0
-    m.read(REGISTERS, 10.0)
-    request = m.data_to_send()
+    m = rig.warmed()
+    request = rig.request(10.0)
     answer = bytearray(rig.meter.receive(request))
     answer[-4] ^= 0x40  # a bit flipped in the last value: the FCS no longer matches
     m.receive_data(bytes(answer), 10.1)
@@ -216,11 +209,8 @@ def test_a_corrupted_answer_is_dropped_by_the_full_path_and_the_retransmission_a
 
 def test_a_line_lost_during_an_express_cycle_breaks_the_session_with_that_error():
     rig = Rig()
-    for _ in range(3):
-        rig.cycle()
-    m = rig.machine
-    m.read(REGISTERS, 0.0)
-    m.data_to_send()
+    m = rig.warmed()
+    rig.request(0.0)
     m.connection_lost(TransportError("connection closed by peer"))
     assert not m.busy and m.state is SessionState.BROKEN
     with pytest.raises(TransportError, match="meter-7: connection closed by peer"):

@@ -42,6 +42,14 @@ _U16BE = struct.Struct(">H")
 _WRAPPER_HEADER = struct.Struct(">HHHH")
 
 
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Store an express frame, forgetting them all first when the cache is full."""
+    if len(cache) >= _EXPRESS_CACHE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 class HdlcChannel:
     """APDUs over an HDLC link (client role)."""
 
@@ -127,9 +135,7 @@ class HdlcChannel:
                 return None
             frame = Frame(FrameKind.I, self._server, self._client, True, state[0], state[1],
                           False, payload)
-            if len(self._express_tx) >= _EXPRESS_CACHE:
-                self._express_tx.clear()
-            hit = self._express_tx[key] = (encode_frame(frame), payload)
+            hit = _remember(self._express_tx, key, (encode_frame(frame), payload))
         # A new Frame each time (for a retransmission): cached, 16 of them cost 8 KB per meter.
         link.express_sent(Frame(FrameKind.I, self._server, self._client, True, state[0],
                                 state[1], False, hit[1]))
@@ -152,10 +158,8 @@ class HdlcChannel:
             if info > self.link.parameters.max_info_rx or length > MAX_FRAME_LENGTH:
                 return None
             head = b"".join((_U16BE.pack(0xA000 | length), dst, src, bytes((control,))))
-            header = b"".join((b"\x7e", head, crc16_x25_bytes(head), LLC_RESPONSE))
-            if len(self._express_rx) >= _EXPRESS_CACHE:
-                self._express_rx.clear()
-            self._express_rx[key] = header
+            header = _remember(self._express_rx, key,
+                               b"".join((b"\x7e", head, crc16_x25_bytes(head), LLC_RESPONSE)))
         return header
 
     @staticmethod
@@ -273,28 +277,28 @@ class WrapperChannel:
     # -- express exchange (session/express.py) ------------------------------------------------
     express_trailer = 0
 
+    def _quiet(self) -> bool:
+        return not (self._events or self._framer.buffered or self._framer.failed)
+
     def express_send(self, apdu: bytes) -> bytes | None:
         """What ``send(apdu)`` produces, from a cache, when nothing is buffered or queued."""
-        if self._events or self._framer.buffered or self._framer.failed:
+        if not self._quiet():
             return None
         pdu = self._express_tx.get(apdu)
         if pdu is None:
-            if len(self._express_tx) >= _EXPRESS_CACHE:
-                self._express_tx.clear()
-            pdu = self._express_tx[apdu] = encode_wrapper(apdu, self._source, self._destination)
+            pdu = _remember(self._express_tx, apdu,
+                            encode_wrapper(apdu, self._source, self._destination))
         self._last = pdu
         return pdu
 
     def express_header(self, apdu_length: int) -> bytes | None:
         """The wrapper header of our association's answer carrying ``apdu_length`` bytes."""
-        if self._events or self._framer.buffered or self._framer.failed:
+        if not self._quiet():
             return None
         header = self._express_rx.get(apdu_length)
         if header is None:
-            if len(self._express_rx) >= _EXPRESS_CACHE:
-                self._express_rx.clear()
-            header = self._express_rx[apdu_length] = _WRAPPER_HEADER.pack(
-                WRAPPER_VERSION, self._destination, self._source, apdu_length)
+            header = _remember(self._express_rx, apdu_length, _WRAPPER_HEADER.pack(
+                WRAPPER_VERSION, self._destination, self._source, apdu_length))
         return header
 
     @staticmethod
