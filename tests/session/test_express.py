@@ -21,7 +21,7 @@ from tb_dlms.session.reading import Ref, ScalerCache
 from tb_dlms.session.reads import DescriptorCache, ReadPlan
 from tb_dlms.simulator.connection import MeterSession as MeterConnection
 from tb_dlms.simulator.connection import SimulatedMeter
-from tb_dlms.simulator.model import MeterModel
+from tb_dlms.simulator.model import DEFAULT_OPTIONS, MeterModel, MeterOptions
 
 
 class Meter(MeterConnection):
@@ -38,9 +38,9 @@ class Meter(MeterConnection):
 
 
 class Rig:
-    def __init__(self, **settings):
+    def __init__(self, options=DEFAULT_OPTIONS, **settings):
         self.now = T0
-        self.model = MeterModel(0, clock=lambda: self.now)
+        self.model = MeterModel(0, clock=lambda: self.now, options=options)
         self.meter = Meter(SimulatedMeter(self.model, 16), settings.get("wrapper", False))
         self.meter.mutate = None
         self.machine = SessionMachine(
@@ -94,6 +94,14 @@ def test_steady_cycles_take_the_express_path_and_read_what_the_full_path_reads(w
     assert full.machine.express_cycles == 0
     for name in ("requests", "round_trips", "bytes_sent", "bytes_received"):
         assert getattr(fast.machine, name) == getattr(full.machine, name), name
+
+
+def test_answers_that_need_segments_never_take_the_express_path():
+    rig = Rig(MeterOptions(max_info_field=32))  # 9 values take 2 frames, the request too
+    for _ in range(6):
+        assert values(rig.cycle()) == rig.expected()
+    assert (rig.machine.express_cycles, rig.machine.express_fallbacks) == (0, 0)
+    assert rig.machine._last_plan[2].express is None  # never learned: no attempt every cycle
 
 
 def test_an_answer_split_over_two_reads_is_read_whole_by_the_full_path():

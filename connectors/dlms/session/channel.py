@@ -120,6 +120,12 @@ class HdlcChannel:
     # -- express exchange (session/express.py): one frame each way, no frame objects ----------
     express_trailer = 3  # FCS and closing flag after the APDU
 
+    def express_fits(self, request_length: int, answer_length: int) -> bool:
+        """Whether a request and its answer of these APDU lengths each fit one frame."""
+        p = self.link.parameters
+        llc = len(LLC_REQUEST)
+        return request_length + llc <= p.max_info_tx and answer_length + llc <= p.max_info_rx
+
     def express_send(self, apdu: bytes) -> bytes | None:
         """The frame ``send(apdu)`` would produce, from a cache, when the link is quiet and one
         frame carries it (the link then awaits its acknowledgement as usual); else None."""
@@ -279,6 +285,10 @@ class WrapperChannel:
 
     def _quiet(self) -> bool:
         return not (self._events or self._framer.buffered or self._framer.failed)
+
+    @staticmethod
+    def express_fits(request_length: int, answer_length: int) -> bool:
+        return True  # the wrapper's length field holds any APDU the association allows
 
     def express_send(self, apdu: bytes) -> bytes | None:
         """What ``send(apdu)`` produces, from a cache, when nothing is buffered or queued."""

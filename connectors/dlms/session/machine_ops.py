@@ -207,7 +207,12 @@ class MachineOpsMixin:
             # The plan comes back every cycle: learn its answer for the express path (again
             # after a fallback: the meter may have changed a type; a failed item keeps the old).
             express = compile_express(plan, self._last_apdu)
-            if express is not None:
+            request = plan.requests[0]
+            if (
+                express is not None
+                and request is not None
+                and self.channel.express_fits(len(request.encode(0)), express.apdu_length)
+            ):
                 plan.express = express
         return plan.readings(
             values, stamps, scaler_errors, self.scalers, self.settings.deviation_sign
