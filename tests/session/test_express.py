@@ -104,17 +104,41 @@ def test_answers_that_need_segments_never_take_the_express_path():
     assert rig.machine._last_plan[2].express is None  # never learned: no attempt every cycle
 
 
-def test_an_answer_split_over_two_reads_is_read_whole_by_the_full_path():
+@pytest.mark.parametrize("wrapper", [False, True], ids=["hdlc", "wrapper"])
+def test_an_answer_in_pieces_still_takes_the_express_path(wrapper):
+    rig = Rig(wrapper=wrapper)  # a serial line delivers the answer a few bytes at a time
+    m = rig.warmed()
+    answer = rig.meter.receive(rig.request(0.0))
+    for i in range(len(answer) - 1):
+        m.receive_data(answer[i : i + 1], 0.0)
+        assert m.busy
+    m.receive_data(answer[-1:], 0.0)
+    assert values(m.result()) == rig.expected()
+    assert (m.express_cycles, m.express_fallbacks) == (2, 0)
+
+
+def test_a_wrong_beginning_goes_to_the_full_path_at_once():
     rig = Rig()
     m = rig.warmed()
     answer = rig.meter.receive(rig.request(0.0))
-    m.receive_data(answer[:20], 0.0)
-    assert m.busy
-    m.receive_data(answer[20:], 0.0)
-    assert values(m.result()) == rig.expected()
+    m.receive_data(b"\x00\xff\x55" + answer[:5], 0.0)  # line noise first (a real quirk)
+    assert m.express_fallbacks == 1 and m.busy  # decided on the first piece, not at the end
+    m.receive_data(answer[5:], 0.0)
+    assert values(m.result()) == rig.expected()  # the framer hunted the frame out
+
+
+def test_a_beginning_then_silence_times_out_after_the_inter_frame_time_and_is_repeated():
+    rig = Rig(response_timeout=3.0, inter_frame_timeout=0.5)
+    m = rig.warmed()
+    request = rig.request(10.0)
+    answer = rig.meter.receive(request)
+    m.receive_data(answer[:20], 10.1)
+    assert m.next_timeout() == pytest.approx(10.6)  # not the 3 s response time-out
+    m.check_timeout(10.6)
+    assert m.retransmissions == 1 and m.data_to_send() == request
     assert m.express_fallbacks == 1
-    assert values(rig.cycle()) == rig.expected()  # and the next cycle is express again
-    assert (m.express_cycles, m.express_fallbacks) == (2, 1)
+    m.receive_data(rig.meter.receive(request), 10.7)  # the meter repeats its answer
+    assert values(m.result()) == rig.expected()
 
 
 def _as_double_long_unsigned(results):
@@ -199,14 +223,19 @@ def test_an_old_answer_with_the_same_sequence_number_is_never_taken_for_this_cyc
     m.close(10.2, wire=False)
 
 
-def test_a_corrupted_answer_is_dropped_by_the_full_path_and_the_retransmission_answered():
+@pytest.mark.parametrize("cut", [None, 12], ids=["whole", "in-pieces"])
+def test_a_corrupted_answer_is_dropped_by_the_full_path_and_the_retransmission_answered(cut):
     rig = Rig(response_timeout=1.0)
     m = rig.warmed()
     request = rig.request(10.0)
-    answer = bytearray(rig.meter.receive(request))
-    answer[-4] ^= 0x40  # a bit flipped in the last value: the FCS no longer matches
-    m.receive_data(bytes(answer), 10.1)
+    answer = bytes(rig.meter.receive(request))
+    answer = answer[:-4] + bytes((answer[-4] ^ 0x40,)) + answer[-3:]  # the FCS no longer fits
+    if cut:
+        m.receive_data(answer[:cut], 10.1)  # a right beginning: kept, nothing decided yet
+        assert m.express_fallbacks == 0
+    m.receive_data(answer[cut or 0 :], 10.1)
     assert m.busy and m.express_fallbacks == 1
+    assert m.channel.link.framer.bad_frames == 1  # the whole frame reached the full path
     m.check_timeout(11.0)
     assert m.data_to_send() == request  # the link repeats the same I frame
     # The meter got it already: it answers its last frame again (duplicate N(S) handling).

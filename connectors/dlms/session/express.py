@@ -123,11 +123,11 @@ def compile_express(plan: ReadPlan, apdu: bytes) -> ExpressRead | None:
 
 class ExpressOp:
     """The operation of a cycle sent by the express path. ``try_answer`` takes the expected
-    answer; anything else (other bytes, a time-out, a lost line) turns it into the ordinary read
-    operation, which continues from the request already sent (generator protocol: send, throw,
-    close)."""
+    answer, whole or in pieces (a serial line delivers it a few bytes at a time); anything else
+    (other bytes, a time-out, a lost line) turns it into the ordinary read operation, which
+    continues from the request already sent (generator protocol: send, throw, close)."""
 
-    __slots__ = ("_full", "_machine", "express", "invoke_id", "plan", "waiting")
+    __slots__ = ("_buf", "_full", "_machine", "express", "invoke_id", "plan", "waiting")
 
     def __init__(
         self, machine: SessionMachine, plan: ReadPlan, express: ExpressRead, invoke_id: int
@@ -136,38 +136,49 @@ class ExpressOp:
         self.plan = plan
         self.express = express
         self.invoke_id = invoke_id
-        self.waiting = True  # no byte of the answer seen yet
+        self.waiting = True  # the answer may still come the express way
+        self._buf = b""  # its beginning, while it comes in pieces
         self._full: Any = None
 
-    def try_answer(self, data: bytes, read_at_ms: Any) -> list[Reading] | None:
-        """The readings when ``data`` is exactly the expected answer (the link and association
-        then move on); None: hand ``data`` to the full path."""
-        self.waiting = False
+    def try_answer(self, data: bytes, read_at_ms: Any) -> list[Reading] | bytes | None:
+        """The readings when the bytes so far are exactly the expected answer (the link and
+        association then move on); None while they are its beginning; else every byte received
+        so far, for the full path (and this operation stops waiting)."""
+        buf = self._buf + data if self._buf else data
         m = self._machine
         express = self.express
         channel = m.channel
         header = channel.express_header(express.apdu_length)
-        if (
-            header is None
-            or len(data) != len(header) + express.apdu_length + channel.express_trailer
-            or not data.startswith(header)
-            or not channel.express_check(data)
-        ):
-            return None
-        values = express.decode(data, len(header), self.invoke_id)
-        if values is None:
-            return None
-        channel.express_commit()
-        m.assoc.express_answered()
-        m.with_list.succeeded()
-        return express.readings(values, read_at_ms())
+        if header is not None:
+            size = len(header) + express.apdu_length + channel.express_trailer
+            n = len(buf)
+            if n < size:
+                if header.startswith(buf) if n < len(header) else buf.startswith(header):
+                    self._buf = buf
+                    return None
+            elif n == size and buf.startswith(header) and channel.express_check(buf):
+                values = express.decode(buf, len(header), self.invoke_id)
+                if values is not None:
+                    self.waiting = False
+                    self._buf = b""
+                    channel.express_commit()
+                    m.assoc.express_answered()
+                    m.with_list.succeeded()
+                    return express.readings(values, read_at_ms())
+        self.waiting = False
+        self._buf = b""
+        return buf
 
     def _ordinary(self) -> Any:
         full = self._full
         if full is None:
-            self._machine.express_fallbacks += 1
-            full = self._full = self._machine._read_op(self.plan, sent=True)
+            m = self._machine
+            m.express_fallbacks += 1
             self.waiting = False
+            if self._buf:  # the beginning of an answer that never came whole
+                m.channel.receive_data(self._buf)
+                self._buf = b""
+            full = self._full = m._read_op(self.plan, sent=True)
             full.send(None)  # runs up to its first wait, reading whatever the channel holds
         return full
 

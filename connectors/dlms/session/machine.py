@@ -118,7 +118,9 @@ class SessionMachine(MachineOpsMixin):
         """When ``check_timeout`` must be called (inf when nothing waits)."""
         if self._op is None:
             return _INF
-        if self.channel.partial and self._frame_deadline < self._deadline:
+        if self._frame_deadline < self._deadline and (
+            self.channel.partial or type(self._op) is ExpressOp  # (its pieces are its own)
+        ):
             return self._frame_deadline  # in the middle of a frame: the rest must follow soon
         return self._deadline
 
@@ -132,11 +134,15 @@ class SessionMachine(MachineOpsMixin):
         if op is None:  # a late answer between operations: never attributed
             return
         if type(op) is ExpressOp and op.waiting:
-            readings = op.try_answer(data, self._wall_ms)
-            if readings is not None:
-                self.express_cycles += 1
-                self._finish(readings, None)
+            outcome = op.try_answer(data, self._wall_ms)
+            if outcome is None:  # the beginning of the expected answer: the rest must follow
+                self._frame_deadline = now + self.settings.inter_frame_timeout
                 return
+            if type(outcome) is list:
+                self.express_cycles += 1
+                self._finish(outcome, None)
+                return
+            data = outcome  # not the expected answer: all of it takes the full path
         self.channel.receive_data(data)
         self._frame_deadline = now + self.settings.inter_frame_timeout
         self._resume(False)
