@@ -62,4 +62,7 @@ def test_two_meters_share_one_pty_line_each_answering_its_own_address():
         # Every value published for meter i is meter i's truth for that register at its read time.
         assert check_truth(sink, f"m{i}", bus.meters[i].model) >= 3 * len(POINTS)
         assert engine.health()[f"m{i}"]["failed_reads"] == 0
+        # Steady cycles took the express path on the shared line too (addresses per meter).
+        machine = engine.channels[0].meters[f"m{i}"].session_obj.machine
+        assert machine.express_cycles >= 1 and machine.express_fallbacks == 0
     assert bus.meters[0].model.serial != bus.meters[1].model.serial
