@@ -179,7 +179,7 @@ class ExpressOp:
                 m.channel.receive_data(self._buf)
                 self._buf = b""
             full = self._full = m._read_op(self.plan, sent=True)
-            full.send(None)  # runs up to its first wait, reading whatever the channel holds
+            next(full)  # runs up to its first wait, reading whatever the channel holds
         return full
 
     def send(self, timed_out: Any) -> None:

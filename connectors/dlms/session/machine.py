@@ -34,7 +34,7 @@ from ..protocol.errors import DataAccessError, DlmsError, LocalProtocolError
 from ..protocol.obis import Obis
 from .batching import WithListSupport
 from .channel import make_channel
-from .express import ExpressOp
+from .express import ExpressOp, ExpressRead
 from .machine_ops import MachineOpsMixin, Op, SessionState
 from .machine_ops import _secret_span as _secret_span  # imported from here by session.py
 from .reading import Reading, Ref, ScalerCache
@@ -94,7 +94,7 @@ class SessionMachine(MachineOpsMixin):
         self._out: list[bytes] = []
         self._mask: tuple[int, int] | None = None  # secret span of the AARQ in flight
         self._wire = False  # the driver's transport is up
-        self._op: Op | None = None
+        self._op: Op | ExpressOp | None = None  # ExpressOp: a cycle on the express path
         self._value: Any = None
         self._error: BaseException | None = None
         self._descriptors = DescriptorCache()
@@ -138,7 +138,7 @@ class SessionMachine(MachineOpsMixin):
             if outcome is None:  # the beginning of the expected answer: the rest must follow
                 self._frame_deadline = now + self.settings.inter_frame_timeout
                 return
-            if type(outcome) is list:
+            if not isinstance(outcome, bytes):  # the readings
                 self.express_cycles += 1
                 self._finish(outcome, None)
                 return
@@ -199,7 +199,8 @@ class SessionMachine(MachineOpsMixin):
     def read(self, refs: Iterable[Any], now: float) -> None:
         self._require_ready()
         plan = self._plan_for(refs)
-        if plan.express is not None and self._op is None and self._express(plan, now):
+        express = plan.express
+        if express is not None and self._op is None and self._express(plan, express, now):
             return
         self._start(self._read_op(plan), now)
 
@@ -229,7 +230,7 @@ class SessionMachine(MachineOpsMixin):
         self._start(self._shutdown_op(release), now)
 
     # ------------------------------------------------------------------------ internals
-    def _express(self, plan: ReadPlan, now: float) -> bool:
+    def _express(self, plan: ReadPlan, express: ExpressRead, now: float) -> bool:
         """Send a steady cycle's request by the express path (see ``express``); False when the
         channel or association is not quiet enough for it (the full path then runs)."""
         request = plan.requests[0]
@@ -247,7 +248,7 @@ class SessionMachine(MachineOpsMixin):
         self._frame_deadline = _INF
         self.requests += 1
         self._write(frames)
-        self._op = ExpressOp(self, plan, plan.express, iid)
+        self._op = ExpressOp(self, plan, express, iid)
         return True
 
     def _wall_ms(self) -> int:

@@ -8,7 +8,7 @@ symbol and exact scaling factor resolved, so a cycle costs the GETs and little e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ..protocol.apdu import AttributeDescriptor, DataAccessResult
 from ..protocol.apdu.get import PreparedGetWithList
@@ -17,6 +17,9 @@ from ..protocol.obis import Obis
 from ..protocol.units import ScalerUnit, apply_scaler
 from .batching import ItemSize, plan_batches
 from .reading import Reading, Ref, ScalerCache, render_value
+
+if TYPE_CHECKING:
+    from .express import ExpressRead  # express builds on this module: no runtime import
 
 __all__ = ["SCALER", "VALUE", "DescriptorCache", "ReadPlan", "store_scaler"]
 
@@ -74,7 +77,7 @@ class ReadPlan:
         max_items: int | None,
     ) -> None:
         self.refs = refs
-        self.express: Any = None  # an ExpressRead once an answer was learned (session/express)
+        self.express: ExpressRead | None = None  # once an answer was learned (session/express)
         items: list[Item] = []
         sizes: list[ItemSize] = []
         queued: set[tuple[int, Obis]] = set()
