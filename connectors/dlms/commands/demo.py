@@ -3,8 +3,8 @@
 What runs, all on loopback, all stopped on Ctrl-C (or after ``--seconds``):
 
 1. ``--meters`` simulated DLMS meters (in this process, one thread, free ports);
-2. a private mosquitto broker (``tb_dlms.testing.broker``);
-3. a ThingsBoard stand-in on it (``tb_dlms.testing.tb_standin``): answers the gateway's session
+2. a private mosquitto broker (``tb_dlms.sandbox.broker``);
+3. a ThingsBoard stand-in on it (``tb_dlms.sandbox.tb_standin``): answers the gateway's session
    handshake and shows every ``v1/gateway/telemetry`` message as one console line per device;
 4. the real gateway (``python -m thingsboard_gateway.tb_gateway``) with a generated ``dlms.json``
    pointing at the meters, and the connector installed by ``tb-dlms install`` into the private
@@ -151,7 +151,7 @@ def describe(message: Any, health_keys: frozenset[str]) -> list[str]:
 def _missing() -> list[str]:
     import importlib.util
 
-    from ..testing.broker import find_mosquitto
+    from ..sandbox.broker import find_mosquitto
 
     problems = []
     if importlib.util.find_spec("thingsboard_gateway") is None:
@@ -203,11 +203,11 @@ class _Demo:
 
     def run(self) -> int:
         from ..commands.install import connector_entry
+        from ..sandbox.broker import Broker
+        from ..sandbox.gateway import GatewayProcess
+        from ..sandbox.meters import simulator_dlms_config
+        from ..sandbox.tb_standin import ThingsBoardStandIn
         from ..simulator.server import SimulatorServer
-        from ..testing.broker import Broker
-        from ..testing.gateway import GatewayProcess
-        from ..testing.meters import simulator_dlms_config
-        from ..testing.tb_standin import ThingsBoardStandIn
 
         args = self.args
         previous = signal.signal(signal.SIGTERM, self._on_sigterm)

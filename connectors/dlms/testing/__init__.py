@@ -1,13 +1,12 @@
 """A reusable harness that proves the connector inside the REAL ThingsBoard IoT Gateway.
 
-* :mod:`.broker` - a private mosquitto on a free loopback port.
-* :mod:`.tb_standin` - a small ThingsBoard stand-in on that broker: answers the gateway's
-  ``getSessionLimits``, records ``v1/gateway/*`` traffic, pushes attribute updates and RPCs.
-* :mod:`.gateway` - a gateway config dir and the real ``thingsboard_gateway`` process, with the
-  connector installed by ``tb-dlms install`` into a folder the gateway's own loader searches.
+The broker, the ThingsBoard stand-in, the gateway process and the simulator's ``dlms.json`` are
+the ones ``tb-dlms demo`` runs (:mod:`tb_dlms.sandbox`); this package re-exports them under the
+names the tests use and adds what only tests need (:mod:`.pty`: socat pseudo terminals).
 
-Used by ``tests/integration`` and ``tb-dlms demo``. Needs the gateway extra (thingsboard-gateway,
-paho-mqtt) and the ``mosquitto`` binary; nothing here is imported by the connector itself.
+Used by ``tests/integration`` and the benchmarks. May import any layer; no product module may
+import it (tests/test_layers.py). Needs the gateway extra (thingsboard-gateway, paho-mqtt) and the
+``mosquitto`` binary.
 """
 
 from __future__ import annotations
