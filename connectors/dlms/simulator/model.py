@@ -29,7 +29,7 @@ from tb_dlms.protocol.obis import Obis
 
 from . import values as _v
 from .objects import ACTION_TABLE, CLASS_OF, GET_TABLE, PROFILE, REG_TYPES, SET_TABLE
-from .profile import _native, datetime_bytes, read_buffer, row_span
+from .profile import datetime_bytes, native, read_buffer, row_span
 
 __all__ = ["DEFAULT_OPTIONS", "ControlState", "MeterModel", "MeterOptions"]
 
@@ -178,7 +178,7 @@ class MeterModel:
             if key in GET_TABLE:
                 return DataAccessResult.READ_WRITE_DENIED
             return DataAccessResult(_missing(class_id, obis))
-        return fn(self, _native(value))
+        return fn(self, native(value))
 
     def action(
         self, class_id: int, obis: AnyObis, method: int, parameters: Any = None
@@ -190,7 +190,7 @@ class MeterModel:
             if key in ACTION_TABLE:
                 return ActionResult.READ_WRITE_DENIED, None
             return ActionResult(_missing(class_id, obis)), None
-        return fn(self, _native(parameters))
+        return fn(self, native(parameters))
 
     # -- truth for tests, demo and benchmarks ------------------------------------------------
     def expected(self, obis: AnyObis, t: float | None = None) -> tuple[int, int, int]:
@@ -282,19 +282,19 @@ class MeterModel:
 
     def _energy_raw(self, tau: int) -> int:
         """Energy register at ``tau``: the closed form minus what was not consumed while off."""
-        p = _v._params(self.index)
-        energy = _v._energy_wh
+        i = self.index
+        energy = _v.energy_wh_at
         lost = 0.0
         for t0, t1 in self._off:
             if tau <= t0:
                 break
             if tau < t1:
-                return math.floor(energy(p, t0) - lost)
-            lost += energy(p, t1) - energy(p, t0)
+                return math.floor(energy(i, t0) - lost)
+            lost += energy(i, t1) - energy(i, t0)
         else:
             if self._off_since is not None and tau > self._off_since:
-                return math.floor(energy(p, self._off_since) - lost)
-        return math.floor(energy(p, tau) - lost)
+                return math.floor(energy(i, self._off_since) - lost)
+        return math.floor(energy(i, tau) - lost)
 
     def _supply_off_at(self, tau: int) -> bool:
         if self._off_since is not None and tau >= self._off_since:
@@ -309,13 +309,14 @@ class MeterModel:
             return 0
         return _v.raw_at(self.index, spec, tau)
 
-    def _register_value(self, spec: _v.RegisterSpec) -> Typed:
+    # -- the object table's handlers (objects.ObjectHost): wire values in, wire results out ----
+    def get_register(self, spec: _v.RegisterSpec) -> Typed:
         return Typed(REG_TYPES[spec.quantity], self._register_raw(spec, self._tau()))
 
-    def _clock_value(self) -> Typed:
+    def get_clock(self) -> Typed:
         return Typed(DataType.OCTET_STRING, datetime_bytes(self.meter_time()))
 
-    def _profile_buffer(self, access: SelectiveAccess | None) -> GetResult:
+    def get_profile_buffer(self, access: SelectiveAccess | None) -> GetResult:
         index = self.index
         energy_type = REG_TYPES[_v.ENERGY]
         volt = _v.REGISTERS_BY_KEY["voltage_l1"]
@@ -326,11 +327,11 @@ class MeterModel:
         )
         return read_buffer(PROFILE, self._tau(), columns, access)
 
-    def _entries_in_use(self) -> int:
+    def get_entries_in_use(self) -> int:
         first, last = row_span(PROFILE, self._tau())
         return max(0, last - first + 1)
 
-    def _set_clock(self, value: Any) -> DataAccessResult:
+    def set_clock(self, value: Any) -> DataAccessResult:
         if isinstance(value, (bytes, bytearray)):
             if len(value) != 12:
                 return DataAccessResult.TYPE_UNMATCHED
@@ -349,7 +350,7 @@ class MeterModel:
         self.set_meter_time(d.timestamp())
         return DataAccessResult.SUCCESS
 
-    def _set_control_mode(self, value: Any) -> DataAccessResult:
+    def set_control_mode(self, value: Any) -> DataAccessResult:
         if type(value) is not int:
             return DataAccessResult.TYPE_UNMATCHED
         if value not in _MODES:
@@ -359,13 +360,13 @@ class MeterModel:
             self._set_state(ControlState.CONNECTED)
         return DataAccessResult.SUCCESS
 
-    def _set_secret(self, value: Any) -> DataAccessResult:
+    def set_secret(self, value: Any) -> DataAccessResult:
         if not isinstance(value, (bytes, bytearray)):
             return DataAccessResult.TYPE_UNMATCHED
         self._secret = bytes(value)
         return DataAccessResult.SUCCESS
 
-    def _remote(self, event: str, parameters: Any) -> tuple[ActionResult, None]:
+    def call_disconnector(self, event: str, parameters: Any) -> tuple[ActionResult, None]:
         if not (parameters is None or type(parameters) is int):
             return ActionResult.TYPE_UNMATCHED, None
         if self._dc_mode == 0:
@@ -373,7 +374,7 @@ class MeterModel:
         self.trigger(event)  # no transition from this state: accepted, nothing changes
         return ActionResult.SUCCESS, None
 
-    def _clock_method(self, method: int, parameters: Any) -> tuple[ActionResult, None]:
+    def call_clock(self, method: int, parameters: Any) -> tuple[ActionResult, None]:
         if not (parameters is None or type(parameters) is int):
             return ActionResult.TYPE_UNMATCHED, None
         now = self.meter_time()

@@ -1,16 +1,17 @@
 """The object table every simulated meter shares: which COSEM objects exist, their attributes and
 methods, who may read, write or call them, and the association's object_list built from that.
 
-Built once at import. Getters, setters and methods are small functions of the MeterModel
-instance (``m``), so per-meter state stays in the instance and the tables stay shared. The
-access rights published in object_list are derived from the same entries that serve requests,
-so they cannot disagree.
+Built once at import. Getters, setters and methods are small functions of the meter instance
+(``m``), so per-meter state stays in the instance and the tables stay shared. They call only the
+public ``ObjectHost`` interface below, which MeterModel implements: the tables neither import the
+model nor touch its private state. The access rights published in object_list are derived from
+the same entries that serve requests, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from tb_dlms.protocol.axdr import DataType, Typed
 from tb_dlms.protocol.obis import Obis
@@ -18,14 +19,38 @@ from tb_dlms.protocol.obis import Obis
 from . import values as _v
 from .profile import CLOCK_OBIS, CaptureObject, ProfileSpec
 
-if TYPE_CHECKING:  # annotations only: no import cycle at run time
+if TYPE_CHECKING:  # annotations only
     from tb_dlms.protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
 
-    from .model import MeterModel
 
-    Getter = Callable[[MeterModel, SelectiveAccess | None], Typed | DataAccessResult]
-    Setter = Callable[[MeterModel, object], DataAccessResult]  # value as natives
-    Method = Callable[[MeterModel, object], tuple[ActionResult, Typed | None]]
+class ObjectHost(Protocol):
+    """What the tables call on a meter (MeterModel): values as the wire has them."""
+
+    @property
+    def serial(self) -> bytes: ...
+    @property
+    def logical_device_name(self) -> bytes: ...
+    @property
+    def output_state(self) -> bool: ...
+    @property
+    def control_state(self) -> int: ...
+    @property
+    def control_mode(self) -> int: ...
+    def get_register(self, spec: _v.RegisterSpec) -> Typed: ...
+    def get_clock(self) -> Typed: ...
+    def get_profile_buffer(self, access: SelectiveAccess | None) -> Typed | DataAccessResult: ...
+    def get_entries_in_use(self) -> int: ...
+    def set_clock(self, value: Any) -> DataAccessResult: ...
+    def set_control_mode(self, value: Any) -> DataAccessResult: ...
+    def set_secret(self, value: Any) -> DataAccessResult: ...
+    def call_clock(self, method: int, parameters: Any) -> tuple[ActionResult, None]: ...
+    def call_disconnector(self, event: str, parameters: Any) -> tuple[ActionResult, None]: ...
+
+
+if TYPE_CHECKING:
+    Getter = Callable[[ObjectHost, SelectiveAccess | None], Typed | DataAccessResult]
+    Setter = Callable[[ObjectHost, object], DataAccessResult]  # value as natives
+    Method = Callable[[ObjectHost, object], tuple[ActionResult, Typed | None]]
 
 __all__ = [
     "ACTION_TABLE",
@@ -42,6 +67,7 @@ __all__ = [
     "SET_TABLE",
     "AttrDef",
     "ObjectDef",
+    "ObjectHost",
 ]
 
 
@@ -122,7 +148,7 @@ def _register(spec: _v.RegisterSpec) -> ObjectDef:
         spec.obis,
         (
             _ln(spec.obis),
-            AttrDef(2, lambda m, access: m._register_value(spec)),
+            AttrDef(2, lambda m, access: m.get_register(spec)),
             AttrDef(3, _const(scaler_unit)),
         ),
         ((1, None),),  # reset: a meter does not let anyone zero its energy register
@@ -138,7 +164,7 @@ _CLOCK = ObjectDef(
     CLOCK_OBIS,
     (
         _ln(CLOCK_OBIS),
-        AttrDef(2, lambda m, access: m._clock_value(), lambda m, v: m._set_clock(v)),
+        AttrDef(2, lambda m, access: m.get_clock(), lambda m, v: m.set_clock(v)),
         AttrDef(3, _const(Typed(DataType.LONG, 0))),  # time_zone: UTC
         AttrDef(4, _const(_u8(0))),  # status: OK
         AttrDef(5, _const(_NO_DATETIME)),  # daylight_savings_begin
@@ -148,12 +174,12 @@ _CLOCK = ObjectDef(
         AttrDef(9, _const(_enum(1))),  # clock_base: internal crystal
     ),
     (
-        (1, lambda m, p: m._clock_method(1, p)),  # adjust_to_quarter
+        (1, lambda m, p: m.call_clock(1, p)),  # adjust_to_quarter
         (2, None),  # adjust_to_measuring_period
-        (3, lambda m, p: m._clock_method(3, p)),  # adjust_to_minute
+        (3, lambda m, p: m.call_clock(3, p)),  # adjust_to_minute
         (4, None),  # adjust_to_preset_time
         (5, None),  # preset_adjusting_time
-        (6, lambda m, p: m._clock_method(6, p)),  # shift_time
+        (6, lambda m, p: m.call_clock(6, p)),  # shift_time
     ),
 )
 
@@ -183,11 +209,11 @@ _DISCONNECT = ObjectDef(
         _ln(DISCONNECT_OBIS),
         AttrDef(2, lambda m, a: Typed(DataType.BOOLEAN, m.output_state)),
         AttrDef(3, lambda m, a: _enum(m.control_state)),
-        AttrDef(4, lambda m, a: _enum(m.control_mode), lambda m, v: m._set_control_mode(v)),
+        AttrDef(4, lambda m, a: _enum(m.control_mode), lambda m, v: m.set_control_mode(v)),
     ),
     (
-        (1, lambda m, p: m._remote("remote_disconnect", p)),
-        (2, lambda m, p: m._remote("remote_reconnect", p)),
+        (1, lambda m, p: m.call_disconnector("remote_disconnect", p)),
+        (2, lambda m, p: m.call_disconnector("remote_reconnect", p)),
     ),
 )
 
@@ -198,12 +224,12 @@ _PROFILE = ObjectDef(
     PROFILE_OBIS,
     (
         _ln(PROFILE_OBIS),
-        AttrDef(2, lambda m, access: m._profile_buffer(access), selectors=(1, 2)),
+        AttrDef(2, lambda m, access: m.get_profile_buffer(access), selectors=(1, 2)),
         AttrDef(3, _const(PROFILE.capture_objects_typed())),
         AttrDef(4, _const(_dlu(PROFILE.capture_period))),
         AttrDef(5, _const(_enum(1))),  # sort_method: fifo (oldest entry first)
         AttrDef(6, _const(_CLOCK_DEF)),  # sort_object: the capture time
-        AttrDef(7, lambda m, a: _dlu(m._entries_in_use())),
+        AttrDef(7, lambda m, a: _dlu(m.get_entries_in_use())),
         AttrDef(8, _const(_dlu(PROFILE.capacity))),
     ),
     ((1, None), (2, None)),  # reset, capture: the profile is computed, not stored
@@ -223,7 +249,7 @@ def _association(object_list: list[Typed]) -> ObjectDef:
             AttrDef(4),  # application_context_name
             AttrDef(5),  # xDLMS_context_info
             AttrDef(6),  # authentication_mechanism_name
-            AttrDef(7, None, lambda m, v: m._set_secret(v)),  # LLS secret: write-only
+            AttrDef(7, None, lambda m, v: m.set_secret(v)),  # LLS secret: write-only
             AttrDef(8, _const(_enum(2))),  # association_status: associated
             AttrDef(9),  # security_setup_reference
         ),

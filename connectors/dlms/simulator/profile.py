@@ -45,6 +45,7 @@ __all__ = [
     "CaptureObject",
     "ProfileSpec",
     "datetime_bytes",
+    "native",
     "read_buffer",
     "row_span",
 ]
@@ -135,12 +136,12 @@ class _Unsupported(Exception):
     """Well-formed parameters asking for something this profile cannot do (-> other-reason)."""
 
 
-def _native(v: Any) -> Any:
+def native(v: Any) -> Any:
     """Decoded access parameters come Typed (so they re-encode); the logic wants plain values."""
     while isinstance(v, Typed):
         v = v.value
     if isinstance(v, (tuple, list)):
-        return type(v)(_native(x) for x in v)
+        return type(v)(native(x) for x in v)
     return v
 
 
@@ -242,7 +243,7 @@ def read_buffer(
         j_lo, j_hi, cols = first, last, list(range(len(columns)))
     else:
         try:
-            params = _native(access.parameters)
+            params = native(access.parameters)
             if access.selector == 1:
                 j_lo, j_hi, cols = _by_range(spec, first, last, params)
             elif access.selector == 2:

@@ -38,6 +38,7 @@ __all__ = [
     "active_power",
     "current",
     "energy_raw",
+    "energy_wh_at",
     "expected",
     "expected_value",
     "frequency",
@@ -271,6 +272,11 @@ def raw_at(index: int, spec: RegisterSpec, tau: int) -> int:
     if q == POWER:
         return _round(_active_power(p, tau) * 10.0)
     return math.floor(_energy_wh(p, tau))  # an energy register truncates, it never rounds up
+
+
+def energy_wh_at(index: int, tau: int) -> float:
+    """Total active energy in Wh at ``tau`` seconds after EPOCH (the model's disconnector sums)."""
+    return _energy_wh(_params(index), tau)
 
 
 def energy_raw(index: int, tau: int) -> int:
