@@ -16,7 +16,7 @@ Quirks applied here (counted on service responses only, so association always wo
 ``drop_every`` N (the Nth GET/SET/ACTION answer is computed but never written: HDLC clients then
 repeat their I frame and get it again, wrapper clients time out) and ``garbage_every`` N (noise
 bytes before the Nth answer; over the wrapper this puts the stream out of step, as a broken line
-would).
+would). ``bad_with_list`` spoils every GET-with-list answer the way some field meters do.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tb_dlms.protocol.apdu.get import GetResponseWithList
 from tb_dlms.protocol.apdu.xdlms import Conformance
 from tb_dlms.protocol.association import (
     NEED_DATA,
@@ -36,6 +37,7 @@ from tb_dlms.protocol.association import (
     Role,
     SetRequested,
 )
+from tb_dlms.protocol.axdr import encode_length
 from tb_dlms.protocol.errors import DlmsError
 from tb_dlms.protocol.hdlc import (
     ConnectRequested,
@@ -51,7 +53,9 @@ from tb_dlms.protocol.wrapper import WrapperFramer, encode_wrapper
 
 from .model import MeterModel, MeterOptions
 
-__all__ = ["GARBAGE", "LLS_CLIENTS", "PUBLIC_CLIENT", "MeterSession", "SimulatedMeter"]
+__all__ = [
+    "GARBAGE", "LLS_CLIENTS", "PUBLIC_CLIENT", "MeterSession", "SimulatedMeter", "spoil_with_list",
+]
 
 PUBLIC_CLIENT = 16
 LLS_CLIENTS = (1, 32)
@@ -133,6 +137,18 @@ def server_conformance(options: MeterOptions) -> Conformance:
     if options.with_list:
         c |= Conformance.MULTIPLE_REFERENCES
     return c
+
+
+def spoil_with_list(raw: bytes, results: list[Any], quirk: str) -> bytes:
+    """A GET-with-list answer ``raw`` (for ``results``) made malformed as field meters do."""
+    count = encode_length(len(results))
+    if quirk == "short":  # the declared count, one result less
+        fewer = GetResponseWithList(0, tuple(results[:-1])).encode()
+        return raw[:3] + count + fewer[3 + len(encode_length(len(results) - 1)):]
+    if quirk == "block":  # last-block, block number 1, raw-data: what a data block carries
+        body = raw[3:]
+        return raw[:3] + b"\x01\x00\x00\x00\x01\x00" + encode_length(len(body)) + body
+    raise ValueError(f"unknown bad_with_list quirk {quirk!r}")
 
 
 class MeterSession:
@@ -302,7 +318,11 @@ class MeterSession:
     def _get(self, assoc: Association, event: GetRequested) -> bytes:
         get = self.meter.model.get
         results = [get(d.class_id, d.wire[2:8], d.attribute, access) for d, access in event.items]
-        return assoc.respond_get(event.invoke_id, results)
+        raw = assoc.respond_get(event.invoke_id, results)
+        quirk = self.meter.options.bad_with_list
+        if quirk and event.with_list and raw[:2] == b"\xc4\x03":
+            return spoil_with_list(raw, results, quirk)
+        return raw
 
     def _set(self, assoc: Association, event: SetRequested) -> bytes:
         put = self.meter.model.set
