@@ -27,6 +27,7 @@ from tb_dlms.protocol.hdlc import (
     decode_parameters,
     encode_frame,
 )
+from tb_dlms.protocol.hdlc.link import MAX_GO_BACK
 
 CLIENT = HdlcAddress(16)
 SERVER = HdlcAddress(1, 17, 2)
@@ -311,6 +312,49 @@ def test_retransmit_repeats_a_whole_window_with_the_same_ns():
     assert client.retransmissions == 1
     _, server_events = wire.run(to_server=again)
     assert server_events == [DataReceived(bytes(200))]
+
+
+def _rr(nr: int) -> bytes:
+    return encode_frame(Frame(FrameKind.RR, CLIENT, SERVER, True, nr=nr))
+
+
+def test_partial_acknowledgement_sends_the_rest_again_from_nr():
+    # Issue 8: the meter answers the poll of burst 0,1,2 with RR N(R)=1: frames 1 and 2 were
+    # lost, so they go again (same N(S)), followed by the next segment to fill the window.
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, server, wire, _, _ = connected_pair(params, params)
+    request = bytes(200)  # 203 bytes with the LLC: 7 segments
+    first = client.send_data(request)
+    assert [f.ns for f in frames_of(first)] == [0, 1, 2]
+    client.receive_data(_rr(1))
+    assert client.next_event() is NEED_DATA
+    again = frames_of(client.data_to_send())
+    assert [(f.ns, f.poll_final, f.segmented) for f in again] == [
+        (1, False, True), (2, False, True), (3, True, True)]
+    assert [f.info for f in again[:2]] == [f.info for f in frames_of(first)[1:]]
+    assert client.retransmissions == 1
+    # The server got frame 0 only; with the go-back burst the rest flows, nothing twice.
+    wire.run(to_server=encode_frame(frames_of(first)[0]))
+    _, server_events = wire.run(to_server=b"".join(encode_frame(f) for f in again))
+    assert server_events == [DataReceived(request)]
+    assert server.duplicate_frames == 0
+
+
+def test_partial_acknowledgement_without_progress_is_bounded():
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, _server, _, _, _ = connected_pair(params, params)
+    client.send_data(bytes(200))
+    client.receive_data(_rr(1))  # progress: frame 0 taken
+    assert client.next_event() is NEED_DATA
+    assert [f.ns for f in frames_of(client.data_to_send())] == [1, 2, 3]
+    for _ in range(MAX_GO_BACK):
+        client.receive_data(_rr(1))  # nothing more taken, again and again
+        assert client.next_event() is NEED_DATA
+        assert [f.ns for f in frames_of(client.data_to_send())] == [1, 2, 3]
+    client.receive_data(_rr(1))
+    with pytest.raises(RemoteProtocolError, match="took none of 3 frame"):
+        client.next_event()
+    assert client.retransmissions == MAX_GO_BACK + 1
 
 
 def test_rnr_holds_segments_until_rr():

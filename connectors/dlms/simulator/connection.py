@@ -43,10 +43,13 @@ from tb_dlms.protocol.hdlc import (
     ConnectRequested,
     DataReceived,
     Disconnected,
+    Frame,
+    FrameKind,
     HdlcAddress,
     HdlcConnection,
     LinkParameters,
     LinkState,
+    encode_frame,
     scan,
 )
 from tb_dlms.protocol.wrapper import WrapperFramer, encode_wrapper
@@ -89,7 +92,9 @@ class SimulatedMeter:
         self.model = model
         self.options = options
         self.physical = physical
-        self.link_limits = LinkParameters(options.max_info_field, options.max_info_field)
+        self.link_limits = LinkParameters(
+            options.max_info_field, options.max_info_field, options.window, options.window
+        )
         self.conformance = server_conformance(options)
         self._settings: dict[tuple[int, bytes], AssociationSettings] = {}
         self.requests = 0  # GET / SET / ACTION requests answered (block transfers count once)
@@ -156,6 +161,7 @@ class MeterSession:
     close the socket (wrapper stream out of step)."""
 
     __slots__ = (
+        "_burst",
         "_pre",
         "_wport",
         "assoc",
@@ -175,6 +181,7 @@ class MeterSession:
         self.wrapper: WrapperFramer | None = WrapperFramer() if wrapper else None
         self.assoc: Association | None = None
         self._pre = bytearray()  # HDLC bytes before the first frame addressed to us
+        self._burst = 0  # I frames of the client's current burst (partial_ack quirk)
         self._wport = (0, 0)  # wrapper: (client wPort, our wPort) of the association
         self.closed = False
         self.replies = 0  # service responses produced (drop/garbage counting)
@@ -191,6 +198,8 @@ class MeterSession:
             link = self._open_link(data)
             if link is None:
                 return b""
+        elif self.meter.options.partial_ack:
+            self._partial_ack(link, data)
         else:
             link.receive_data(data)
         out: list[bytes] = []
@@ -254,6 +263,30 @@ class MeterSession:
         if len(pre) > _PRELINK_LIMIT:
             del pre[:-_PRELINK_LIMIT]
         return None
+
+    def _partial_ack(self, link: HdlcConnection, data: bytes) -> None:
+        """Hand the link only the first ``partial_ack`` I frames of each burst; a poll beyond them
+        is answered as if it had come alone (an RR with the same N(R))."""
+        pre = self._pre
+        pre += data
+        while pre:
+            consumed, frame, _, _ = scan(pre)
+            if not consumed:
+                break
+            del pre[:consumed]
+            if frame is None:
+                continue
+            if frame.kind is FrameKind.I:
+                self._burst += 1
+                taken = self._burst <= self.meter.options.partial_ack
+                if frame.poll_final:
+                    self._burst = 0
+                    if not taken:  # the poll still needs its answer: RR N(R) = what we took
+                        frame = Frame(FrameKind.RR, frame.destination, frame.source, True, 0,
+                                      frame.nr)
+                elif not taken:
+                    continue
+            link.receive_data(encode_frame(frame))
 
     def _receive_wrapper(self, data: bytes) -> bytes:
         framer = self.wrapper

@@ -57,6 +57,10 @@ class MeterOptions:
     # Malformed GET-with-list answers (single GETs stay right): "short" declares N results and
     # sends N-1, "block" puts a data-block layout under the with-list tag; "" answers well.
     bad_with_list: str = ""
+    window: int = 1  # HDLC window offered in the UA, both directions (1..7)
+    # Take only the first N I frames of each burst from the client and drop the rest (0 = all):
+    # the poll is answered by RR N(R) below the client's last frame, a partial acknowledgement.
+    partial_ack: int = 0
 
     def __post_init__(self) -> None:
         if self.bad_with_list not in ("", "short", "block"):
