@@ -357,6 +357,29 @@ def test_partial_acknowledgement_without_progress_is_bounded():
     assert client.retransmissions == MAX_GO_BACK + 1
 
 
+@pytest.mark.parametrize("sender", ["server", "client"])
+def test_new_apdu_with_a_lagging_nr_settles_the_previous_burst(sender):
+    # Issue 8, found with gurux-dlms at window 3: it answers a two-frame AARE with a request
+    # whose N(R) counts only the first frame. The peer has the whole APDU (it answered it), so
+    # the next APDU must go out instead of failing "the previous APDU is not acknowledged yet".
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, server, _, _, _ = connected_pair(params, params)
+    if sender == "server":
+        server.receive_data(client.send_data(b"\x01"))
+        assert drain(server) == [DataReceived(b"\x01")]
+        us, peer_address, them = server, (SERVER, CLIENT), b"\xe6\xe6\x00"
+    else:
+        us, peer_address, them = client, (CLIENT, SERVER), b"\xe6\xe7\x00"
+    burst = frames_of(us.send_data(bytes(40)))  # two frames
+    assert len(burst) == 2
+    vr = 1 if sender == "server" else 0
+    lagging = Frame(FrameKind.I, *peer_address, True, vr, burst[0].ns + 1, False, them + b"\x02")
+    us.receive_data(encode_frame(lagging))
+    assert drain(us) == [DataReceived(b"\x02")]
+    answer = frames_of(us.send_data(b"\x03"))  # no LocalProtocolError
+    assert [(f.ns, f.info) for f in answer] == [((burst[-1].ns + 1) & 7, us._llc_tx + b"\x03")]
+
+
 def test_rnr_holds_segments_until_rr():
     params = LinkParameters(max_info_tx=32, max_info_rx=32)
     client, _server, _, _, _ = connected_pair(params, params)

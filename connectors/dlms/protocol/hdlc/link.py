@@ -437,6 +437,10 @@ class HdlcConnection:
                 self._reply(_RR)  # asks for everything from V(R) again
             return
         self._vr = (self._vr + 1) & 7
+        if self._unacked and not self._rx_parts and not self._tx_queue:
+            # The peer starts a new APDU with an N(R) below ours: DLMS is request/response, so it
+            # has taken all of ours (some peers count only one frame of a burst): done with them.
+            self._unacked.clear()
         if not self._rx_overflow:
             self._rx_parts.append(frame.info)
             self._rx_size += len(frame.info)
