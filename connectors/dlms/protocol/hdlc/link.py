@@ -8,7 +8,10 @@ UA/DM). Calls that produce frames on request (``connect``, ``send_data``...) ret
 Sequence numbers are modulo 8. V(S) is the N(S) of our next I frame; V(R) is the N(S) we expect
 next, and every I or RR frame we send carries N(R) = V(R). An APDU longer than the negotiated
 max_info_tx is sent in segments (S bit on all but the last), at most ``window_tx`` frames before the
-poll/final bit; the peer's RR (or next I frame) acknowledges them.
+poll/final bit; the peer's RR (or next I frame) acknowledges them. A client whose poll is answered
+by an RR with N(R) below V(S) sends the frames from N(R) again (go-back-N checkpoint, at most
+MAX_GO_BACK times in a row without progress); a peer that starts its next APDU has taken all of
+ours, whatever its N(R) says (DLMS is request/response).
 
 What the peer can make happen (documented choice):
 * corrupt bytes: dropped by the framer and counted (``link.framer.bad_frames``,
