@@ -340,6 +340,18 @@ def test_partial_acknowledgement_sends_the_rest_again_from_nr():
     assert server.duplicate_frames == 0
 
 
+def test_partial_acknowledgement_by_a_busy_peer_sends_nothing():
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, _server, _, _, _ = connected_pair(params, params)
+    client.send_data(bytes(200))
+    client.receive_data(encode_frame(Frame(FrameKind.RNR, CLIENT, SERVER, True, nr=1)))
+    assert client.next_event() is NEED_DATA
+    assert client.data_to_send() == b""  # RNR: no I frame until it is ready again
+    client.receive_data(_rr(1))
+    assert client.next_event() is NEED_DATA
+    assert [f.ns for f in frames_of(client.data_to_send())] == [1, 2, 3]
+
+
 def test_partial_acknowledgement_without_progress_is_bounded():
     params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
     client, _server, _, _, _ = connected_pair(params, params)

@@ -415,7 +415,7 @@ class HdlcConnection:
             # A secondary must answer every poll: repeat what the client has not got (go-back-N),
             # else the next segments, else a plain RR.
             self._answer_poll(self._burst(resend=bool(self._unacked)))
-        elif frame.poll_final and self._unacked:
+        elif frame.poll_final and self._unacked and not self._peer_busy:
             self._out.append(self._go_back(len(self._unacked) < pending))
         elif self._tx_queue:
             self._out.append(self._burst(resend=False))
