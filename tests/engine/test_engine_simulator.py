@@ -9,6 +9,7 @@ differ, so a value attributed to the wrong register or meter would not match.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import socket
 import threading
 import time
@@ -231,3 +232,47 @@ def test_two_meters_on_one_bus_each_with_its_own_address():
         assert check_truth(sink, f"m{i}", bus.meters[i].model) >= 4 * len(POINTS)
         assert engine.health()[f"m{i}"]["failed_reads"] == 0
     assert S.UNREACHABLE in sink.states_of("absent") and not sink.cycles_of("absent")
+
+
+@pytest.mark.parametrize("quirk", ["short", "block"])
+def test_malformed_with_list_answers_fall_back_to_single_gets_without_losing_a_cycle(
+    sim_factory, caplog, quirk
+):
+    # Issue 8: a meter whose GET-with-list answers are malformed used to fail every cycle.
+    bad = sim_factory(1, bad_with_list=quirk)
+    good = sim_factory(1)
+    specs = [spec("bad", TcpSpec("127.0.0.1", bad.ports[0])),
+             spec("good", TcpSpec("127.0.0.1", good.ports[0]))]
+    caplog.set_level(logging.INFO, logger="tb_dlms")
+
+    def restart_the_bad_meter(engine: PollingEngine, sink: RecordingSink) -> None:
+        time.sleep(0.5)
+        bad.stop_meter(0)
+        time.sleep(0.3)
+        bad.start_meter(0)
+
+    sink, engine = run(specs, 1.0, restart_the_bad_meter)
+    cycles = sink.cycles_of("bad")
+    assert len(cycles) >= 8 and all(r.ok for r in cycles[0])  # the first cycle is not lost
+    assert check_truth(sink, "bad", bad.model(0)) >= 8 * len(POINTS)
+    health = engine.health()["bad"]
+    assert health["reconnects"] == 1  # and the fallback was remembered across it:
+    said = [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.WARNING and "GET-with-list" in r.getMessage()]
+    assert len(said) == 1 and "bad" in said[0] and "malformed" in said[0], said
+    assert engine.health()["good"]["failed_reads"] == 0
+
+
+@pytest.mark.parametrize("window", [2, 7])
+def test_window_with_partial_acknowledgement_through_the_engine(sim_factory, window):
+    # Issue 8: segmented requests (a 190-byte LLS password, an 18-item GET-with-list at max info
+    # 32) against a meter granting the window but taking one frame of each burst.
+    password = b"P" * 190
+    sim = sim_factory(1, window=window, partial_ack=1, max_info_field=32, password=password)
+    link = {"max_info_tx": 32, "max_info_rx": 32, "window_tx": window, "window_rx": window}
+    meter = spec("w", TcpSpec("127.0.0.1", sim.ports[0]), client=1, authentication="lls",
+                 password=password, retries=0, **link)
+    sink, engine = run([meter], 1.0)
+    assert check_truth(sink, "w", sim.model(0)) >= 5 * len(POINTS)
+    health = engine.health()["w"]
+    assert health["failed_reads"] == 0 and health["reconnects"] == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -120,6 +122,22 @@ def test_conformance_bit_positions_follow_the_blue_book() -> None:
     assert Conformance.GENERAL_PROTECTION.encode() == bytes.fromhex("5F1F0400400000")
     assert Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ == 0x001000
     assert Conformance.MULTIPLE_REFERENCES == 0x000200
+
+
+def test_random_conformance_values_from_meters_do_not_stay_in_memory() -> None:
+    # Flag caches each composite value it builds; a meter can send any of 2**24 (issue 8: 200,000
+    # random AAREs left 62,403 values cached, +33 MB). The cache must stay bounded, values exact.
+    rng = random.Random(8)
+    cache = Conformance._value2member_map_
+    for _ in range(5000):
+        value = rng.getrandbits(24)
+        raw = AARE(user_information=InitiateResponse(Conformance(value), 512)).encode()
+        info = AARE.decode(raw).user_information
+        assert isinstance(info, InitiateResponse)
+        assert int(info.negotiated_conformance) == value
+        assert info.negotiated_conformance.encode()[4:] == value.to_bytes(3, "big")
+    assert len(cache) <= len(Conformance.__members__) + 64 + 1
+    assert Conformance(0x001000) is Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
 
 
 @given(

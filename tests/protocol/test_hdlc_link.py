@@ -27,6 +27,7 @@ from tb_dlms.protocol.hdlc import (
     decode_parameters,
     encode_frame,
 )
+from tb_dlms.protocol.hdlc.link import MAX_GO_BACK
 
 CLIENT = HdlcAddress(16)
 SERVER = HdlcAddress(1, 17, 2)
@@ -311,6 +312,84 @@ def test_retransmit_repeats_a_whole_window_with_the_same_ns():
     assert client.retransmissions == 1
     _, server_events = wire.run(to_server=again)
     assert server_events == [DataReceived(bytes(200))]
+
+
+def _rr(nr: int) -> bytes:
+    return encode_frame(Frame(FrameKind.RR, CLIENT, SERVER, True, nr=nr))
+
+
+def test_partial_acknowledgement_sends_the_rest_again_from_nr():
+    # Issue 8: the meter answers the poll of burst 0,1,2 with RR N(R)=1: frames 1 and 2 were
+    # lost, so they go again (same N(S)), followed by the next segment to fill the window.
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, server, wire, _, _ = connected_pair(params, params)
+    request = bytes(200)  # 203 bytes with the LLC: 7 segments
+    first = client.send_data(request)
+    assert [f.ns for f in frames_of(first)] == [0, 1, 2]
+    client.receive_data(_rr(1))
+    assert client.next_event() is NEED_DATA
+    again = frames_of(client.data_to_send())
+    assert [(f.ns, f.poll_final, f.segmented) for f in again] == [
+        (1, False, True), (2, False, True), (3, True, True)]
+    assert [f.info for f in again[:2]] == [f.info for f in frames_of(first)[1:]]
+    assert client.retransmissions == 1
+    # The server got frame 0 only; with the go-back burst the rest flows, nothing twice.
+    wire.run(to_server=encode_frame(frames_of(first)[0]))
+    _, server_events = wire.run(to_server=b"".join(encode_frame(f) for f in again))
+    assert server_events == [DataReceived(request)]
+    assert server.duplicate_frames == 0
+
+
+def test_partial_acknowledgement_by_a_busy_peer_sends_nothing():
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, _server, _, _, _ = connected_pair(params, params)
+    client.send_data(bytes(200))
+    client.receive_data(encode_frame(Frame(FrameKind.RNR, CLIENT, SERVER, True, nr=1)))
+    assert client.next_event() is NEED_DATA
+    assert client.data_to_send() == b""  # RNR: no I frame until it is ready again
+    client.receive_data(_rr(1))
+    assert client.next_event() is NEED_DATA
+    assert [f.ns for f in frames_of(client.data_to_send())] == [1, 2, 3]
+
+
+def test_partial_acknowledgement_without_progress_is_bounded():
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, _server, _, _, _ = connected_pair(params, params)
+    client.send_data(bytes(200))
+    client.receive_data(_rr(1))  # progress: frame 0 taken
+    assert client.next_event() is NEED_DATA
+    assert [f.ns for f in frames_of(client.data_to_send())] == [1, 2, 3]
+    for _ in range(MAX_GO_BACK):
+        client.receive_data(_rr(1))  # nothing more taken, again and again
+        assert client.next_event() is NEED_DATA
+        assert [f.ns for f in frames_of(client.data_to_send())] == [1, 2, 3]
+    client.receive_data(_rr(1))
+    with pytest.raises(RemoteProtocolError, match="took none of 3 frame"):
+        client.next_event()
+    assert client.retransmissions == MAX_GO_BACK + 1
+
+
+@pytest.mark.parametrize("sender", ["server", "client"])
+def test_new_apdu_with_a_lagging_nr_settles_the_previous_burst(sender):
+    # Issue 8, found with gurux-dlms at window 3: it answers a two-frame AARE with a request
+    # whose N(R) counts only the first frame. The peer has the whole APDU (it answered it), so
+    # the next APDU must go out instead of failing "the previous APDU is not acknowledged yet".
+    params = LinkParameters(max_info_tx=32, max_info_rx=32, window_tx=3, window_rx=3)
+    client, server, _, _, _ = connected_pair(params, params)
+    if sender == "server":
+        server.receive_data(client.send_data(b"\x01"))
+        assert drain(server) == [DataReceived(b"\x01")]
+        us, peer_address, them = server, (SERVER, CLIENT), b"\xe6\xe6\x00"
+    else:
+        us, peer_address, them = client, (CLIENT, SERVER), b"\xe6\xe7\x00"
+    burst = frames_of(us.send_data(bytes(40)))  # two frames
+    assert len(burst) == 2
+    vr = 1 if sender == "server" else 0
+    lagging = Frame(FrameKind.I, *peer_address, True, vr, burst[0].ns + 1, False, them + b"\x02")
+    us.receive_data(encode_frame(lagging))
+    assert drain(us) == [DataReceived(b"\x02")]
+    answer = frames_of(us.send_data(b"\x03"))  # no LocalProtocolError
+    assert [(f.ns, f.info) for f in answer] == [((burst[-1].ns + 1) & 7, us._llc_tx + b"\x03")]
 
 
 def test_rnr_holds_segments_until_rr():

@@ -387,3 +387,8 @@ def test_thousand_meters_are_small(clock):
     # Instances are independent.
     meters[1].action(*DC, 1, 0)
     assert meters[2].output_state and not meters[1].output_state
+
+
+def test_unknown_bad_with_list_quirk_is_refused():
+    with pytest.raises(LocalProtocolError, match="bad_with_list"):
+        MeterOptions(bad_with_list="sometimes")

@@ -646,6 +646,23 @@ def test_cli_refuses_a_bad_max_info_with_exit_2():
     assert "max_info" in proc.stderr
 
 
+def test_cli_quirk_options_reach_the_meter_options():
+    import argparse
+
+    from tb_dlms.commands import simulate
+
+    parser = argparse.ArgumentParser()
+    simulate.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["simulate", "--window", "4", "--partial-ack", "1", "--bad-with-list", "block"])
+    options = simulate._options(args)
+    assert (options.window, options.partial_ack, options.bad_with_list) == (4, 1, "block")
+    plain = simulate._options(parser.parse_args(["simulate"]))
+    assert (plain.window, plain.partial_ack, plain.bad_with_list) == (1, 0, "")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate", "--window", "8"])
+
+
 # -- robustness ---------------------------------------------------------------------------------
 
 

@@ -38,6 +38,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-info", type=_positive, help="HDLC max information field (32..2030)")
     p.add_argument("--max-pdu", type=_positive, help="max PDU size: longer GETs use blocks")
     p.add_argument("--no-with-list", action="store_true", help="refuse GET/SET-with-list")
+    p.add_argument(
+        "--bad-with-list", choices=("short", "block"),
+        help="malformed GET-with-list answers: one result short, or a data-block layout",
+    )
+    p.add_argument(
+        "--window", type=int, choices=range(1, 8), default=1, help="HDLC window granted (1..7)"
+    )
+    p.add_argument(
+        "--partial-ack", type=_not_negative, default=0,
+        help="take only the first N frames of each client burst (0 = all)",
+    )
     p.add_argument("--latency-ms", type=_not_negative, default=0, help="delay before replies")
     p.add_argument("--drop-every", type=_not_negative, default=0, help="drop every Nth reply")
     p.add_argument(
@@ -70,6 +81,9 @@ def _options(args: argparse.Namespace) -> Any:
         "password": args.password.encode("utf-8"),
         "inactivity_timeout_s": args.inactivity_timeout,
         "wrapper": args.wrapper,
+        "bad_with_list": args.bad_with_list or "",
+        "window": args.window,
+        "partial_ack": args.partial_ack,
     }
     if args.max_info is not None:
         kw["max_info_field"] = args.max_info

@@ -89,6 +89,7 @@ class MachineOpsMixin:
     _descriptors: DescriptorCache
     _last_plan: tuple[Any, Any, ReadPlan] | None
     _last_apdu: bytes
+    _bad_answer: RemoteProtocolError | None = None  # the latest APDU the association refused
 
     if TYPE_CHECKING:
         def _write(self, data: bytes) -> None: ...
@@ -233,17 +234,18 @@ class MachineOpsMixin:
                 return (_DAR.OTHER_REASON,), int(self._wall() * 1000)
             return event.results, int(self._wall() * 1000)
         items = args if request is None else request
-        event = yield from self._request(lambda: assoc.get_with_list(items), sent)
+        event = yield from self._request(lambda: assoc.get_with_list(items), sent, True)
         if type(event) is GetResult:
             self.with_list.succeeded()
             return event.results, int(self._wall() * 1000)
         self.with_list.failed()
         self._last_plan = None
         self.log.warning(
-            "%s: GET-with-list of %d refused (%s); single GETs %s",
+            "%s: GET-with-list of %d %s; single GETs %s",
             self.name,
             len(args),
-            event.error,
+            f"refused ({event.error})" if type(event) is ServiceFailure
+            else f"answered malformed ({event})",
             "for this cycle" if self.with_list.usable else "from now on",
         )
         results: list[Any] = []
@@ -268,9 +270,13 @@ class MachineOpsMixin:
         return answer
 
     # -- exchanges -----------------------------------------------------------------------
-    def _request(self, build: Callable[[], tuple[int, bytes]], sent: bool = False) -> Op:
+    def _request(
+        self, build: Callable[[], tuple[int, bytes]], sent: bool = False, lenient: bool = False
+    ) -> Op:
         """Send one request (unless ``sent`` already) and return its answer: GetResult/SetResult/
-        ActionCompleted or ServiceFailure. Anything else breaks the session."""
+        ActionCompleted or ServiceFailure; ``lenient``: also the RemoteProtocolError of an answer
+        that came whole over a sound link but is malformed (the caller falls back). Anything
+        else breaks the session."""
         if not sent:
             _, apdu = build()  # a LocalProtocolError here (e.g. too long) leaves the session as is
         try:
@@ -289,6 +295,9 @@ class MachineOpsMixin:
             raise
         except BaseException as exc:
             self.assoc.abandon()
+            bad, self._bad_answer = self._bad_answer, None
+            if lenient and exc is bad:
+                return exc  # nothing is pending now: the link and association go on
             error = self._record(exc, "request failed")
             self.state = SessionState.BROKEN
             if error is None:
@@ -325,7 +334,11 @@ class MachineOpsMixin:
         assoc = self.assoc
         channel = self.channel
         while True:
-            event = assoc.next_event()
+            try:
+                event = assoc.next_event()
+            except RemoteProtocolError as exc:  # a whole APDU, malformed: the link is sound
+                self._bad_answer = exc
+                raise
             if event is not NEED_DATA:
                 if type(event) is StaleResponse:
                     self.stale_responses += 1

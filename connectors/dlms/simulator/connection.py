@@ -16,7 +16,7 @@ Quirks applied here (counted on service responses only, so association always wo
 ``drop_every`` N (the Nth GET/SET/ACTION answer is computed but never written: HDLC clients then
 repeat their I frame and get it again, wrapper clients time out) and ``garbage_every`` N (noise
 bytes before the Nth answer; over the wrapper this puts the stream out of step, as a broken line
-would).
+would). ``bad_with_list`` spoils every GET-with-list answer the way some field meters do.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tb_dlms.protocol.apdu.get import GetResponseWithList
 from tb_dlms.protocol.apdu.xdlms import Conformance
 from tb_dlms.protocol.association import (
     NEED_DATA,
@@ -36,22 +37,28 @@ from tb_dlms.protocol.association import (
     Role,
     SetRequested,
 )
+from tb_dlms.protocol.axdr import encode_length
 from tb_dlms.protocol.errors import DlmsError
 from tb_dlms.protocol.hdlc import (
     ConnectRequested,
     DataReceived,
     Disconnected,
+    Frame,
+    FrameKind,
     HdlcAddress,
     HdlcConnection,
     LinkParameters,
     LinkState,
+    encode_frame,
     scan,
 )
 from tb_dlms.protocol.wrapper import WrapperFramer, encode_wrapper
 
 from .model import MeterModel, MeterOptions
 
-__all__ = ["GARBAGE", "LLS_CLIENTS", "PUBLIC_CLIENT", "MeterSession", "SimulatedMeter"]
+__all__ = [
+    "GARBAGE", "LLS_CLIENTS", "PUBLIC_CLIENT", "MeterSession", "SimulatedMeter", "spoil_with_list",
+]
 
 PUBLIC_CLIENT = 16
 LLS_CLIENTS = (1, 32)
@@ -85,7 +92,9 @@ class SimulatedMeter:
         self.model = model
         self.options = options
         self.physical = physical
-        self.link_limits = LinkParameters(options.max_info_field, options.max_info_field)
+        self.link_limits = LinkParameters(
+            options.max_info_field, options.max_info_field, options.window, options.window
+        )
         self.conformance = server_conformance(options)
         self._settings: dict[tuple[int, bytes], AssociationSettings] = {}
         self.requests = 0  # GET / SET / ACTION requests answered (block transfers count once)
@@ -135,11 +144,24 @@ def server_conformance(options: MeterOptions) -> Conformance:
     return c
 
 
+def spoil_with_list(raw: bytes, results: list[Any], quirk: str) -> bytes:
+    """A GET-with-list answer ``raw`` (for ``results``) made malformed as field meters do."""
+    count = encode_length(len(results))
+    if quirk == "short":  # the declared count, one result less
+        fewer = GetResponseWithList(0, tuple(results[:-1])).encode()
+        return raw[:3] + count + fewer[3 + len(encode_length(len(results) - 1)):]
+    if quirk == "block":  # last-block, block number 1, raw-data: what a data block carries
+        body = raw[3:]
+        return raw[:3] + b"\x01\x00\x00\x00\x01\x00" + encode_length(len(body)) + body
+    raise ValueError(f"unknown bad_with_list quirk {quirk!r}")
+
+
 class MeterSession:
     """One client connection: ``receive(data) -> bytes to write``; ``closed`` asks the loop to
     close the socket (wrapper stream out of step)."""
 
     __slots__ = (
+        "_burst",
         "_pre",
         "_wport",
         "assoc",
@@ -159,6 +181,7 @@ class MeterSession:
         self.wrapper: WrapperFramer | None = WrapperFramer() if wrapper else None
         self.assoc: Association | None = None
         self._pre = bytearray()  # HDLC bytes before the first frame addressed to us
+        self._burst = 0  # I frames of the client's current burst (partial_ack quirk)
         self._wport = (0, 0)  # wrapper: (client wPort, our wPort) of the association
         self.closed = False
         self.replies = 0  # service responses produced (drop/garbage counting)
@@ -175,6 +198,8 @@ class MeterSession:
             link = self._open_link(data)
             if link is None:
                 return b""
+        elif self.meter.options.partial_ack:
+            self._partial_ack(link, data)
         else:
             link.receive_data(data)
         out: list[bytes] = []
@@ -239,6 +264,30 @@ class MeterSession:
             del pre[:-_PRELINK_LIMIT]
         return None
 
+    def _partial_ack(self, link: HdlcConnection, data: bytes) -> None:
+        """Hand the link only the first ``partial_ack`` I frames of each burst; a poll beyond them
+        is answered as if it had come alone (an RR with the same N(R))."""
+        pre = self._pre
+        pre += data
+        while pre:
+            consumed, frame, _, _ = scan(pre)
+            if not consumed:
+                break
+            del pre[:consumed]
+            if frame is None:
+                continue
+            if frame.kind is FrameKind.I:
+                self._burst += 1
+                taken = self._burst <= self.meter.options.partial_ack
+                if frame.poll_final:
+                    self._burst = 0
+                    if not taken:  # the poll still needs its answer: RR N(R) = what we took
+                        frame = Frame(FrameKind.RR, frame.destination, frame.source, True, 0,
+                                      frame.nr)
+                elif not taken:
+                    continue
+            link.receive_data(encode_frame(frame))
+
     def _receive_wrapper(self, data: bytes) -> bytes:
         framer = self.wrapper
         assert framer is not None
@@ -302,7 +351,11 @@ class MeterSession:
     def _get(self, assoc: Association, event: GetRequested) -> bytes:
         get = self.meter.model.get
         results = [get(d.class_id, d.wire[2:8], d.attribute, access) for d, access in event.items]
-        return assoc.respond_get(event.invoke_id, results)
+        raw = assoc.respond_get(event.invoke_id, results)
+        quirk = self.meter.options.bad_with_list
+        if quirk and event.with_list and raw[:2] == b"\xc4\x03":
+            return spoil_with_list(raw, results, quirk)
+        return raw
 
     def _set(self, assoc: Association, event: SetRequested) -> bytes:
         put = self.meter.model.set

@@ -54,6 +54,18 @@ class MeterOptions:
     clock_offset_s: float = 0.0  # the meter clock's error at construction
     clock_drift_ppm: float = 0.0  # how fast that error grows (+ = meter clock runs fast)
     control_mode: int = 1  # disconnect control mode at construction (Blue Book 0..6)
+    # Malformed GET-with-list answers (single GETs stay right): "short" declares N results and
+    # sends N-1, "block" puts a data-block layout under the with-list tag; "" answers well.
+    bad_with_list: str = ""
+    window: int = 1  # HDLC window offered in the UA, both directions (1..7)
+    # Take only the first N I frames of each burst from the client and drop the rest (0 = all):
+    # the poll is answered by RR N(R) below the client's last frame, a partial acknowledgement.
+    partial_ack: int = 0
+
+    def __post_init__(self) -> None:
+        if self.bad_with_list not in ("", "short", "block"):
+            raise LocalProtocolError(f"bad_with_list must be '', 'short' or 'block', "
+                                     f"got {self.bad_with_list!r}")
 
 
 DEFAULT_OPTIONS = MeterOptions()

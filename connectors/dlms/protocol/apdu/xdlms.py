@@ -25,6 +25,9 @@ from ..errors import DecodeError
 INITIATE_REQUEST_TAG = 0x01
 INITIATE_RESPONSE_TAG = 0x08
 _CONFORMANCE_HEADER = b"\x5f\x1f\x04\x00"
+# Flag keeps every composite value it builds for the life of the process; a meter can send any of
+# 2**24 values, so only this many composites are kept (the constants of the code and a few meters').
+_COMPOSITE_CACHE_LIMIT = 64
 
 
 def _bit(n: int) -> int:
@@ -60,6 +63,17 @@ class Conformance(IntFlag):
     SELECTIVE_ACCESS = _bit(21)
     EVENT_NOTIFICATION = _bit(22)
     ACTION = _bit(23)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Conformance:
+        member: Conformance = super()._missing_(value)
+        cache = cls._value2member_map_
+        if len(cache) > len(cls._member_map_) + _COMPOSITE_CACHE_LIMIT:
+            # Past the limit a composite is built anew each time instead of kept.
+            for key in (value, member._value_):
+                if cache.get(key) is member:
+                    cache.pop(key, None)
+        return member
 
     def encode(self) -> bytes:
         return _CONFORMANCE_HEADER + int(self).to_bytes(3, "big")

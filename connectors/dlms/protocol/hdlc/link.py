@@ -8,7 +8,10 @@ UA/DM). Calls that produce frames on request (``connect``, ``send_data``...) ret
 Sequence numbers are modulo 8. V(S) is the N(S) of our next I frame; V(R) is the N(S) we expect
 next, and every I or RR frame we send carries N(R) = V(R). An APDU longer than the negotiated
 max_info_tx is sent in segments (S bit on all but the last), at most ``window_tx`` frames before the
-poll/final bit; the peer's RR (or next I frame) acknowledges them.
+poll/final bit; the peer's RR (or next I frame) acknowledges them. A client whose poll is answered
+by an RR with N(R) below V(S) sends the frames from N(R) again (go-back-N checkpoint, at most
+MAX_GO_BACK times in a row without progress); a peer that starts its next APDU has taken all of
+ours, whatever its N(R) says (DLMS is request/response).
 
 What the peer can make happen (documented choice):
 * corrupt bytes: dropped by the framer and counted (``link.framer.bad_frames``,
@@ -52,6 +55,8 @@ LLC_REQUEST = b"\xe6\xe6\x00"  # client -> server
 LLC_RESPONSE = b"\xe6\xe7\x00"  # server -> client
 
 _I, _RR, _RNR = FrameKind.I, FrameKind.RR, FrameKind.RNR
+# Checkpoint retransmissions in a row that the peer acknowledges nothing of, before giving up.
+MAX_GO_BACK = 8
 S = LinkState
 
 
@@ -93,6 +98,7 @@ class HdlcConnection:
         self._events: deque[LinkEvent] = deque()
         self._out: list[bytes] = []
         self._last_command = b""  # SNRM / DISC, for retransmit()
+        self._go_backs = 0  # checkpoint retransmissions in a row without progress
         self._eof = False
         self.ignored_frames = 0
         self.duplicate_frames = 0
@@ -138,6 +144,7 @@ class HdlcConnection:
         if self._rx_parts:
             raise LocalProtocolError("HDLC send_data() while the peer is sending a segmented APDU")
         payload = self._llc_tx + bytes(apdu)
+        self._go_backs = 0
         size = self.parameters.max_info_tx
         self._tx_queue.extend(payload[i : i + size] for i in range(0, len(payload), size))
         return self._burst(resend=False)
@@ -273,6 +280,18 @@ class HdlcConnection:
             unacked.extend(frames)
         return b"".join([encode_frame(f) for f in frames])
 
+    def _go_back(self, progressed: bool) -> bytes:
+        """The peer answered our poll taking only part of the burst (N(R) below V(S)): the
+        frames from N(R) on were lost, so send them again and fill the window (go-back-N
+        checkpoint, ISO/IEC 13239); a peer that takes nothing MAX_GO_BACK times is an error."""
+        self._go_backs = 0 if progressed else self._go_backs + 1
+        if self._go_backs > MAX_GO_BACK:
+            raise RemoteProtocolError(
+                f"HDLC: peer took none of {len(self._unacked)} frame(s) sent {MAX_GO_BACK} times"
+            )
+        self.retransmissions += 1
+        return self._burst(resend=True)
+
     def _acknowledge(self, nr: int) -> bool:
         """Apply a received N(R); False if it acknowledges a frame we never sent."""
         unacked = self._unacked
@@ -387,6 +406,7 @@ class HdlcConnection:
     def _on_rr(self, frame: Frame) -> None:
         if not self._connected(frame):
             return
+        pending = len(self._unacked)
         if not self._acknowledge(frame.nr):
             self._unexpected(frame, f"N(R)={frame.nr} acknowledges frames never sent")
             return
@@ -395,6 +415,8 @@ class HdlcConnection:
             # A secondary must answer every poll: repeat what the client has not got (go-back-N),
             # else the next segments, else a plain RR.
             self._answer_poll(self._burst(resend=bool(self._unacked)))
+        elif frame.poll_final and self._unacked and not self._peer_busy:
+            self._out.append(self._go_back(len(self._unacked) < pending))
         elif self._tx_queue:
             self._out.append(self._burst(resend=False))
 
@@ -418,6 +440,10 @@ class HdlcConnection:
                 self._reply(_RR)  # asks for everything from V(R) again
             return
         self._vr = (self._vr + 1) & 7
+        if self._unacked and not self._rx_parts and not self._tx_queue:
+            # The peer starts a new APDU with an N(R) below ours: DLMS is request/response, so it
+            # has taken all of ours (some peers count only one frame of a burst): done with them.
+            self._unacked.clear()
         if not self._rx_overflow:
             self._rx_parts.append(frame.info)
             self._rx_size += len(frame.info)
