@@ -17,7 +17,14 @@ from tb_dlms.protocol.apdu.get import GET_DATA_CHOICE, PreparedGetWithList
 from tb_dlms.protocol.apdu.xdlms import Conformance
 from tb_dlms.protocol.association import NEED_DATA, Association, Role
 from tb_dlms.protocol.association_events import AssociationSettings
-from tb_dlms.protocol.axdr import DataType, Typed, compile_fixed, decode_data, encode_data, learn_fixed
+from tb_dlms.protocol.axdr import (
+    DataType,
+    Typed,
+    compile_fixed,
+    decode_data,
+    encode_data,
+    learn_fixed,
+)
 from tb_dlms.protocol.errors import LocalProtocolError
 from tb_dlms.protocol.hdlc import DataReceived, Frame, FrameKind, HdlcAddress, HdlcConnection
 from tb_dlms.protocol.hdlc.frame import encode_frame, encode_header

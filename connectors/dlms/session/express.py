@@ -130,7 +130,9 @@ class ExpressOp:
         self._buf = b""  # its beginning, while it comes in pieces
         self._full: Op | None = None
 
-    def try_answer(self, data: bytes, read_at_ms: Callable[[], int]) -> list[Reading] | bytes | None:
+    def try_answer(
+        self, data: bytes, read_at_ms: Callable[[], int]
+    ) -> list[Reading] | bytes | None:
         """The readings when the bytes so far are exactly the expected answer (the channel and
         association then move on); None while they are its beginning; else every byte received
         so far, for the full path (and this operation stops waiting)."""
