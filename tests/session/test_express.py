@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from session_peer import REGISTERS, T0
 from tb_dlms.protocol.apdu import DataAccessResult
+from tb_dlms.protocol.apdu.get import with_list_response_head
 from tb_dlms.protocol.axdr import DataType, Typed
 from tb_dlms.protocol.errors import DataAccessError, TransportError
 from tb_dlms.protocol.units import ScalerUnit
@@ -271,8 +272,9 @@ ANSWER = bytes.fromhex("c4 03 c1 02 00 12 08 fc 00 06 00 00 30 39".replace(" ", 
 def test_compile_express_learns_types_and_priority():
     express = compile_express(_plan(), ANSWER)
     assert express is not None and express.apdu_length == len(ANSWER)
-    assert express.decode(ANSWER, 0, 1) == (2300, 12345)
-    assert express.decode(ANSWER, 0, 2) is None  # another invoke id
+    assert express.flags == 0xC0  # high priority, confirmed: as the meter answered
+    assert express.decode(ANSWER, 0, with_list_response_head(0xC1, 2)) == (2300, 12345)
+    assert express.decode(ANSWER, 0, with_list_response_head(0xC2, 2)) is None  # another invoke id
     readings = express.readings((2300, 12345), 99)
     assert [(r.value, r.raw, r.scaler, r.unit, r.read_at) for r in readings] == [
         (230.0, 2300, -1, "V", 99), (1234.5, 12345, -1, "V", 99)]

@@ -9,7 +9,7 @@ contents hold the elements back to back, each encoded without its tag (and, insi
 counts of arrays and structures, which the description gives). The number of elements follows from
 the contents length. Load profiles of some meters come this way.
 
-Kept apart from axdr.py (which imports it on first use) to keep both modules small.
+Kept apart from the decoders and encoders it builds on; axdr.py registers it under tag 19.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import struct
 from typing import Any, Tuple
 
+from ._axdr_decode import _DECODERS, _TYPES, _count, _span
 from ._axdr_encode import encode_into
 from ._axdr_types import Buffer, DataType, Typed, _name, encode_length
-from .axdr import _DECODERS, _TYPES, _count, _span
 from .errors import DecodeError, LocalProtocolError
 
 # A description: an int tag, (1, count, element) for an array, (2, (fields...)) for a structure.

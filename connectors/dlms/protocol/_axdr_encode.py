@@ -176,18 +176,13 @@ def _e_time(out: bytearray, v: Any, depth: int) -> None:
     out += v.to_bytes()
 
 
-def _e_compact(out: bytearray, v: Any, depth: int) -> None:
-    from ._axdr_compact import encode_compact
-
-    encode_compact(out, v, depth)
-
-
+# Tag 19 (compact-array) is added by axdr.py: that codec builds on this module.
 _TYPED: Dict[int, Encoder] = {
     0: _e_null, 1: _container(1), 2: _container(2), 3: _e_bool, 4: _e_bits,
     5: _int_encoder(5, ">i"), 6: _int_encoder(6, ">I"), 9: _e_octets, 10: _e_visible,
     12: _e_utf8, 13: _int_encoder(13, ">B"), 15: _int_encoder(15, ">b"),
     16: _int_encoder(16, ">h"), 17: _int_encoder(17, ">B"), 18: _int_encoder(18, ">H"),
-    19: _e_compact, 20: _int_encoder(20, ">q"), 21: _int_encoder(21, ">Q"),
+    20: _int_encoder(20, ">q"), 21: _int_encoder(21, ">Q"),
     22: _int_encoder(22, ">B"), 23: _float_encoder(23, ">f"), 24: _float_encoder(24, ">d"),
     25: _e_datetime, 26: _e_date, 27: _e_time, 255: _e_dont_care,
 }

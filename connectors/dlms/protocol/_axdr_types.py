@@ -43,6 +43,14 @@ class DataType(IntEnum):
     DONT_CARE = 255
 
 
+# The fixed-size number types: tag -> struct code (big-endian). The decoders and the fixed-layout
+# unpacker (axdr.compile_fixed) read them from here.
+FIXED_FORMATS = {
+    5: "i", 6: "I", 13: "B", 15: "b", 16: "h", 17: "B", 18: "H",
+    20: "q", 21: "Q", 22: "B", 23: "f", 24: "d",
+}  # 13 bcd: the raw byte, as Gurux does; nibbles are the caller's business
+
+
 def _name(tag: int) -> str:
     return DataType(tag).name.lower().replace("_", "-")
 

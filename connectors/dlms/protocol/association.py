@@ -54,7 +54,7 @@ from .apdu import (
     SetResponseWithList,
     decode_apdu,
 )
-from .apdu.get import PreparedGetWithList, decode_block_payload
+from .apdu.get import PreparedGetWithList, decode_block_payload, with_list_response_head
 from .apdu.xdlms import Conformance
 from .association_events import (
     NEED_DATA,
@@ -154,6 +154,7 @@ class Association(ServerRole):
         self._peer_max_pdu = 0
         self._pending: _Pending | None = None
         self._next_invoke = 1
+        self._expected: dict[tuple[int, int], bytes] = {}  # expected_with_list's answers
         self._server_reset()
 
     # The negotiated conformance, mirrored as a plain int for the per-request service checks.
@@ -304,9 +305,26 @@ class Association(ServerRole):
         self._outbox.clear()  # a queued GET-next belongs to the abandoned transfer
         return iid
 
+    # ---- express exchange (session/express.py): the answer as a template --------------------
+    def expected_with_list(self, flags: int) -> bytes | None:
+        """What the answer to the outstanding GET-with-list starts with when it is a
+        GetResponseWithList with all its items (service, invoke id with the priority and service
+        class bits ``flags`` the server answers with, item count), as ``GetResponseWithList``
+        encodes it; None when no such request is outstanding."""
+        p = self._pending
+        if p is None or not p.with_list or p.kind != "get" or p.chunks:
+            return None
+        key = (p.invoke_id | flags, p.count)
+        head = self._expected.get(key)
+        if head is None:
+            if len(self._expected) >= 64:
+                self._expected.clear()
+            head = self._expected[key] = with_list_response_head(*key)
+        return head
+
     def express_answered(self) -> None:
-        """The outstanding GET was answered through the session's express path, which checked
-        the response's service, invoke id and item count itself: nothing is pending any more."""
+        """The outstanding GET was answered with ``expected_with_list``'s head, its items checked
+        by the caller: nothing is pending any more, as after the decoded GetResult."""
         self._pending = None
 
     def _check_service(self, bit: int, what: str) -> None:

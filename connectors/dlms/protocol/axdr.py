@@ -6,195 +6,100 @@ the tag; the same functions read the tag-less contents of a compact-array. Error
 (with the offset) for anything the peer sent wrong, LocalProtocolError for values we cannot encode.
 
 This is the public module. Behind it: _axdr_types.py (DataType, Typed, BitString, DONT_CARE, the
-length codec), _axdr_encode.py (encode_data, encode_into, to_json), _axdr_compact.py (tag 19).
+length codec, the fixed-size formats), _axdr_decode.py (decode_data), _axdr_encode.py
+(encode_data, encode_into, to_json), _axdr_compact.py (tag 19, wired into both here). None of
+them imports this module.
+
+``compile_fixed`` turns a known run of fixed-size values into one ``struct`` unpack with its
+checks: the session's express path reads a steady GET-with-list answer with it.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable, Dict, Tuple
+from collections.abc import Sequence
+from typing import Any, Optional, Tuple
 
-from ._axdr_encode import encode_data, encode_into, to_json
+from ._axdr_compact import decode_compact, encode_compact
+from ._axdr_decode import _DECODERS, decode_data
+from ._axdr_encode import _TYPED, encode_data, encode_into, to_json
 from ._axdr_types import (
     DONT_CARE,
+    FIXED_FORMATS,
     BitString,
     Buffer,
     DataType,
     Typed,
-    _name,
     decode_length,
     encode_length,
 )
-from .cosem_datetime import CosemDate, CosemDateTime, CosemTime
-from .errors import DecodeError
+from .errors import LocalProtocolError
 
 __all__ = [
     "DONT_CARE",
     "BitString",
     "DataType",
+    "FixedRun",
     "Typed",
+    "compile_fixed",
     "decode_data",
     "decode_length",
     "encode_data",
     "encode_into",
     "encode_length",
+    "learn_fixed",
     "to_json",
 ]
 
-# ---- decoding -----------------------------------------------------------------------------------
-Decoder = Callable[[Buffer, int, bool, int], Tuple[Any, int]]
+# The compact-array codec builds on both the decoders and the encoders: wired in here, above all
+# three, so none of the helper modules imports another that imports it back.
+_DECODERS[19] = decode_compact
+_TYPED[19] = encode_compact
 
 
-def _fixed(tag: int, fmt: str) -> Decoder:
-    unpack = struct.Struct(fmt).unpack_from
-    size = struct.calcsize(fmt)
-    what = "truncated " + _name(tag)
+class FixedRun:
+    """Values of fixed-size types back to back, each behind one ``lead`` byte (a CHOICE of the
+    enclosing APDU, say), read with one ``struct`` call. ``values`` returns them exactly as
+    ``decode_data`` would, or None when a lead byte or a type tag differs."""
 
-    def dec(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
+    __slots__ = ("_leads", "_unpack", "size", "tags")
+
+    def __init__(self, tags: Sequence[int], lead: int) -> None:
         try:
-            return unpack(buf, pos)[0], pos + size
-        except struct.error:
-            raise DecodeError(what, pos) from None
+            fmt = ">" + "".join("BB" + FIXED_FORMATS[tag] for tag in tags)
+        except KeyError as exc:
+            raise LocalProtocolError(f"A-XDR type tag {exc.args[0]} has no fixed size") from None
+        layout = struct.Struct(fmt)
+        self._unpack = layout.unpack_from
+        self.size = layout.size  # bytes, lead bytes and tags included
+        self.tags = tuple(tags)
+        self._leads = (lead,) * len(self.tags)
 
-    return dec
-
-
-def _d_null(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    return None, pos
-
-
-def _d_dont_care(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    return DONT_CARE, pos
-
-
-def _d_bool(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    try:
-        return buf[pos] != 0, pos + 1  # any non-zero byte is TRUE (BER); we send 0x01
-    except IndexError:
-        raise DecodeError("truncated boolean", pos) from None
+    def values(self, buf: Buffer, pos: int) -> Optional[Tuple[Any, ...]]:
+        """The values at ``pos`` (``size`` bytes must follow), or None if the layout differs."""
+        fields = self._unpack(buf, pos)
+        if fields[0::3] != self._leads or fields[1::3] != self.tags:
+            return None
+        return fields[2::3]
 
 
-def _span(buf: Buffer, pos: int, what: str) -> Tuple[int, int]:
-    """Read a length and check that many bytes follow: returns (start, end)."""
-    n, start = decode_length(buf, pos)
-    end = start + n
-    if end > len(buf):
-        raise DecodeError(f"{what} of {n} bytes overruns the data", pos)
-    return start, end
+def compile_fixed(tags: Sequence[int], lead: int) -> FixedRun:
+    """The ``FixedRun`` of these type tags (LocalProtocolError if one has no fixed size)."""
+    return FixedRun(tags, lead)
 
 
-def _d_octets(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    start, end = _span(buf, pos, "octet-string")
-    return bytes(buf[start:end]), end
-
-
-def _d_visible(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    start, end = _span(buf, pos, "visible-string")
-    # latin-1 maps every byte: a meter's stray non-ASCII byte must not lose the whole reading.
-    return bytes(buf[start:end]).decode("latin-1"), end
-
-
-def _d_utf8(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    start, end = _span(buf, pos, "utf8-string")
-    try:
-        return bytes(buf[start:end]).decode("utf-8"), end
-    except UnicodeDecodeError:
-        raise DecodeError("utf8-string is not valid UTF-8", pos) from None
-
-
-def _d_bits(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    nbits, start = decode_length(buf, pos)
-    end = start + (nbits + 7) // 8
-    if end > len(buf):
-        raise DecodeError(f"bit-string of {nbits} bits overruns the data", pos)
-    return BitString.from_bytes(bytes(buf[start:end]), nbits), end
-
-
-def _count(buf: Buffer, pos: int, depth: int, what: str) -> Tuple[int, int]:
-    if depth <= 0:
-        raise DecodeError(f"{what} nested deeper than the depth limit", pos)
-    n, start = decode_length(buf, pos)
-    if n > len(buf) - start:  # every element takes at least its tag byte
-        raise DecodeError(f"{what} of {n} elements overruns the data", pos)
-    return n, start
-
-
-def _items(buf: Buffer, pos: int, n: int, typed: bool, depth: int) -> Tuple[list[Any], int]:
-    """n tagged elements, decode_data inlined: containers are the hot loop of every response."""
-    items: list[Any] = []
-    append = items.append
-    get = _DECODERS.get
-    for _ in range(n):
-        try:
-            tag = buf[pos]
-        except IndexError:
-            raise DecodeError("truncated data: type tag missing", pos) from None
-        dec = get(tag)
-        if dec is None:
-            raise DecodeError(f"unknown A-XDR type tag {tag}", pos)
-        value, pos = dec(buf, pos + 1, typed, depth)
-        append(Typed(_TYPES[tag], value) if typed else value)
-    return items, pos
-
-
-def _d_array(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    n, pos = _count(buf, pos, depth, "array")
-    return _items(buf, pos, n, typed, depth - 1)
-
-
-def _d_structure(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    n, pos = _count(buf, pos, depth, "structure")
-    items, pos = _items(buf, pos, n, typed, depth - 1)
-    return tuple(items), pos
-
-
-def _d_datetime(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    return CosemDateTime.from_buffer(buf, pos), pos + 12
-
-
-def _d_date(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    return CosemDate.from_buffer(buf, pos), pos + 5
-
-
-def _d_time(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    return CosemTime.from_buffer(buf, pos), pos + 4
-
-
-_DECODERS: Dict[int, Decoder] = {
-    0: _d_null, 1: _d_array, 2: _d_structure, 3: _d_bool, 4: _d_bits,
-    5: _fixed(5, ">i"), 6: _fixed(6, ">I"), 9: _d_octets, 10: _d_visible, 12: _d_utf8,
-    13: _fixed(13, ">B"),  # bcd: the raw byte, as Gurux does; nibbles are the caller's business
-    15: _fixed(15, ">b"), 16: _fixed(16, ">h"), 17: _fixed(17, ">B"), 18: _fixed(18, ">H"),
-    20: _fixed(20, ">q"), 21: _fixed(21, ">Q"), 22: _fixed(22, ">B"),
-    23: _fixed(23, ">f"), 24: _fixed(24, ">d"),
-    25: _d_datetime, 26: _d_date, 27: _d_time, 255: _d_dont_care,
-}
-_TYPES = {int(t): t for t in DataType}
-
-
-def decode_data(buf: Buffer, offset: int = 0, *, typed: bool = False,
-                max_depth: int = 16) -> Tuple[Any, int]:
-    """Decode one Data at ``offset``; returns (value, new_offset). See the module doc for types."""
-    try:
-        if offset < 0:  # buf[-1] would silently read the last byte
-            raise IndexError
-        tag = buf[offset]
-    except IndexError:
-        raise DecodeError("truncated data: type tag missing", offset) from None
-    dec = _DECODERS.get(tag)
-    if dec is None:
-        raise DecodeError(f"unknown A-XDR type tag {tag}", offset)
-    value, pos = dec(buf, offset + 1, typed, max_depth)
-    if typed:
-        return Typed(_TYPES[tag], value), pos
-    return value, pos
-
-
-def _d_compact(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    # Imported on first use: the compact-array module builds on this one (see its doc).
-    from ._axdr_compact import decode_compact
-
-    return decode_compact(buf, pos, typed, depth)
-
-
-_DECODERS[19] = _d_compact
+def learn_fixed(buf: Buffer, pos: int, count: int, lead: int) -> Optional[FixedRun]:
+    """The ``FixedRun`` that reads ``buf[pos:]`` when it is exactly ``count`` fixed-size values,
+    each behind a ``lead`` byte; None when it is anything else."""
+    tags = []
+    for _ in range(count):
+        if pos + 2 > len(buf) or buf[pos] != lead:
+            return None
+        code = FIXED_FORMATS.get(buf[pos + 1])
+        if code is None:
+            return None
+        tags.append(buf[pos + 1])
+        pos += 2 + struct.calcsize(">" + code)
+    if pos != len(buf):
+        return None
+    return FixedRun(tags, lead)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, Union
+from functools import partial
+from typing import Any, Callable, Dict, NamedTuple, Union
 
 from .errors import DecodeError, LocalProtocolError
 
-__all__ = ["UNIT_SYMBOLS", "ScalerUnit", "apply_scaler", "unit_symbol"]
+__all__ = ["UNIT_SYMBOLS", "ScalerUnit", "Scaling", "apply_scaler", "unit_symbol"]
 
 UNIT_SYMBOLS: Dict[int, str] = {
     1: "a",            # time: year
@@ -164,9 +165,38 @@ def apply_scaler(raw: Union[int, float], scaler: int) -> Union[int, float]:
             return raw * factor
         divisor: int = 10 ** -scaler
         return raw / divisor
+    return _scale_float(scaler, raw)
+
+
+def _scale_float(scaler: int, raw: float) -> float:
     if scaler == 0 or not math.isfinite(raw):
         return raw
     return float(Decimal(repr(raw)).scaleb(scaler))
+
+
+class Scaling(NamedTuple):
+    """A register's scaler_unit resolved once for every cycle: ``ints`` and ``floats`` compute
+    exactly what ``apply_scaler`` does for a raw value of that kind (``ints`` a C-level bound
+    method: the steady cycle calls it for every value). The one place raw values are scaled, for
+    the session's full path and its express path alike."""
+
+    scaler: int
+    unit: str  # the unit's symbol
+    ints: Callable[[int], Union[int, float]]
+    floats: Callable[[float], float]
+
+    @classmethod
+    def of(cls, su: ScalerUnit) -> Scaling:
+        scaler = su.scaler
+        # int true division rounds correctly; an int times a power of ten is exact.
+        ints: Callable[[int], Union[int, float]] = (
+            (10**-scaler).__rtruediv__ if scaler < 0 else (10**scaler).__mul__
+        )
+        return cls(scaler, su.symbol, ints, partial(_scale_float, scaler))
+
+    def apply(self, raw: Union[int, float]) -> Union[int, float]:
+        """``apply_scaler(raw, self.scaler)`` for an int or float ``raw`` (not a bool)."""
+        return self.ints(raw) if type(raw) is int else self.floats(raw)
 
 
 def _is_int(v: Any) -> bool:

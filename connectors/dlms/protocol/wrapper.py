@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 from .errors import DecodeError, LocalProtocolError
 
-__all__ = ["HEADER_SIZE", "WRAPPER_VERSION", "WrapperFramer", "WrapperPdu", "encode_wrapper"]
+__all__ = [
+    "HEADER_SIZE",
+    "WRAPPER_VERSION",
+    "WrapperFramer",
+    "WrapperPdu",
+    "encode_wrapper",
+    "encode_wrapper_header",
+]
 
 WRAPPER_VERSION = 0x0001
 HEADER_SIZE = 8
@@ -37,14 +44,20 @@ class WrapperPdu:
         return encode_wrapper(self.apdu, self.source, self.destination)
 
 
-def encode_wrapper(apdu: bytes, source: int, destination: int) -> bytes:
-    """Header + APDU, ready to write to the socket."""
+def encode_wrapper_header(source: int, destination: int, apdu_length: int) -> bytes:
+    """The header of a PDU carrying ``apdu_length`` bytes (also the template the session's
+    express path expects an answer to start with)."""
     for name, port in (("source", source), ("destination", destination)):
         if not 0 <= port <= 0xFFFF:
             raise LocalProtocolError(f"wrapper {name} wPort {port} out of range 0..65535")
-    if len(apdu) > 0xFFFF:
-        raise LocalProtocolError(f"wrapper APDU of {len(apdu)} bytes exceeds 65535")
-    return _HEADER.pack(WRAPPER_VERSION, source, destination, len(apdu)) + bytes(apdu)
+    if apdu_length > 0xFFFF:
+        raise LocalProtocolError(f"wrapper APDU of {apdu_length} bytes exceeds 65535")
+    return _HEADER.pack(WRAPPER_VERSION, source, destination, apdu_length)
+
+
+def encode_wrapper(apdu: bytes, source: int, destination: int) -> bytes:
+    """Header + APDU, ready to write to the socket."""
+    return encode_wrapper_header(source, destination, len(apdu)) + bytes(apdu)
 
 
 class WrapperFramer:

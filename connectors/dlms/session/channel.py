@@ -13,11 +13,9 @@ so the session's code path is the same and no round trip is spent.
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from typing import Any, Union
 
-from ..protocol.crc import crc16_x25, crc16_x25_bytes
 from ..protocol.errors import DlmsError
 from ..protocol.hdlc import (
     NEED_DATA,
@@ -29,17 +27,15 @@ from ..protocol.hdlc import (
     LinkState,
     Role,
 )
-from ..protocol.hdlc.frame import MAX_FRAME_LENGTH, Frame, FrameKind, decode_frame, encode_frame
-from ..protocol.hdlc.link import LLC_REQUEST, LLC_RESPONSE
-from ..protocol.wrapper import HEADER_SIZE, WRAPPER_VERSION, WrapperFramer, encode_wrapper
+from ..protocol.hdlc.frame import FrameKind, decode_frame
+from ..protocol.hdlc.link import LLC_REQUEST
+from ..protocol.wrapper import HEADER_SIZE, WrapperFramer, encode_wrapper, encode_wrapper_header
 from .settings import SessionSettings
 
 __all__ = ["ApduChannel", "HdlcChannel", "WrapperChannel", "make_channel"]
 
 Span = tuple[int, int]
-_EXPRESS_CACHE = 256  # encoded frames kept per channel (a steady poll needs 16 at most)
-_U16BE = struct.Struct(">H")
-_WRAPPER_HEADER = struct.Struct(">HHHH")
+_EXPRESS_CACHE = 256  # encoded PDUs kept per channel (a steady poll needs 16 at most)
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
@@ -70,10 +66,6 @@ class HdlcChannel:
         self.link = HdlcConnection(
             Role.CLIENT, self._client, self._server, self._parameters, max_buffer=self._max_buffer
         )
-        # Express frames: (V(S), V(R), APDU) -> (frame, payload) sent; (control, APDU length) ->
-        # the header an answer starts with. Per link: its parameters may differ next time.
-        self._express_tx: dict[tuple[int, int, bytes], tuple[bytes, bytes]] = {}
-        self._express_rx: dict[tuple[int, int], bytes] = {}
 
     @property
     def connected(self) -> bool:
@@ -117,7 +109,10 @@ class HdlcChannel:
         """Drop buffered input (a late or partial answer must not meet the next request)."""
         self.link.framer.clear()
 
-    # -- express exchange (session/express.py): one frame each way, no frame objects ----------
+    # -- express exchange (session/express.py): one frame each way, from the link's templates ---
+    # The frame level only: ``expected_answer`` is what a matching answer starts with, its APDU
+    # follows, then ``express_trailer`` bytes; the APDU is the caller's to check (and, once
+    # ciphered, to decipher) before ``accept_answer`` moves the link on.
     express_trailer = 3  # FCS and closing flag after the APDU
 
     def express_fits(self, request_length: int, answer_length: int) -> bool:
@@ -127,55 +122,19 @@ class HdlcChannel:
         return request_length + llc <= p.max_info_tx and answer_length + llc <= p.max_info_rx
 
     def express_send(self, apdu: bytes) -> bytes | None:
-        """The frame ``send(apdu)`` would produce, from a cache, when the link is quiet and one
-        frame carries it (the link then awaits its acknowledgement as usual); else None."""
-        link = self.link
-        state = link.express_state()
-        if state is None or state[2]:
-            return None
-        key = (state[0], state[1], apdu)
-        hit = self._express_tx.get(key)
-        if hit is None:
-            payload = LLC_REQUEST + apdu
-            if len(payload) > link.parameters.max_info_tx:
-                return None
-            frame = Frame(FrameKind.I, self._server, self._client, True, state[0], state[1],
-                          False, payload)
-            hit = _remember(self._express_tx, key, (encode_frame(frame), payload))
-        # A new Frame each time (for a retransmission): cached, 16 of them cost 8 KB per meter.
-        link.express_sent(Frame(FrameKind.I, self._server, self._client, True, state[0],
-                                state[1], False, hit[1]))
-        return hit[0]
+        """The frame ``send(apdu)`` would produce when the link is quiet and one frame carries
+        it (the link then awaits its acknowledgement as usual); else None."""
+        return self.link.express_request(apdu)
 
-    def express_header(self, apdu_length: int) -> bytes | None:
-        """Everything before the APDU in the answer to the one frame in flight (flag, format,
-        addresses, control with N(S) = V(R) and N(R) = V(S), HCS, LLC), when that answer is one
-        frame of ``apdu_length`` bytes of APDU; None when the link is not in that state."""
-        state = self.link.express_state()
-        if state is None or state[2] != 1:
-            return None
-        control = (state[0] << 5) | 0x10 | (state[1] << 1)
-        key = (control, apdu_length)
-        header = self._express_rx.get(key)
-        if header is None:
-            dst, src = self._client.encode(), self._server.encode()
-            length = 2 + len(dst) + len(src) + 1 + 2 + len(LLC_RESPONSE) + apdu_length + 2
-            info = len(LLC_RESPONSE) + apdu_length
-            if info > self.link.parameters.max_info_rx or length > MAX_FRAME_LENGTH:
-                return None
-            head = b"".join((_U16BE.pack(0xA000 | length), dst, src, bytes((control,))))
-            header = _remember(self._express_rx, key,
-                               b"".join((b"\x7e", head, crc16_x25_bytes(head), LLC_RESPONSE)))
-        return header
+    def expected_answer(self, apdu_length: int) -> bytes | None:
+        """What the answer to the frame in flight starts with when it is one frame carrying
+        ``apdu_length`` bytes of APDU (header and LLC); None when the link is not in that state."""
+        return self.link.expected_answer(apdu_length)
 
-    @staticmethod
-    def express_check(data: bytes) -> bool:
-        """The frame's closing flag and FCS (its header was compared whole, HCS included)."""
-        return data[-1] == 0x7E and crc16_x25(data[1:-3]) == data[-3] | (data[-2] << 8)
-
-    def express_commit(self) -> None:
-        """The answer was taken: the link moves on as if it had decoded the frame."""
-        self.link.express_answered()
+    def accept_answer(self, frame: bytes) -> bool:
+        """Take ``frame`` (``expected_answer``, the APDU, the trailer) as the answer when its FCS
+        is right: the link moves on as if it had decoded it. False: nothing changed."""
+        return self.link.accept_answer(frame)
 
     def secret_spans(self, data: bytes, start: int, end: int) -> list[Span]:
         """Byte ranges of ``data`` (frames we sent) that carry bytes ``start:end`` of the first
@@ -280,7 +239,7 @@ class WrapperChannel:
         if not self._framer.failed:
             self._framer.clear()
 
-    # -- express exchange (session/express.py) ------------------------------------------------
+    # -- express exchange (session/express.py), as HdlcChannel's -------------------------------
     express_trailer = 0
 
     def _quiet(self) -> bool:
@@ -301,22 +260,19 @@ class WrapperChannel:
         self._last = pdu
         return pdu
 
-    def express_header(self, apdu_length: int) -> bytes | None:
+    def expected_answer(self, apdu_length: int) -> bytes | None:
         """The wrapper header of our association's answer carrying ``apdu_length`` bytes."""
         if not self._quiet():
             return None
         header = self._express_rx.get(apdu_length)
         if header is None:
-            header = _remember(self._express_rx, apdu_length, _WRAPPER_HEADER.pack(
-                WRAPPER_VERSION, self._destination, self._source, apdu_length))
+            header = _remember(self._express_rx, apdu_length, encode_wrapper_header(
+                self._destination, self._source, apdu_length))
         return header
 
     @staticmethod
-    def express_check(data: bytes) -> bool:
-        return True  # the wrapper has no checksum: TCP's is all there is
-
-    def express_commit(self) -> None:
-        pass
+    def accept_answer(frame: bytes) -> bool:
+        return True  # the wrapper has no checksum (TCP's is all there is) and no sequence state
 
     def secret_spans(self, data: bytes, start: int, end: int) -> list[Span]:
         return [(HEADER_SIZE + start, min(len(data), HEADER_SIZE + end))]

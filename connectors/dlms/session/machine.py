@@ -197,7 +197,7 @@ class SessionMachine(MachineOpsMixin):
         self._finish(None, error if error is not None else exc)
 
     def read(self, refs: Iterable[Any], now: float) -> None:
-        self._require_ready()
+        self.require_ready()
         plan = self._plan_for(refs)
         express = plan.express
         if express is not None and self._op is None and self._express(plan, express, now):
@@ -205,13 +205,13 @@ class SessionMachine(MachineOpsMixin):
         self._start(self._read_op(plan), now)
 
     def set(self, ref: Any, value: Any, now: float) -> None:
-        self._require_ready()
+        self.require_ready()
         r = Ref.of(ref)
         desc = self._descriptors(r.class_id, r.obis, r.attribute)
         self._start(self._set_op(r, desc, value), now)
 
     def action(self, class_id: int, obis: Any, method: int, parameters: Any, now: float) -> None:
-        self._require_ready()
+        self.require_ready()
         desc = MethodDescriptor(class_id, Obis.parse(obis), method)
         self._start(self._action_op(desc, parameters), now)
 
@@ -236,10 +236,11 @@ class SessionMachine(MachineOpsMixin):
         request = plan.requests[0]
         assert request is not None  # compile_express only takes GET-with-list plans
         try:
-            iid, apdu = self.assoc.get_with_list(request)
+            _iid, apdu = self.assoc.get_with_list(request)
         except LocalProtocolError:
             return False  # the full path raises the same, with its bookkeeping
-        frames = self.channel.express_send(apdu)
+        head = self.assoc.expected_with_list(express.flags)
+        frames = None if head is None else self.channel.express_send(apdu)
         if frames is None:
             self.assoc.abandon()  # nothing went out: the invoke id is simply skipped
             return False
@@ -248,8 +249,18 @@ class SessionMachine(MachineOpsMixin):
         self._frame_deadline = _INF
         self.requests += 1
         self._write(frames)
-        self._op = ExpressOp(self, plan, express, iid)
+        self._op = ExpressOp(
+            self.channel, self.assoc, self.with_list, plan, express, head, self.express_fallback
+        )
         return True
+
+    def express_fallback(self, plan: ReadPlan, received: bytes) -> Op:
+        """The ordinary read operation of ``plan`` for a cycle the express path sent but could
+        not finish, fed the ``received`` bytes it held back: the full path, from the same state."""
+        self.express_fallbacks += 1
+        if received:
+            self.channel.receive_data(received)
+        return self._read_op(plan, sent=True)
 
     def _wall_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -284,7 +295,9 @@ class SessionMachine(MachineOpsMixin):
             op.close()
             self.assoc.abandon()
 
-    def _require_ready(self) -> None:
+    def require_ready(self) -> None:
+        """Raise LocalProtocolError unless the session is associated (a read, SET or ACTION may
+        start); the error says why and what to do."""
         if self.state is not _READY:
             cause = f" by: {self.last_error}" if self.state is SessionState.BROKEN else ""
             raise LocalProtocolError(

@@ -8,18 +8,16 @@ symbol and exact scaling factor resolved, so a cycle costs the GETs and little e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 from ..protocol.apdu import AttributeDescriptor, DataAccessResult
 from ..protocol.apdu.get import PreparedGetWithList
 from ..protocol.errors import DataAccessError, DecodeError
 from ..protocol.obis import Obis
-from ..protocol.units import ScalerUnit, apply_scaler
+from ..protocol.units import ScalerUnit, Scaling
 from .batching import ItemSize, plan_batches
+from .express import ExpressRead
 from .reading import Reading, Ref, ScalerCache, render_value
-
-if TYPE_CHECKING:
-    from .express import ExpressRead  # express builds on this module: no runtime import
 
 __all__ = ["SCALER", "VALUE", "DescriptorCache", "ReadPlan", "store_scaler"]
 
@@ -53,18 +51,10 @@ class DescriptorCache:
         return desc
 
 
-def _scaling(su: ScalerUnit) -> tuple[int, str, int, bool]:
-    """(scaler, unit symbol, factor, divide): ``raw / factor`` or ``raw * factor`` is exactly
-    what ``apply_scaler`` computes for an int raw value (int true division rounds correctly)."""
-    if su.scaler < 0:
-        return su.scaler, su.symbol, 10**-su.scaler, True
-    return su.scaler, su.symbol, 10**su.scaler, False
-
-
 class ReadPlan:
     """The requests of one read cycle and how to post-process their results."""
 
-    __slots__ = ("batches", "express", "post", "refs", "requests")
+    __slots__ = ("batches", "express", "post", "refs", "requests", "steady")
 
     def __init__(
         self,
@@ -85,7 +75,7 @@ class ReadPlan:
         for index, ref in enumerate(refs):
             if ref.attribute == 2 and ref.class_id in (3, 4):
                 su = scalers.get(ref.class_id, ref.obis)
-                post.append(None if su is None else _scaling(su))
+                post.append(None if su is None else Scaling.of(su))
                 k = (ref.class_id, ref.obis)
                 if su is None and k not in queued:
                     queued.add(k)
@@ -111,6 +101,13 @@ class ReadPlan:
             args = [_args(item, descriptors) for item in batch]
             self.batches.append((batch, args))
             self.requests.append(PreparedGetWithList(args) if len(args) > 1 else None)
+        # One GET-with-list of every ref's value in order, nothing else: the express path's shape.
+        self.steady = (
+            len(cuts) == 1
+            and self.requests[0] is not None
+            and [(kind, i) for kind, i, _ in self.batches[0][0]]
+            == [(VALUE, i) for i in range(len(refs))]
+        )
 
     def readings(
         self,
@@ -140,16 +137,15 @@ class ReadPlan:
                     dar = scaler_errors.get(index, _DAR.OTHER_REASON)
                     append(DataAccessError(int(dar), dar.label))
                     continue
-                scaling = _scaling(su)
-            scaler, unit, factor, divide = scaling
+                scaling = Scaling.of(su)
             kind = type(raw)
             if kind is int:
-                value = raw / factor if divide else raw * factor
+                value = scaling.ints(raw)
             elif kind is float:
-                value = apply_scaler(raw, scaler)
+                value = scaling.floats(raw)
             else:  # a register may hold a string or a date-time: shown, not scaled
                 value = render_value(ref.class_id, 2, raw, deviation_sign)
-            append(Reading(ref, value, raw, scaler, unit, stamps[index]))
+            append(Reading(ref, value, raw, scaling.scaler, scaling.unit, stamps[index]))
         return out
 
 

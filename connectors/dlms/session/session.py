@@ -132,7 +132,7 @@ class MeterSession:
         (class_id, obis, attribute[, SelectiveAccess]) tuple. Register values (class 3/4,
         attribute 2) come scaled; their scaler_unit is read once per association, in the same
         request as the first values. Pass the same tuple every cycle: its plan is reused."""
-        self.machine._require_ready()
+        self.machine.require_ready()
         lost = self._discard()
         self.machine.read(refs, self._clock())
         if lost is not None:
@@ -146,7 +146,7 @@ class MeterSession:
 
     def set(self, ref: Any, value: Any) -> DataAccessResult:
         """SET one attribute; ``value`` as ``axdr.encode_data`` takes it (Typed for exactness)."""
-        self.machine._require_ready()
+        self.machine.require_ready()
         lost = self._discard()
         self.machine.set(ref, value, self._clock())
         if lost is not None:
@@ -158,7 +158,7 @@ class MeterSession:
         self, class_id: int, obis: Any, method: int, parameters: Any = None
     ) -> tuple[ActionResult, Any]:
         """ACTION one method: (result, return data or None)."""
-        self.machine._require_ready()
+        self.machine.require_ready()
         lost = self._discard()
         self.machine.action(class_id, obis, method, parameters, self._clock())
         if lost is not None:

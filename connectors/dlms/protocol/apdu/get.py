@@ -37,6 +37,7 @@ from .common import (
 
 GET_REQUEST_TAG = 0xC0
 GET_RESPONSE_TAG = 0xC4
+GET_DATA_CHOICE = 0  # Get-Data-Result: data (1: data-access-result)
 
 GetItem = tuple[AttributeDescriptor, Optional[SelectiveAccess]]
 
@@ -161,12 +162,17 @@ class GetResponseWithList:
     confirmed: bool = True
 
     def encode(self) -> bytes:
-        out = bytearray((GET_RESPONSE_TAG, 3,
-                         invoke_byte(self.invoke_id, self.high_priority, self.confirmed)))
-        out += encode_length(len(self.results))
+        iip = invoke_byte(self.invoke_id, self.high_priority, self.confirmed)
+        out = bytearray(with_list_response_head(iip, len(self.results)))
         for result in self.results:
             encode_get_data_result(out, result)
         return bytes(out)
+
+
+def with_list_response_head(invoke_id_and_priority: int, count: int) -> bytes:
+    """What a GetResponseWithList starts with: tag, choice, invoke-id-and-priority, item count;
+    each item then is a Get-Data-Result, ``GET_DATA_CHOICE`` and the Data when it has one."""
+    return bytes((GET_RESPONSE_TAG, 3, invoke_id_and_priority)) + encode_length(count)
 
 
 def block_overhead(pdu_size: int) -> int:
@@ -284,6 +290,7 @@ def decode_get_response(data: bytes, typed: bool = False) -> Any:
 
 __all__ = [
     "GET_REQUEST_TAG",
+    "GET_DATA_CHOICE",
     "GET_RESPONSE_TAG",
     "GetItem",
     "GetRequestNext",
@@ -299,4 +306,5 @@ __all__ = [
     "decode_get_response",
     "encode_access",
     "encode_results_for_blocks",
+    "with_list_response_head",
 ]

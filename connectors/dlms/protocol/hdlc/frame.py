@@ -23,7 +23,16 @@ from ..crc import crc16_x25
 from ..errors import DecodeError, LocalProtocolError
 from .address import HdlcAddress, decode_address
 
-__all__ = ["FLAG", "MAX_FRAME_LENGTH", "Frame", "FrameKind", "decode_frame", "encode_frame"]
+__all__ = [
+    "FLAG",
+    "MAX_FRAME_LENGTH",
+    "Frame",
+    "FrameKind",
+    "decode_frame",
+    "encode_frame",
+    "encode_header",
+    "frame_check",
+]
 
 FLAG = 0x7E
 _FLAG_BYTE = b"\x7e"
@@ -120,27 +129,47 @@ def _build_control_table() -> dict[int, tuple[FrameKind, bool, int, int]]:
 _CONTROL_TABLE = _build_control_table()
 
 
+def encode_header(
+    destination: HdlcAddress, source: HdlcAddress, control: int, info_length: int,
+    segmented: bool = False,
+) -> bytes:
+    """Everything a frame has before its information field: opening flag, format with the
+    length of a frame carrying ``info_length`` bytes of information, addresses, control and (when
+    there is information) the HCS. ``encode_frame`` builds every frame's header here, so a template
+    taken from this function (the link's express answers) is the header the frame would have."""
+    dst = destination.encode()
+    src = source.encode()
+    length = 2 + len(dst) + len(src) + 1 + 2 + (info_length + 2 if info_length else 0)
+    if length > MAX_FRAME_LENGTH:
+        raise LocalProtocolError(
+            f"HDLC frame length {length} exceeds {MAX_FRAME_LENGTH}: segment the information field"
+        )
+    fmt = _FORMAT_TYPE_3 | length | (_SEGMENT_BIT if segmented else 0)
+    header = b"".join((_U16BE.pack(fmt), dst, src, bytes((control,))))
+    if info_length:
+        return b"".join((_FLAG_BYTE, header, _U16LE.pack(crc16_x25(header))))
+    return _FLAG_BYTE + header
+
+
 def encode_frame(frame: Frame) -> bytes:
     """The frame on the wire, both flags included."""
     info = frame.info
     if info and frame.kind in _NO_INFO:
         raise LocalProtocolError(f"HDLC {frame.kind.name} frame cannot carry an information field")
-    dst = frame.destination.encode()
-    src = frame.source.encode()
-    control = _control_byte(frame)
-    header_len = 2 + len(dst) + len(src) + 1
-    length = header_len + 2 + (len(info) + 2 if info else 0)
-    if length > MAX_FRAME_LENGTH:
-        raise LocalProtocolError(
-            f"HDLC frame length {length} exceeds {MAX_FRAME_LENGTH}: segment the information field"
-        )
-    fmt = _FORMAT_TYPE_3 | length | (_SEGMENT_BIT if frame.segmented else 0)
-    header = b"".join((_U16BE.pack(fmt), dst, src, bytes((control,))))
-    if info:
-        body = b"".join((header, _U16LE.pack(crc16_x25(header)), info))
-    else:
-        body = header
-    return b"".join((_FLAG_BYTE, body, _U16LE.pack(crc16_x25(body)), _FLAG_BYTE))
+    header = encode_header(
+        frame.destination, frame.source, _control_byte(frame), len(info), frame.segmented
+    )
+    body = header + info
+    return b"".join((body, _U16LE.pack(crc16_x25(body[1:])), _FLAG_BYTE))
+
+
+def frame_check(frame: bytes) -> bool:
+    """Whether ``frame`` (one whole frame, flags included) ends with its closing flag after a
+    right FCS; its header is the caller's to compare (``encode_header``)."""
+    return (
+        len(frame) >= 9 and frame[-1] == FLAG
+        and crc16_x25(frame[1:-3]) == frame[-3] | (frame[-2] << 8)
+    )
 
 
 def decode_frame(raw: bytes | bytearray | memoryview) -> Frame:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from .address import HdlcAddress
@@ -44,11 +44,14 @@ from .events import (
     UnexpectedFrame,
     UnnumberedDataReceived,
 )
-from .frame import Frame, FrameKind, encode_frame
+from .frame import Frame, FrameKind, encode_frame, encode_header, frame_check
 from .framer import HdlcFramer
 from .params import LinkParameters, decode_parameters, encode_parameters, negotiate
 
 __all__ = ["LLC_REQUEST", "LLC_RESPONSE", "HdlcConnection"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 # LLC header of DLMS over HDLC: destination LSAP, source LSAP, quality (Green Book 8.4.3).
 LLC_REQUEST = b"\xe6\xe6\x00"  # client -> server
@@ -58,6 +61,15 @@ _I, _RR, _RNR = FrameKind.I, FrameKind.RR, FrameKind.RNR
 # Checkpoint retransmissions in a row that the peer acknowledges nothing of, before giving up.
 MAX_GO_BACK = 8
 S = LinkState
+_EXPRESS_CACHE = 256  # express frames kept per link (a steady poll needs 16 at most)
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    """Store an express frame, forgetting them all first when the cache is full."""
+    if len(cache) >= _EXPRESS_CACHE:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 class HdlcConnection:
@@ -104,6 +116,10 @@ class HdlcConnection:
         self.duplicate_frames = 0
         self.retransmissions = 0
         self._handlers = self._CLIENT_HANDLERS if is_client else self._SERVER_HANDLERS
+        # Express frames (see express_request): (V(S), V(R), APDU) -> (frame, information) sent;
+        # (control, APDU length) -> what the answer starts with.
+        self._express_tx: dict[tuple[int, int, bytes], tuple[bytes, bytes]] = {}
+        self._express_rx: dict[tuple[int, int], bytes] = {}
 
     @property
     def state(self) -> LinkState:
@@ -192,15 +208,15 @@ class HdlcConnection:
 
     # ----------------------------------------------------------- express exchange (steady polls)
     # A poll cycle that fits one frame each way can skip the frame objects and the framer: the
-    # session's express path encodes and checks the frames itself (``session/express.py``) and
-    # keeps this link's sequence state through these three calls. Anything else takes the path
-    # above, from exactly the state these calls leave.
+    # session's express path (``session/express.py``) sends ``express_request``'s frame, compares
+    # the answer with ``expected_answer`` and hands it back to ``accept_answer``. The frames come
+    # from this link's own encoder and the sequence state moves here, as ``send_data`` and
+    # ``_on_i`` move it; anything else takes the path above, from exactly the state left here.
 
-    def express_state(self) -> tuple[int, int, int] | None:
-        """(V(S), V(R), frames awaiting acknowledgement) when nothing but one single-frame
-        exchange is in play: connected, no segments queued or half received, peer not busy, no
-        events, answers or received bytes (but idle flags) waiting. None otherwise."""
-        if (
+    def _quiet(self) -> bool:
+        """Nothing but one single-frame exchange in play: connected, no segments queued or half
+        received, peer not busy, no events, answers or received bytes (but idle flags) waiting."""
+        return (
             self._state is S.CONNECTED
             and not self._tx_queue
             and not self._rx_parts
@@ -208,21 +224,57 @@ class HdlcConnection:
             and not self._out
             and not self._peer_busy
             and self.framer.idle
-        ):
-            return self._vs, self._vr, len(self._unacked)
-        return None
+        )
 
-    def express_sent(self, frame: Frame) -> None:
-        """``frame`` (one unsegmented I frame with N(S) = V(S), N(R) = V(R)) went out, as
-        ``send_data`` would have sent it: it awaits acknowledgement and may be retransmitted."""
-        self._unacked.append(frame)
-        self._vs = (self._vs + 1) & 7
+    def express_request(self, apdu: bytes) -> bytes | None:
+        """The frame ``send_data(apdu)`` would send, when the link is quiet, nothing awaits
+        acknowledgement and one frame carries it; it then awaits acknowledgement (and may be
+        retransmitted) as usual. None otherwise, and nothing changes."""
+        if self._unacked or not self._quiet():
+            return None
+        vs, vr = self._vs, self._vr
+        key = (vs, vr, apdu)
+        hit = self._express_tx.get(key)
+        if hit is None:
+            info = self._llc_tx + apdu
+            if len(info) > self.parameters.max_info_tx:
+                return None
+            frame = Frame(_I, self._dst, self._src, True, vs, vr, False, info)
+            hit = _remember(self._express_tx, key, (encode_frame(frame), info))
+        # A new Frame each time, for a retransmission (16 cached ones would cost 8 KB a link).
+        self._unacked.append(Frame(_I, self._dst, self._src, True, vs, vr, False, hit[1]))
+        self._vs = (vs + 1) & 7
+        return hit[0]
 
-    def express_answered(self) -> None:
-        """The peer's unsegmented I frame with N(S) = V(R) acknowledging everything we sent was
-        received and delivered."""
+    def expected_answer(self, apdu_length: int) -> bytes | None:
+        """What the peer's answer to the one frame in flight starts with when it is one frame of
+        ``apdu_length`` bytes of APDU: the header ``encode_frame`` gives it (N(S) = V(R),
+        N(R) = V(S), poll/final set, HCS) and the LLC. None when the link is not in that state."""
+        if len(self._unacked) != 1 or not self._quiet():
+            return None
+        control = (self._vs << 5) | 0x10 | (self._vr << 1)
+        key = (control, apdu_length)
+        prefix = self._express_rx.get(key)
+        if prefix is None:
+            info = len(self._llc_rx) + apdu_length
+            if info > self.parameters.max_info_rx:
+                return None
+            try:
+                head = encode_header(self._src, self._dst, control, info)
+            except LocalProtocolError:  # longer than a frame can be
+                return None
+            prefix = _remember(self._express_rx, key, head + self._llc_rx)
+        return prefix
+
+    def accept_answer(self, frame: bytes) -> bool:
+        """Take ``frame``, which starts with ``expected_answer``'s prefix and is whole, as the
+        peer's answer when its FCS and closing flag are right: everything we sent is acknowledged
+        and V(R) moves on, as when the frame is decoded. False (nothing changes) otherwise."""
+        if not frame_check(frame):
+            return False
         self._unacked.clear()
         self._vr = (self._vr + 1) & 7
+        return True
 
     # ------------------------------------------------------------------------------- helpers
 
