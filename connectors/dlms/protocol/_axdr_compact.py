@@ -17,9 +17,9 @@ from __future__ import annotations
 import struct
 from typing import Any, Tuple
 
-from ._axdr_decode import _DECODERS, _TYPES, _count, _span
+from ._axdr_decode import DECODERS, TYPES_BY_TAG, read_count, read_length
 from ._axdr_encode import encode_into
-from ._axdr_types import Buffer, DataType, Typed, _name, encode_length
+from ._axdr_types import Buffer, DataType, Typed, encode_length, type_name
 from .errors import DecodeError, LocalProtocolError
 
 # A description: an int tag, (1, count, element) for an array, (2, (fields...)) for a structure.
@@ -49,7 +49,7 @@ def _read_desc(buf: Buffer, pos: int, depth: int) -> Tuple[Desc, int]:
             raise DecodeError("compact-array describes an array of empty elements", pos)
         return (1, count, elem), end
     if tag == 2:
-        n, p = _count(buf, pos + 1, depth, "compact-array structure description")
+        n, p = read_count(buf, pos + 1, depth, "compact-array structure description")
         fields = []
         for _ in range(n):
             field, p = _read_desc(buf, p, depth - 1)
@@ -77,8 +77,8 @@ def _measure(desc: Desc) -> Tuple[int, int]:
 
 def _read_packed(buf: Buffer, pos: int, desc: Desc, typed: bool) -> Tuple[Any, int]:
     if type(desc) is int:
-        value, pos = _DECODERS[desc](buf, pos, typed, 1)
-        return (Typed(_TYPES[desc], value) if typed else value), pos
+        value, pos = DECODERS[desc](buf, pos, typed, 1)
+        return (Typed(TYPES_BY_TAG[desc], value) if typed else value), pos
     items: list[Any] = []
     if desc[0] == 1:
         elem = desc[2]
@@ -97,7 +97,7 @@ def decode_compact(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any,
     if depth <= 0:
         raise DecodeError("compact-array nested deeper than the depth limit", pos)
     desc, p = _read_desc(buf, pos, depth - 1)
-    start, end = _span(buf, p, "compact-array contents")
+    start, end = read_length(buf, p, "compact-array contents")
     size, nodes = _measure(desc)
     if size == 0:
         raise DecodeError("compact-array elements have no content", pos)
@@ -118,7 +118,7 @@ def _container(v: Any) -> Tuple[int, Any]:
     if isinstance(v, Typed):
         if v.type in (DataType.ARRAY, DataType.STRUCTURE):
             if not isinstance(v.value, (list, tuple)):
-                raise LocalProtocolError(f"{_name(v.type)} needs a list or tuple, got {v.value!r}")
+                raise LocalProtocolError(f"{type_name(v.type)} needs a list or tuple, got {v.value!r}")
             return int(v.type), v.value
         if v.type == DataType.COMPACT_ARRAY:
             raise LocalProtocolError("a compact-array cannot hold a compact-array")
@@ -166,7 +166,7 @@ def _pack(out: bytearray, v: Any, desc: Desc) -> None:
         tmp = bytearray()
         encode_into(tmp, v)
         if tmp[0] != desc:
-            raise LocalProtocolError(f"compact-array element {v!r} is not a {_name(desc)}")
+            raise LocalProtocolError(f"compact-array element {v!r} is not a {type_name(desc)}")
         out += memoryview(tmp)[1:]
         return
     tag, seq = _container(v)

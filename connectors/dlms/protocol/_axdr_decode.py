@@ -13,8 +13,8 @@ from ._axdr_types import (
     Buffer,
     DataType,
     Typed,
-    _name,
     decode_length,
+    type_name,
 )
 from .cosem_datetime import CosemDate, CosemDateTime, CosemTime
 from .errors import DecodeError
@@ -25,7 +25,7 @@ Decoder = Callable[[Buffer, int, bool, int], Tuple[Any, int]]
 def _fixed(tag: int, fmt: str) -> Decoder:
     unpack = struct.Struct(fmt).unpack_from
     size = struct.calcsize(fmt)
-    what = "truncated " + _name(tag)
+    what = "truncated " + type_name(tag)
 
     def dec(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
         try:
@@ -51,7 +51,7 @@ def _d_bool(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
         raise DecodeError("truncated boolean", pos) from None
 
 
-def _span(buf: Buffer, pos: int, what: str) -> Tuple[int, int]:
+def read_length(buf: Buffer, pos: int, what: str) -> Tuple[int, int]:
     """Read a length and check that many bytes follow: returns (start, end)."""
     n, start = decode_length(buf, pos)
     end = start + n
@@ -61,18 +61,18 @@ def _span(buf: Buffer, pos: int, what: str) -> Tuple[int, int]:
 
 
 def _d_octets(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    start, end = _span(buf, pos, "octet-string")
+    start, end = read_length(buf, pos, "octet-string")
     return bytes(buf[start:end]), end
 
 
 def _d_visible(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    start, end = _span(buf, pos, "visible-string")
+    start, end = read_length(buf, pos, "visible-string")
     # latin-1 maps every byte: a meter's stray non-ASCII byte must not lose the whole reading.
     return bytes(buf[start:end]).decode("latin-1"), end
 
 
 def _d_utf8(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    start, end = _span(buf, pos, "utf8-string")
+    start, end = read_length(buf, pos, "utf8-string")
     try:
         return bytes(buf[start:end]).decode("utf-8"), end
     except UnicodeDecodeError:
@@ -87,7 +87,7 @@ def _d_bits(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
     return BitString.from_bytes(bytes(buf[start:end]), nbits), end
 
 
-def _count(buf: Buffer, pos: int, depth: int, what: str) -> Tuple[int, int]:
+def read_count(buf: Buffer, pos: int, depth: int, what: str) -> Tuple[int, int]:
     if depth <= 0:
         raise DecodeError(f"{what} nested deeper than the depth limit", pos)
     n, start = decode_length(buf, pos)
@@ -100,7 +100,7 @@ def _items(buf: Buffer, pos: int, n: int, typed: bool, depth: int) -> Tuple[list
     """n tagged elements, decode_data inlined: containers are the hot loop of every response."""
     items: list[Any] = []
     append = items.append
-    get = _DECODERS.get
+    get = DECODERS.get
     for _ in range(n):
         try:
             tag = buf[pos]
@@ -110,17 +110,17 @@ def _items(buf: Buffer, pos: int, n: int, typed: bool, depth: int) -> Tuple[list
         if dec is None:
             raise DecodeError(f"unknown A-XDR type tag {tag}", pos)
         value, pos = dec(buf, pos + 1, typed, depth)
-        append(Typed(_TYPES[tag], value) if typed else value)
+        append(Typed(TYPES_BY_TAG[tag], value) if typed else value)
     return items, pos
 
 
 def _d_array(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    n, pos = _count(buf, pos, depth, "array")
+    n, pos = read_count(buf, pos, depth, "array")
     return _items(buf, pos, n, typed, depth - 1)
 
 
 def _d_structure(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
-    n, pos = _count(buf, pos, depth, "structure")
+    n, pos = read_count(buf, pos, depth, "structure")
     items, pos = _items(buf, pos, n, typed, depth - 1)
     return tuple(items), pos
 
@@ -137,13 +137,13 @@ def _d_time(buf: Buffer, pos: int, typed: bool, depth: int) -> Tuple[Any, int]:
     return CosemTime.from_buffer(buf, pos), pos + 4
 
 
-_DECODERS: Dict[int, Decoder] = {
+DECODERS: Dict[int, Decoder] = {
     0: _d_null, 1: _d_array, 2: _d_structure, 3: _d_bool, 4: _d_bits,
     9: _d_octets, 10: _d_visible, 12: _d_utf8,
     25: _d_datetime, 26: _d_date, 27: _d_time, 255: _d_dont_care,
 }
-_DECODERS.update((tag, _fixed(tag, ">" + code)) for tag, code in FIXED_FORMATS.items())
-_TYPES = {int(t): t for t in DataType}
+DECODERS.update((tag, _fixed(tag, ">" + code)) for tag, code in FIXED_FORMATS.items())
+TYPES_BY_TAG = {int(t): t for t in DataType}
 
 
 def decode_data(buf: Buffer, offset: int = 0, *, typed: bool = False,
@@ -155,10 +155,10 @@ def decode_data(buf: Buffer, offset: int = 0, *, typed: bool = False,
         tag = buf[offset]
     except IndexError:
         raise DecodeError("truncated data: type tag missing", offset) from None
-    dec = _DECODERS.get(tag)
+    dec = DECODERS.get(tag)
     if dec is None:
         raise DecodeError(f"unknown A-XDR type tag {tag}", offset)
     value, pos = dec(buf, offset + 1, typed, max_depth)
     if typed:
-        return Typed(_TYPES[tag], value), pos
+        return Typed(TYPES_BY_TAG[tag], value), pos
     return value, pos

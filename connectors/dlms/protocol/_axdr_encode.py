@@ -13,7 +13,7 @@ import datetime as _dt
 import struct
 from typing import Any, Callable, Dict
 
-from ._axdr_types import DONT_CARE, BitString, Typed, _DontCare, _name, encode_length
+from ._axdr_types import DONT_CARE, BitString, DontCareType, Typed, encode_length, type_name
 from .cosem_datetime import CosemDate, CosemDateTime, CosemTime
 from .errors import LocalProtocolError
 from .obis import Obis
@@ -34,7 +34,7 @@ def _int_encoder(tag: int, fmt: str) -> Encoder:
     signed = fmt[1].islower()  # struct: lower case = signed
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     head = bytes((tag,))
-    name = _name(tag)
+    name = type_name(tag)
 
     def enc(out: bytearray, v: Any, depth: int) -> None:
         if not _is_int(v) or not lo <= v <= hi:
@@ -48,7 +48,7 @@ def _int_encoder(tag: int, fmt: str) -> Encoder:
 def _float_encoder(tag: int, fmt: str) -> Encoder:
     pack = struct.Struct(fmt).pack
     head = bytes((tag,))
-    name = _name(tag)
+    name = type_name(tag)
 
     def enc(out: bytearray, v: Any, depth: int) -> None:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
@@ -134,7 +134,7 @@ def _e_bits(out: bytearray, v: Any, depth: int) -> None:
 
 
 def _container(tag: int) -> Encoder:
-    name = _name(tag)
+    name = type_name(tag)
 
     def enc(out: bytearray, v: Any, depth: int) -> None:
         if not isinstance(v, (list, tuple)):
@@ -177,7 +177,7 @@ def _e_time(out: bytearray, v: Any, depth: int) -> None:
 
 
 # Tag 19 (compact-array) is added by axdr.py: that codec builds on this module.
-_TYPED: Dict[int, Encoder] = {
+ENCODERS: Dict[int, Encoder] = {
     0: _e_null, 1: _container(1), 2: _container(2), 3: _e_bool, 4: _e_bits,
     5: _int_encoder(5, ">i"), 6: _int_encoder(6, ">I"), 9: _e_octets, 10: _e_visible,
     12: _e_utf8, 13: _int_encoder(13, ">B"), 15: _int_encoder(15, ">b"),
@@ -189,7 +189,7 @@ _TYPED: Dict[int, Encoder] = {
 
 
 def _e_typed(out: bytearray, v: Typed, depth: int) -> None:
-    enc = _TYPED.get(v.type)
+    enc = ENCODERS.get(v.type)
     if enc is None:
         raise LocalProtocolError(f"unknown A-XDR type {v.type!r}")
     enc(out, v.value, depth)
@@ -202,10 +202,10 @@ def _e_ambiguous(out: bytearray, v: Any, depth: int) -> None:
 
 
 _NATIVE: Dict[type, Encoder] = {
-    type(None): _e_null, bool: _e_bool, int: _e_ambiguous, float: _TYPED[24],
+    type(None): _e_null, bool: _e_bool, int: _e_ambiguous, float: ENCODERS[24],
     bytes: _e_octets, bytearray: _e_octets, memoryview: _e_octets, str: _e_str,
-    tuple: _TYPED[2], list: _TYPED[1], BitString: _e_bits, CosemDateTime: _TYPED[25],
-    CosemDate: _TYPED[26], CosemTime: _TYPED[27], _DontCare: _e_dont_care, Typed: _e_typed,
+    tuple: ENCODERS[2], list: ENCODERS[1], BitString: _e_bits, CosemDateTime: ENCODERS[25],
+    CosemDate: ENCODERS[26], CosemTime: ENCODERS[27], DontCareType: _e_dont_care, Typed: _e_typed,
 }
 
 

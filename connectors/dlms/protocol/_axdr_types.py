@@ -51,7 +51,7 @@ FIXED_FORMATS = {
 }  # 13 bcd: the raw byte, as Gurux does; nibbles are the caller's business
 
 
-def _name(tag: int) -> str:
+def type_name(tag: int) -> str:
     return DataType(tag).name.lower().replace("_", "-")
 
 
@@ -93,12 +93,12 @@ class BitString:
         return self.bits
 
 
-class _DontCare:
+class DontCareType:
     """Type of the DONT_CARE singleton (tag 255, no content)."""
 
     _instance = None
 
-    def __new__(cls) -> _DontCare:
+    def __new__(cls) -> DontCareType:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -110,7 +110,7 @@ class _DontCare:
         return "DONT_CARE"
 
 
-DONT_CARE = _DontCare()
+DONT_CARE = DontCareType()
 
 
 # ---- lengths ------------------------------------------------------------------------------------

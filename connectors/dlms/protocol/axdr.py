@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import Any, Optional, Tuple
 
 from ._axdr_compact import decode_compact, encode_compact
-from ._axdr_decode import _DECODERS, decode_data
-from ._axdr_encode import _TYPED, encode_data, encode_into, to_json
+from ._axdr_decode import DECODERS, decode_data
+from ._axdr_encode import ENCODERS, encode_data, encode_into, to_json
 from ._axdr_types import (
     DONT_CARE,
     FIXED_FORMATS,
@@ -53,8 +53,8 @@ __all__ = [
 
 # The compact-array codec builds on both the decoders and the encoders: wired in here, above all
 # three, so none of the helper modules imports another that imports it back.
-_DECODERS[19] = decode_compact
-_TYPED[19] = encode_compact
+DECODERS[19] = decode_compact
+ENCODERS[19] = encode_compact
 
 
 class FixedRun:
