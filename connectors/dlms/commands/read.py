@@ -49,8 +49,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--wrapper", action="store_true", help="IEC 62056-47 wrapper instead of HDLC")
     p.add_argument("--client", type=int, help="client address (default 16; 1 with --auth lls)")
     p.add_argument("--server-logical", type=int, default=1, help="server logical address")
-    p.add_argument("--server-physical", type=int, help="server physical address (default: none, logical only)")
-    p.add_argument("--address-size", type=int, choices=(1, 2, 4), help="server address bytes (default: 1; 2 or 4 as --server-physical needs)")
+    p.add_argument("--server-physical", type=int,
+                   help="server physical address (default: none, logical only)")
+    p.add_argument("--address-size", type=int, choices=(1, 2, 4),
+                   help="server address bytes (default: 1; 2 or 4 as --server-physical needs)")
     p.add_argument("--auth", choices=("none", "lls"), default="none", help="authentication")
     p.add_argument("--password", help=f"LLS password (or set {PASSWORD_ENV})")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per answer (default 5)")
