@@ -41,24 +41,15 @@ def _label(item: Any, index: int) -> str:
 
 
 def _line_conflict(meter: MeterConfig, lines: dict[str, tuple[str, Any]]) -> str | None:
-    """Meters sharing one line (a serial port, or a TCP host:port: a data concentrator) must agree
-    on its settings (one line, one connection)."""
+    """Meters sharing one serial port must agree on its settings (one line, one worker)."""
     t = meter.spec.transport
     key = t.channel_key
-    first = lines.setdefault(key, (meter.name, meter.spec))
+    if not isinstance(t, SerialSpec):
+        return None
+    first = lines.setdefault(key, (meter.name, t))
     if first[0] == meter.name:
         return None
-    if not isinstance(t, SerialSpec):
-        was = first[1]
-        if was.session.wrapper != meter.spec.session.wrapper:
-            return (f"connection.wrapper: {meter.spec.session.wrapper!r} differs from "
-                    f"{was.session.wrapper!r} of meter {first[0]!r} on the same {key}")
-        if was.transport != t:
-            return (f"connection.connectTimeout: {t.connect_timeout_s * 1000:g} ms differs from "
-                    f"{was.transport.connect_timeout_s * 1000:g} ms of meter {first[0]!r} on the "
-                    f"same {key}")
-        return None
-    other: SerialSpec = first[1].transport
+    other: SerialSpec = first[1]
     for attr, field in (("baudrate", "baudrate"), ("bytesize", "bytesize"), ("parity", "parity"),
                         ("stopbits", "stopbits"), ("mode_e", "modeE")):
         if getattr(t, attr) != getattr(other, attr):
