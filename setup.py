@@ -41,6 +41,10 @@ setup(
             "mypy==2.4.1",
             # Checks config/dlms.json against config/dlms.schema.json (tests only).
             "jsonschema>=4",
+            # Checks docker/*compose*.yml without a Docker engine: its vendored compose-spec
+            # schema (tests/integration/compose_check.py), YAML read with PyYAML.
+            "check-jsonschema>=0.28",
+            "PyYAML>=6",
         ],
     },
     entry_points={"console_scripts": ["tb-dlms = tb_dlms.cli:main"]},

@@ -15,5 +15,12 @@ if [ ! -f "$CONF/.firstlaunch" ]; then
     fi
     echo "# Remove this file to copy missing default config files again" > "$CONF/.firstlaunch"
 fi
+# No token from docker/.env and the placeholder still in tb_gateway.json: say so and wait, rather
+# than let the gateway retry a refused MQTT connection forever without saying why.
+while [ -z "${TB_GW_ACCESS_TOKEN:-}" ] && grep -q '"SET_TB_GW_ACCESS_TOKEN"' "$CONF/tb_gateway.json" 2>/dev/null; do
+    echo "tb-gateway: no access token. Create a gateway device in ThingsBoard, put" \
+         "TB_GW_ACCESS_TOKEN=<its token> in docker/.env, then: docker compose up -d tb-gateway" >&2
+    sleep 60
+done
 cd /
 exec python3 ./thingsboard_gateway/tb_gateway.py

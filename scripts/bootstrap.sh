@@ -25,11 +25,19 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 # Re-install only when setup.py changed since the last install (keeps repeated runs fast).
+# pip's output (dozens of setuptools build warnings) goes to a log, shown only when it failed:
+# on the console it would hide the test results that follow.
 stamp="$VENV/.tb-dlms-installed"
+log="$VENV/pip-install.log"
 if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
-  echo "bootstrap: installing the package with its test and gateway extras" >&2
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test,gateway]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  "$VENV/bin/python" -c "import tb_dlms, gurux_dlms, thingsboard_gateway" || { echo "bootstrap: install failed" >&2; exit 1; }
+  echo "bootstrap: installing the package with its test and gateway extras (log: $log)" >&2
+  : > "$log"
+  if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel \
+         && "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test,gateway]"; } >>"$log" 2>&1 \
+     || ! "$VENV/bin/python" -c "import tb_dlms, gurux_dlms, thingsboard_gateway" >>"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" | tail -n 40 >&2
+    echo "bootstrap: install failed (whole log: $log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

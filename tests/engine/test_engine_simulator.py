@@ -93,6 +93,17 @@ def test_every_value_is_the_models_truth_for_its_meter_and_register(sim_factory)
         assert health["requests_sent"] <= health["total_reads"] + 1  # one GET-with-list a cycle
 
 
+def test_total_reads_counts_each_get_of_a_meter_without_with_list(sim_factory):
+    sim = sim_factory(1, with_list=False)
+    sink, engine = run([spec("m0", TcpSpec("127.0.0.1", sim.ports[0]))], 1.0)
+    health = engine.health()["m0"]
+    cycles = len(sink.cycles_of("m0"))
+    assert cycles >= 5 and health["failed_reads"] == 0
+    # One GET per point every cycle (scaler GETs on top the first time), each one a read.
+    assert health["total_reads"] == health["requests_sent"] >= cycles * len(POINTS)
+    assert health["success_rate"] == 100.0
+
+
 def test_a_killed_meter_goes_unreachable_and_recovers_while_the_others_poll_on(sim_factory):
     sim = sim_factory(2)
     specs = [spec(f"m{i}", TcpSpec("127.0.0.1", p)) for i, p in enumerate(sim.ports)]

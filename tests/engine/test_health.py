@@ -33,6 +33,20 @@ def test_reads_counts_and_success_rate():
     assert snap["requests_sent"] == 4
 
 
+def test_a_cycle_of_single_gets_counts_each_get_as_a_read():
+    # A meter without GET-with-list: 9 GETs a cycle are 9 read requests, not 1.
+    h = MeterHealth()
+    h.record_read(True, 0.9, 9, now=1.0, requests=9)
+    h.record_read(False, 0.5, 0, now=2.0, requests=5)  # the 5th GET timed out
+    h.record_read(False, 0.1, 0, now=3.0, requests=0)  # failed before sending anything
+    snap = h.snapshot()
+    assert (snap["total_reads"], snap["successful_reads"], snap["failed_reads"]) == (15, 13, 2)
+    assert snap["requests_sent"] == 14
+    assert snap["success_rate"] == round(100 * 13 / 15, 2)
+    assert snap["consecutive_failures"] == 2  # cycles, as before
+    assert snap["avg_read_time_ms"] == 900.0  # the successful cycle's duration
+
+
 def test_consecutive_failures_reset_on_success():
     h = MeterHealth()
     for t in range(3):

@@ -46,6 +46,14 @@ def gateway_loader(monkeypatch: pytest.MonkeyPatch) -> Any:
 # --- the files and the command --------------------------------------------------------------
 
 
+@pytest.fixture
+def ext(tmp_path: Path) -> Path:
+    """An extensions folder as a gateway has one (the command refuses any other)."""
+    folder = tmp_path / "extensions"
+    folder.mkdir()
+    return folder
+
+
 def test_loader_files_are_one_absolute_import_each() -> None:
     # The gateway executes them with no package: no relative import, nothing else at import time.
     for name, cls in LOADER_FILES.items():
@@ -62,71 +70,98 @@ def test_loader_files_are_one_absolute_import_each() -> None:
         assert all(isinstance(n, ast.Assign) for n in others)  # only __all__
 
 
-def test_install_writes_loader_files_and_is_idempotent(tmp_path: Path) -> None:
-    first = run_cli("install", str(tmp_path))
+def test_install_writes_loader_files_and_is_idempotent(ext: Path) -> None:
+    first = run_cli("install", str(ext))
     assert first.returncode == 0, first.stderr
-    folder = tmp_path / "dlms"
+    folder = ext / "dlms"
     assert sorted(p.name for p in folder.iterdir()) == sorted(LOADER_FILES)
     for name, text in inst.loader_sources().items():
         assert (folder / name).read_text(encoding="utf-8") == text
         assert f"written   {folder / name}" in first.stdout
     assert json.dumps(inst.connector_entry("dlms")) in first.stdout
 
-    again = run_cli("install", str(tmp_path))
+    again = run_cli("install", str(ext))
     assert again.returncode == 0
     assert again.stdout.count("unchanged") == len(LOADER_FILES)
     assert "written" not in again.stdout
 
 
-def test_install_keeps_foreign_files_unless_forced(tmp_path: Path) -> None:
-    folder = tmp_path / "dlms"
+def test_install_keeps_foreign_files_unless_forced(ext: Path) -> None:
+    folder = ext / "dlms"
     folder.mkdir()
     (folder / "dlms_connector.py").write_text("class DlmsConnector: pass\n")  # a user's own file
-    kept = inst.install(tmp_path)
+    kept = inst.install(ext)
     assert {w.path.name: w.status for w in kept} == {
         "dlms_connector.py": "kept",
         "dlms_converter.py": "written",
     }
     assert (folder / "dlms_connector.py").read_text() == "class DlmsConnector: pass\n"
-    assert run_cli("install", str(tmp_path)).returncode == 1  # told, not silently skipped
+    assert run_cli("install", str(ext)).returncode == 1  # told, not silently skipped
 
-    forced = inst.install(tmp_path, force=True)
+    forced = inst.install(ext, force=True)
     assert [w.status for w in forced] == ["written", "unchanged"]
 
 
-def test_install_upgrades_its_own_older_files(tmp_path: Path) -> None:
-    folder = tmp_path / "dlms"
+def test_install_upgrades_its_own_older_files(ext: Path) -> None:
+    folder = ext / "dlms"
     folder.mkdir()
     (folder / "dlms_connector.py").write_text(MARKER + " (older version)\nimport tb_dlms\n")
-    statuses = {w.path.name: w.status for w in inst.install(tmp_path)}
+    statuses = {w.path.name: w.status for w in inst.install(ext)}
     assert statuses["dlms_connector.py"] == "written"
 
 
 @pytest.mark.parametrize("bad", ["modbus", "mqtt", "s7", "grpc", "../x", ""])
-def test_install_refuses_builtin_and_bad_types(tmp_path: Path, bad: str) -> None:
-    result = run_cli("install", str(tmp_path), "--type", bad)
+def test_install_refuses_builtin_and_bad_types(ext: Path, bad: str) -> None:
+    result = run_cli("install", str(ext), "--type", bad)
     assert result.returncode == 2
     assert "tb-dlms install:" in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(ext.iterdir()) == []
 
 
-def test_install_custom_type_for_the_thingsboard_ui(tmp_path: Path) -> None:
-    assert run_cli("install", str(tmp_path), "--type", "custom").returncode == 0
-    assert sorted(p.name for p in (tmp_path / "custom").iterdir()) == sorted(LOADER_FILES)
+def test_install_custom_type_for_the_thingsboard_ui(ext: Path) -> None:
+    assert run_cli("install", str(ext), "--type", "custom").returncode == 0
+    assert sorted(p.name for p in (ext / "custom").iterdir()) == sorted(LOADER_FILES)
     assert inst.connector_entry("custom")["type"] == "custom"
 
 
-def test_install_copies_example_config_without_overwriting(tmp_path: Path) -> None:
+def test_install_copies_example_config_without_overwriting(ext: Path) -> None:
     try:
         example = inst.example_config()
     except inst.ConfigError:
         pytest.skip("config/dlms.json not shipped yet")
-    conf = tmp_path / "config"
-    inst.install(tmp_path / "ext", config_dir=conf)
+    conf = ext.parent / "config"
+    conf.mkdir()
+    inst.install(ext, config_dir=conf)
     assert (conf / "dlms.json").read_text(encoding="utf-8") == example
     (conf / "dlms.json").write_text("{}")
-    statuses = [w.status for w in inst.install(tmp_path / "ext", config_dir=conf)]
+    statuses = [w.status for w in inst.install(ext, config_dir=conf)]
     assert statuses[-1] == "kept" and (conf / "dlms.json").read_text() == "{}"
+
+
+def test_install_again_over_the_users_edited_config_keeps_it_and_succeeds(ext: Path) -> None:
+    conf = ext.parent / "config"
+    conf.mkdir()
+    assert run_cli("install", str(ext), "--config-dir", str(conf)).returncode == 0
+    edited = (conf / "dlms.json").read_text(encoding="utf-8").replace("Meter", "MyMeter")
+    (conf / "dlms.json").write_text(edited, encoding="utf-8")
+    again = run_cli("install", str(ext), "--config-dir", str(conf))
+    assert again.returncode == 0, again.stderr
+    assert f"kept      {conf / 'dlms.json'}  (yours" in again.stdout
+    assert (conf / "dlms.json").read_text(encoding="utf-8") == edited
+
+
+@pytest.mark.parametrize("where", ["extentions", "extensions/dlms", "gateway/extensions"])
+def test_install_refuses_a_folder_that_is_not_a_gateway_extensions_folder(
+    ext: Path, where: str
+) -> None:
+    mistyped = ext.parent / where  # a typo, a folder one level too deep, one that is not there
+    result = run_cli("install", str(mistyped))
+    assert result.returncode == 2
+    assert f"tb-dlms install: {mistyped}" in result.stderr
+    assert not mistyped.exists() and list(ext.iterdir()) == []
+    missing_conf = run_cli("install", str(ext), "--config-dir", str(ext.parent / "confg"))
+    assert missing_conf.returncode == 2 and "does not exist" in missing_conf.stderr
+    assert not (ext.parent / "confg").exists()
 
 
 # --- the gateway's loader finds what install wrote ----------------------------------------
@@ -134,7 +169,7 @@ def test_install_copies_example_config_without_overwriting(tmp_path: Path) -> No
 
 @needs_gateway
 def test_gateway_loader_executes_the_thin_files(
-    tmp_path: Path, gateway_loader: Any, monkeypatch: pytest.MonkeyPatch
+    ext: Path, gateway_loader: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Independent of the connector's code: stand-in modules at the imported names prove that the
     # gateway's loader runs our files and takes the class they import.
@@ -147,25 +182,25 @@ def test_gateway_loader_executes_the_thin_files(
         module = types.ModuleType(modname)
         setattr(module, cls.__name__, cls)
         monkeypatch.setitem(sys.modules, modname, module)
-    inst.install(tmp_path)
-    gateway_loader.PATHS.append(str(tmp_path))
+    inst.install(ext)
+    gateway_loader.PATHS.append(str(ext))
     assert gateway_loader.import_module("dlms", "DlmsConnector") is fake_connector
     assert gateway_loader.import_module("dlms", "DlmsUplinkConverter") is fake_converter
 
 
 @needs_gateway
 @needs_connector
-def test_gateway_loader_finds_the_real_connector(tmp_path: Path, gateway_loader: Any) -> None:
+def test_gateway_loader_finds_the_real_connector(ext: Path, gateway_loader: Any) -> None:
     from tb_dlms.connector.dlms_connector import DlmsConnector
     from tb_dlms.converters.uplink import DlmsUplinkConverter
     from thingsboard_gateway.connectors.connector import Connector
 
-    inst.install(tmp_path)
-    gateway_loader.PATHS.append(str(tmp_path))
+    inst.install(ext)
+    gateway_loader.PATHS.append(str(ext))
     cls = gateway_loader.import_module("dlms", "DlmsConnector")
     assert cls is DlmsConnector and issubclass(cls, Connector)
     assert gateway_loader.import_module("dlms", "DlmsUplinkConverter") is DlmsUplinkConverter
-    result = run_cli("install", str(tmp_path), "--check")
+    result = run_cli("install", str(ext), "--check")
     assert result.returncode == 0, result.stderr
     assert "loads     DlmsConnector" in result.stdout
 

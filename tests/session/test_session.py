@@ -6,6 +6,9 @@ the nine registers of ORIGINAL_SYSTEM.md with the Blue Book scalers and units.
 
 from __future__ import annotations
 
+import logging
+import random
+
 import pytest
 from session_peer import REGISTERS
 from tb_dlms.engine.spec import ObjectRef
@@ -19,7 +22,7 @@ from tb_dlms.protocol.errors import (
 )
 from tb_dlms.protocol.obis import Obis
 from tb_dlms.protocol.units import unit_symbol
-from tb_dlms.session import MeterSession, Reading, SessionSettings, SessionState
+from tb_dlms.session import FrameTrace, MeterSession, Reading, SessionSettings, SessionState
 from tb_dlms.transport import TcpTransport
 
 
@@ -120,6 +123,36 @@ def test_segmentation_with_max_info_32_both_ways_and_lls(simulator, session):
     # The segmented AARQ carried the password; not one byte of it reached the trace.
     masked = sum(e - b for entry in s.trace.entries() for b, e in entry.masked)
     assert masked == 8
+
+
+@pytest.mark.parametrize("max_info", [32, 40])
+def test_a_long_password_over_more_than_8_segments_never_reaches_trace_or_log(
+    simulator, caplog, max_info
+):
+    # N(S) wraps at 8: segments 8.. of the AARQ must be masked by their place in the APDU.
+    rng = random.Random(7)
+    password = bytes(rng.randrange(1, 256) for _ in range(360))
+    srv = simulator(max_info_field=max_info, password=password)
+    settings = SessionSettings(client=1, authentication="lls", password=password,
+                               max_info_tx=max_info, max_info_rx=max_info, response_timeout=0.5)
+    s = MeterSession(TcpTransport("127.0.0.1", srv.ports[0], 2.0), settings,
+                     trace=FrameTrace(size=256))  # room for every frame of the test
+    log = logging.getLogger("tb_dlms.test.secret")
+    with caplog.at_level(logging.DEBUG):
+        s.connect()
+        assert_registers(s.read(REGISTERS), srv.model(0))
+        s.trace.dump(log, "dumped as after a failure")
+        s.close()
+    assert len(password) > 8 * max_info  # the AARQ really takes more than 8 segments
+    pieces = {password[i : i + 4].hex(" ") for i in range(len(password) - 3)}
+    shown = s.trace.lines() + [r.getMessage() for r in caplog.records]
+    assert len(caplog.records) > 8
+    leaked = [line for line in shown if any(p in line for p in pieces)]
+    assert leaked == []
+    assert not any(password[i : i + 4] in e.data for e in s.trace.entries()
+                   for i in range(len(password) - 3))
+    masked = sum(e - b for entry in s.trace.entries() for b, e in entry.masked)
+    assert masked == len(password)  # and nothing else was hidden
 
 
 def test_block_transfer_with_a_small_pdu(simulator, session):

@@ -22,7 +22,7 @@ from tb_dlms.session import (
     render_value,
 )
 from tb_dlms.session.reads import DescriptorCache, ReadPlan
-from tb_dlms.session.session import _secret_span
+from tb_dlms.session.trace import secret_span
 
 V1 = Obis.parse("1-1:32.7.0")
 
@@ -94,11 +94,12 @@ def _drain(link) -> None:
         pass
 
 
-@pytest.mark.parametrize("max_info", [32, 128])
-def test_hdlc_secret_spans_cover_the_password_across_segments(max_info):
-    password = b"22222222-a-longer-secret-that-spans-segments"
+@pytest.mark.parametrize(("max_info", "repeat"), [(32, 1), (128, 1), (32, 8), (40, 8)])
+def test_hdlc_secret_spans_cover_the_password_across_segments(max_info, repeat):
+    # repeat 8: over 8 segments, so N(S) wraps while the password is still being sent
+    password = b"22222222-a-longer-secret-that-spans-segments" * repeat
     aarq = _aarq(password)
-    start, end = _secret_span(aarq, password)
+    start, end = secret_span(aarq, password)
     assert aarq[start:end] == password
     channel = HdlcChannel(SessionSettings(max_info_tx=max_info, max_info_rx=max_info))
     meter = HdlcConnection(
@@ -123,9 +124,9 @@ def test_hdlc_secret_spans_cover_the_password_across_segments(max_info):
     assert shown == password
 
 
-def test_wrapper_secret_span():
+def test_wrappersecret_span():
     aarq = _aarq(b"abc")
-    start, end = _secret_span(aarq, b"abc")
+    start, end = secret_span(aarq, b"abc")
     channel = WrapperChannel(SessionSettings(wrapper=True))
     pdu = channel.send(aarq)
     ((a, b),) = channel.secret_spans(pdu, start, end)

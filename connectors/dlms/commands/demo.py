@@ -12,15 +12,23 @@ What runs, all on loopback, all stopped on Ctrl-C (or after ``--seconds``):
 
 Shutdown order: gateway (SIGINT: it closes the connector and sends its disconnects), stand-in,
 broker, meters. Exit 0 when telemetry arrived, 1 when none did, 2 when something is missing.
+
+The console: values with their units (the simulated meter's register units; telemetry carries
+none), lines of at most 100 columns (long ones continue indented), in the order of the readings'
+time stamps: lines are held ``_HOLD_MS`` so that messages the gateway sends in another order, or
+several devices in one message, come out sorted.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import heapq
+import itertools
 import queue
 import signal
 import sys
+import textwrap
 import time
 from typing import Any, TextIO
 
@@ -35,6 +43,9 @@ _HEALTH_SHOWN = (
     "reconnects",
     "clock_drift_s",
 )
+_HEALTH_UNITS = {"success_rate": "%", "avg_read_time_ms": "ms", "clock_drift_s": "s"}
+WIDTH = 100  # console columns
+_HOLD_MS = 2000  # how long a line waits for earlier readings that may still arrive
 _ALARM_FLAGS = (
     "unreachable",
     "watchdog_expired",
@@ -91,6 +102,29 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def simulator_units() -> dict[str, str]:
+    """Telemetry key -> unit symbol of the simulated meter's registers."""
+    from ..protocol.units import unit_symbol
+    from ..simulator.values import REGISTERS
+
+    return {r.key: unit_symbol(r.unit) for r in REGISTERS}
+
+
+def _wrap(first: str, tokens: list[str], width: int = WIDTH) -> list[str]:
+    """``first`` then the tokens, packed into lines of at most ``width`` columns; continuation
+    lines are indented under the first token (a token is never split)."""
+    indent = " " * min(len(first) + 1, 24)
+    lines, line = [], first
+    for token in tokens:
+        if len(line) + 1 + len(token) <= width or line.strip() == "":
+            line = f"{line} {token}" if line.strip() else line + token
+        else:
+            lines.append(line)
+            line = indent + token
+    lines.append(line)
+    return lines
+
+
 def _health_keys() -> frozenset[str]:
     keys = set(_HEALTH_SHOWN) | set(_ALARM_FLAGS) | {"connection_detail"}
     try:
@@ -105,24 +139,36 @@ def _health_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
+def _with_unit(key: str, value: Any, units: dict[str, str]) -> str:
+    unit = units.get(key)
+    sep = "" if unit == "%" else " "
+    return f"{key}={_fmt(value)}{sep}{unit}" if unit else f"{key}={_fmt(value)}"
+
+
 def format_telemetry(
-    device: str, ts_ms: int, values: dict[str, Any], health_keys: frozenset[str]
+    device: str, ts_ms: int, values: dict[str, Any], health_keys: frozenset[str],
+    units: dict[str, str] | None = None,
 ) -> str:
-    """One console line: ``time device key=value ... | health k=v ...``."""
+    """Console text of one telemetry entry: ``time device key=value unit ... | health k=v ...``,
+    in lines of at most ``WIDTH`` columns (joined by newlines)."""
+    units = {**_HEALTH_UNITS, **(units or {})}
     stamp = datetime.datetime.fromtimestamp(ts_ms / 1000.0).strftime("%H:%M:%S.%f")[:-3]
-    readings = " ".join(f"{k}={_fmt(v)}" for k, v in values.items() if k not in health_keys)
-    health = [f"{k}={_fmt(values[k])}" for k in _HEALTH_SHOWN if k in values]
+    tokens = [_with_unit(k, v, units) for k, v in values.items() if k not in health_keys]
+    health = [_with_unit(k, values[k], units) for k in _HEALTH_SHOWN if k in values]
     health += [f"ALARM {k}" for k in _ALARM_FLAGS if values.get(k) is True]
     if values.get("connection_detail") and values.get("connection_state") != "associated":
-        health.append(f"({values['connection_detail']})")
-    parts = [f"{stamp} {device:<10}", readings]
+        detail = str(values["connection_detail"])
+        health.append(f"({detail[: WIDTH - 30]})")
     if health:
-        parts.append("| health " + " ".join(health))
-    return " ".join(p for p in parts if p)
+        tokens += ["| health", *health]
+    return "\n".join(_wrap(f"{stamp} {device:<10}", tokens))
 
 
-def describe(message: Any, health_keys: frozenset[str]) -> list[str]:
-    """Console lines for one message the stand-in recorded (may be none)."""
+def describe(
+    message: Any, health_keys: frozenset[str], units: dict[str, str] | None = None
+) -> list[tuple[int, str]]:
+    """``(time stamp in ms, console text)`` for one message the stand-in recorded (may be
+    none): a telemetry entry has its reading's time, anything else the message's arrival."""
     topic, payload = message.topic, message.payload
     if not isinstance(payload, dict):
         return []
@@ -133,18 +179,20 @@ def describe(message: Any, health_keys: frozenset[str]) -> list[str]:
                 if isinstance(entry, dict):
                     values = entry.get("values", entry)
                     ts = int(entry.get("ts", message.ts * 1000))
-                    lines.append(format_telemetry(device, ts, values, health_keys))
+                    lines.append((ts, format_telemetry(device, ts, values, health_keys, units)))
         return lines
+    arrived = int(message.ts * 1000)
     stamp = datetime.datetime.fromtimestamp(message.ts).strftime("%H:%M:%S.%f")[:-3]
     if topic == "v1/gateway/attributes":
         return [
-            f"{stamp} {device:<10} attributes "
-            + " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+            (arrived, "\n".join(_wrap(f"{stamp} {device:<10} attributes",
+                                      [f"{k}={_fmt(v)}" for k, v in values.items()])))
             for device, values in payload.items()
             if isinstance(values, dict)
         ]
     if topic in ("v1/gateway/connect", "v1/gateway/disconnect"):
-        return [f"{stamp} {payload.get('device', '?'):<10} {topic.rsplit('/', 1)[1]}ed"]
+        return [(arrived, f"{stamp} {payload.get('device', '?'):<10} "
+                          f"{topic.rsplit('/', 1)[1]}ed")]
     return []
 
 
@@ -186,20 +234,48 @@ class _Demo:
     def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
         self.args = args
         self.out = out
-        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.lines: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+        self.pending: list[tuple[int, int, str]] = []  # (ts ms, arrival order, text): a heap
+        self._order = itertools.count()
         self.health_keys = _health_keys()
+        self.units = simulator_units()
         self.points = 0
         self.stop_requested = False
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
+        """Print ``text``, every line cut into lines of at most WIDTH columns."""
+        out = []
+        for line in text.split("\n"):
+            if len(line) <= WIDTH:
+                out.append(line)
+            else:
+                out += textwrap.wrap(line, WIDTH, subsequent_indent=" " * 10,
+                                     break_on_hyphens=False) or [""]
+        self.out.write("\n".join(out) + "\n")
         self.out.flush()
 
     def on_message(self, message: Any) -> None:  # stand-in's MQTT thread: queue, print later
         if message.topic == "v1/gateway/telemetry":
             self.points += 1
-        for line in describe(message, self.health_keys):
+        for line in describe(message, self.health_keys, self.units):
             self.lines.put(line)
+
+    def _take(self, timeout: float) -> None:
+        """Move queued lines into the time-ordered heap (waiting up to ``timeout`` for one)."""
+        try:
+            item = self.lines.get(timeout=timeout) if timeout > 0 else self.lines.get_nowait()
+            while True:
+                heapq.heappush(self.pending, (item[0], next(self._order), item[1]))
+                item = self.lines.get_nowait()
+        except queue.Empty:
+            pass
+
+    def release(self, flush: bool = False) -> None:
+        """Print, in time order, the lines older than the hold time (all with ``flush``)."""
+        self._take(0)
+        horizon = time.time() * 1000.0 - _HOLD_MS
+        while self.pending and (flush or self.pending[0][0] <= horizon):
+            self.say(heapq.heappop(self.pending)[2])
 
     def run(self) -> int:
         from ..commands.install import connector_entry
@@ -273,12 +349,10 @@ class _Demo:
         while not self.stop_requested:
             if end is not None and time.monotonic() >= end:
                 break
-            try:
-                self.say(self.lines.get(timeout=0.2))
-                continue
-            except queue.Empty:
-                pass
+            self._take(0.2)
+            self.release()
             if not gateway.running:
+                self.release(flush=True)
                 self.say("tb-dlms demo: the gateway exited:\n" + gateway.output()[-3000:])
                 return 1
             if args.gateway_log:
@@ -289,11 +363,7 @@ class _Demo:
                     "tb-dlms demo: no telemetry after 30 s; gateway output tail:\n"
                     + gateway.output()[-2000:]
                 )
-        while True:  # what arrived before the stop
-            try:
-                self.say(self.lines.get_nowait())
-            except queue.Empty:
-                break
+        self.release(flush=True)  # what arrived before the stop
         return 0 if self.points else 1
 
     def _show_gateway_log(self, gateway: Any, seen: int) -> int:
@@ -311,11 +381,7 @@ class _Demo:
                 f"stopped   gateway (SIGINT, exit {code}, {time.monotonic() - t0:.1f} s)"
                 + (f"; work dir kept: {gateway.workdir}" if self.args.keep else "")
             )
-        while True:  # disconnect lines that came during the gateway's shutdown
-            try:
-                self.say(self.lines.get_nowait())
-            except queue.Empty:
-                break
+        self.release(flush=True)  # disconnect lines that came during the gateway's shutdown
         if standin is not None:
             standin.stop()
         if broker is not None:

@@ -17,7 +17,13 @@ A built-in type name (``modbus``, ``mqtt`` ...) is refused: the gateway would lo
 for it whatever ``class`` says.
 
 Idempotent: a file that already has the right content is left alone; a file that we wrote in an
-older version is replaced; any other existing file is kept unless ``--force``.
+older version is replaced; any other existing file is kept unless ``--force``. Running it again
+over the user's edited ``dlms.json`` keeps it and succeeds; only a foreign loader file in our place
+(which the gateway would execute instead of ours) makes it exit 1.
+
+EXTENSIONS_DIR must be a folder the gateway searches: an existing folder named ``extensions``, or
+the Debian one (created if missing: the gateway looks for exactly that path). A mistyped path is an
+error, never a new folder nobody loads from.
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ class Written:
 
     path: Path
     status: str
+    ours: bool = True  # a loader file (False: the user's dlms.json, which is theirs to keep)
 
 
 def connector_entry(connector_type: str = "dlms", name: str = "DLMS Meters") -> dict[str, str]:
@@ -134,6 +141,22 @@ def example_config() -> str:
         raise ConfigError(f"the example {CONFIG_FILE} is missing from tb_dlms.config") from exc
 
 
+def check_extensions_dir(folder: Path) -> None:
+    """ConfigError unless ``folder`` is one the gateway's loader searches (module docstring)."""
+    if folder.absolute() == DEB_EXTENSIONS_DIR:
+        return
+    if folder.name != "extensions":
+        raise ConfigError(
+            f"{folder} is not a gateway extensions folder: the gateway loads connectors from "
+            f"<gateway>/extensions/<type>/ or {DEB_EXTENSIONS_DIR}/<type>/ only"
+        )
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{folder} does not exist: give the gateway's extensions folder (or omit it for "
+            "the installed gateway's own)"
+        )
+
+
 def _put(path: Path, text: str, *, ours: bool, force: bool) -> Written:
     """Write ``text`` to ``path`` unless it is there already or belongs to someone else."""
     from ..extension import MARKER
@@ -141,15 +164,15 @@ def _put(path: Path, text: str, *, ours: bool, force: bool) -> Written:
     if path.exists():
         current = path.read_text(encoding="utf-8", errors="replace")
         if current == text:
-            return Written(path, "unchanged")
+            return Written(path, "unchanged", ours)
         # Our own older loader file is replaced; anything else needs --force.
         if not force and not (ours and current.startswith(MARKER)):
-            return Written(path, "kept")
+            return Written(path, "kept", ours)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)  # atomic: a gateway scanning the folder never sees half a file
-    return Written(path, "written")
+    return Written(path, "written", ours)
 
 
 def install(
@@ -159,8 +182,13 @@ def install(
     force: bool = False,
 ) -> list[Written]:
     """Write the loader files into ``extensions_dir/connector_type`` (and ``dlms.json`` into
-    ``config_dir``); return what happened to each file. Raises ConfigError on a bad type."""
+    ``config_dir``); return what happened to each file. Raises ConfigError on a bad type, a
+    folder that is not a gateway extensions folder, or a config folder that does not exist."""
     check_type(connector_type)
+    check_extensions_dir(Path(extensions_dir))
+    if config_dir is not None and not Path(config_dir).is_dir():
+        raise ConfigError(f"--config-dir {config_dir} does not exist: give the folder of "
+                          "tb_gateway.json")
     target = Path(extensions_dir) / connector_type
     done = [
         _put(target / name, text, ours=True, force=force) for name, text in loader_sources().items()
@@ -201,7 +229,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the connector's loader files into a gateway extensions folder",
         description="Write extensions/<type>/dlms_connector.py and dlms_converter.py (one "
         "absolute import each from the installed tb_dlms package) where the gateway's loader "
-        "finds them. Exit 0 done, 1 an existing file was kept, 2 bad arguments, 3 --check failed.",
+        "finds them. Exit 0 done (an existing dlms.json is kept), 1 a foreign loader file was "
+        "kept, 2 bad arguments or not an extensions folder, 3 --check failed.",
     )
     p.add_argument(
         "extensions_dir",
@@ -242,8 +271,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tb-dlms install: {exc}", file=sys.stderr)
         return 2
     for item in done:
-        print(f"{item.status:9} {item.path}")
-    kept = [item for item in done if item.status == "kept"]
+        note = "  (yours: left as it is)" if item.status == "kept" and not item.ours else ""
+        print(f"{item.status:9} {item.path}{note}")
+    kept = [item for item in done if item.status == "kept" and item.ours]
     if kept:
         print(
             "tb-dlms install: existing files kept (not ours): use --force to replace them",

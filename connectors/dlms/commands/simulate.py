@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--base-port", type=_not_negative, default=3333, help="port of meter 0")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--wrapper", action="store_true", help="IEC 62056-47 wrapper instead of HDLC")
-    p.add_argument("--max-info", type=_positive, help="HDLC max information field (32..2030)")
-    p.add_argument("--max-pdu", type=_positive, help="max PDU size: longer GETs use blocks")
+    p.add_argument("--max-info", type=_positive, help="HDLC max information field (32..2030; default 128)")
+    p.add_argument("--max-pdu", type=_positive, help="max PDU size: longer GETs use blocks (default 1024)")
     p.add_argument("--no-with-list", action="store_true", help="refuse GET/SET-with-list")
     p.add_argument(
         "--bad-with-list", choices=("short", "block"),

@@ -11,16 +11,21 @@ Telemetry keys of ``snapshot()`` (stable: dashboards and alarm rules depend on t
 =========================  =====  ==============================================================
 key                        type   meaning
 =========================  =====  ==============================================================
-``total_reads``            int    read requests completed (a GET or a GET-with-list counts 1)
-``successful_reads``       int    reads that returned data
-``failed_reads``           int    reads that failed (timeout, error, refused, session lost)
-``success_rate``           float  successful_reads / total_reads in percent (0.0 before any read)
+``total_reads``            int    read requests: successful_reads + failed_reads (a GET or a
+                                  GET-with-list counts 1, its GET-next blocks do not)
+``successful_reads``       int    read requests answered (data or a per-object refusal)
+``failed_reads``           int    read requests that failed (timeout, error, session lost); a
+                                  poll cycle stops at its first, so one per failed cycle
+``success_rate``           float  successful_reads / total_reads in percent (0.0 before any
+                                  read): per request, not per cycle (see below)
 ``registers_read``         int    register values read successfully
-``avg_read_time_ms``       float  EWMA of the duration of successful reads, in milliseconds
-``last_read_time_ms``      float  duration of the last successful read, in milliseconds
-``avg_register_time_ms``   float  EWMA of read duration / registers in that read (the original
-                                  took 300-800 ms per register)
-``requests_sent``          int    DLMS requests sent (GET, GET-next blocks)
+``avg_read_time_ms``       float  EWMA of the duration of successful poll cycles (all the read
+                                  requests of one cycle), in milliseconds
+``last_read_time_ms``      float  duration of the last successful poll cycle, in milliseconds
+``avg_register_time_ms``   float  EWMA of cycle duration / registers in that cycle (the
+                                  original took 300-800 ms per register)
+``requests_sent``          int    read requests sent: total_reads, less the failed cycles
+                                  that failed before sending anything
 ``messages_sent``          int    telemetry messages handed to the gateway for this meter
 ``total_cycles``           int    poll cycles run
 ``cycles_on_time``         int    cycles started within the tolerance of their deadline
@@ -28,13 +33,20 @@ key                        type   meaning
 ``on_time_rate``           float  cycles_on_time / total_cycles in percent (100.0 before any)
 ``last_success_ts``        int    wall-clock time of the last successful read, epoch ms (0 never
                                   or no wall clock injected)
-``consecutive_failures``   int    failed reads since the last successful one
+``consecutive_failures``   int    failed poll cycles since the last successful cycle
 ``reconnects``             int    associations established after the first one
 ``availability``           float  percent of the observed time spent associated
 ``connection_state``       str    one of ``MeterState``: "disconnected", "connecting",
                                   "associated", "backoff", "circuit-open", "unreachable",
                                   "auth-failed"
 =========================  =====  ==============================================================
+
+A meter that answers GET-with-list reads its points in one request a cycle, so the read and
+cycle figures almost coincide. One without it (or with ``maxListItems: 1``) sends one GET per
+point (plus scaler reads the first time): 9 points at 64 cycles are 576 read requests, and
+total_reads says 576. Its success_rate is then per request: a cycle that fails at its 5th GET adds
+4 successful reads and 1 failed one. avg_read_time_ms stays the time of a whole cycle: divide by
+the requests of a cycle (or read avg_register_time_ms) for the time of one.
 
 Keys are prefixed or specific enough not to collide with meter readings (``state`` is
 ``connection_state`` for that reason). Suggested alarm rules: ``success_rate < 90``,
@@ -158,10 +170,13 @@ class MeterHealth:
     def record_read(
         self, ok: bool, duration_s: float, registers: int, now: float, requests: int = 1
     ) -> None:
-        """One read (a GET or GET-with-list) ended at ``now`` after ``duration_s``.
+        """One poll cycle of ``requests`` read requests ended at ``now`` after ``duration_s``.
 
-        ``registers`` is how many values it returned (with-list items that came back as
-        data-access errors are not counted); ``requests`` how many DLMS requests it took.
+        ``ok``: every request was answered, ``registers`` is how many values came back (items
+        refused with a data-access error are not counted). Not ``ok``: the cycle stopped at its
+        last request, which failed; the ones before it were answered (their values are not
+        published, the cycle is dropped whole). ``requests`` counts GET and GET-with-list
+        requests, not GET-next blocks.
         """
         # Once per cycle per meter: plain arithmetic inline, no helper calls.
         if self._first is None:
@@ -171,14 +186,16 @@ class MeterHealth:
         self.requests_sent += requests
         if not ok:
             self.failed_reads += 1
+            if requests > 1:
+                self.successful_reads += requests - 1
             self.consecutive_failures += 1
             return
         alpha = self.alpha
-        if self.successful_reads == 0:  # the first sample seeds the average
+        if self.last_success is None:  # the first sample seeds the average
             self.avg_read_s = duration_s
         else:
             self.avg_read_s += alpha * (duration_s - self.avg_read_s)
-        self.successful_reads += 1
+        self.successful_reads += requests
         self.consecutive_failures = 0
         self.registers_read += registers
         self.last_read_s = duration_s

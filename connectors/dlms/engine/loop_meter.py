@@ -377,7 +377,8 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
             exc = LocalProtocolError(
                 f"session returned {len(results)} results for {len(m.refs)} points")
         if exc is not None:
-            if self._cycle_failed(m, exc, self._started, end, booking):
+            sent = self.machine.requests - self._requests
+            if self._cycle_failed(m, exc, self._started, end, booking, sent):
                 self._drop(exc, MeterState.BACKOFF, f"session lost: {exc}", end)
                 return
         else:

@@ -145,10 +145,11 @@ class MeterPolicyMixin:
     # -- cycles -------------------------------------------------------------------------------
     def _cycle_failed(
         self, m: MeterRunner, exc: BaseException, started: float, end: float,
-        booking: CycleBooking,
+        booking: CycleBooking, sent: int = 1,
     ) -> bool:
-        """Book a failed cycle; True when the session must be dropped."""
-        m.health.record_read(False, end - started, 0, end)
+        """Book a failed cycle of ``sent`` requests (the last one failed); True when the
+        session must be dropped."""
+        m.health.record_read(False, end - started, 0, end, sent)
         m.health.record_cycle(booking.on_time, booking.missed)
         if not isinstance(exc, DlmsError):
             self._log.error("%s: unexpected error while reading", m.spec.name, exc_info=exc)

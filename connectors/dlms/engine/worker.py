@@ -322,7 +322,8 @@ class ChannelWorker(MeterPolicyMixin):
         except Exception as exc:  # noqa: BLE001 - classified below, never kills the worker
             end = self._clock()
             booking = self._bus.complete(m.spec.name, started, end)
-            if self._cycle_failed(m, exc, started, end, booking):
+            sent = 1 if requests is None else session.requests - requests  # type: ignore[union-attr]
+            if self._cycle_failed(m, exc, started, end, booking, sent):
                 self._drop(m, exc, MeterState.BACKOFF, f"session lost: {exc}")
             return
         end = self._clock()

@@ -66,6 +66,7 @@ class HdlcChannel:
         self.link = HdlcConnection(
             Role.CLIENT, self._client, self._server, self._parameters, max_buffer=self._max_buffer
         )
+        self._secret_top = -1  # highest segment of the AARQ seen so far by secret_spans
 
     @property
     def connected(self) -> bool:
@@ -140,8 +141,11 @@ class HdlcChannel:
         """Byte ranges of ``data`` (frames we sent) that carry bytes ``start:end`` of the first
         APDU sent after ``connect`` (the AARQ): for masking its password in traces.
 
-        The AARQ is the first I frame sequence of the link, so the segment with N(S) = k carries
-        payload bytes from k * max_info_tx; the LLC header (3 bytes) comes first."""
+        Called for every write while the AARQ is in flight, in order. Each I frame is placed by
+        its segment number in the reassembled APDU, segment k carrying payload bytes from
+        k * max_info_tx (the LLC header, 3 bytes, comes first). N(S) is k modulo 8, so k is found
+        from the highest segment seen: a new segment is the next one, a retransmission is at
+        most a window (<= 7) behind, and those 8 candidates differ modulo 8."""
         spans: list[Span] = []
         size = self.link.parameters.max_info_tx
         lo, hi = start + 3, end + 3
@@ -154,7 +158,10 @@ class HdlcChannel:
             except DlmsError:  # our own frames; anything odd is masked whole
                 return [(0, len(data))]
             if frame.kind is FrameKind.I and frame.info:
-                first = frame.ns * size
+                top = self._secret_top
+                k = top + 1 - ((top + 1 - frame.ns) % 8)
+                self._secret_top = max(top, k)
+                first = k * size
                 info_at = stop - 3 - len(frame.info)  # info is followed by FCS (2) and flag
                 a, b = max(lo, first), min(hi, first + len(frame.info))
                 if a < b:

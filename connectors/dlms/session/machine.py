@@ -36,7 +36,6 @@ from .batching import WithListSupport
 from .channel import make_channel
 from .express import ExpressOp, ExpressRead
 from .machine_ops import MachineOpsMixin, Op, SessionState
-from .machine_ops import _secret_span as _secret_span  # imported from here by session.py
 from .reading import Reading, Ref, ScalerCache
 from .reads import DescriptorCache, ReadPlan
 from .settings import SessionSettings

@@ -28,7 +28,6 @@ from ..protocol.association import (
     SetResult,
     StaleResponse,
 )
-from ..protocol.axdr import encode_length
 from ..protocol.errors import (
     AssociationError,
     DataAccessError,
@@ -46,7 +45,7 @@ from .express import compile_express
 from .reading import Ref, ScalerCache
 from .reads import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
 from .settings import SessionSettings
-from .trace import FrameTrace
+from .trace import FrameTrace, secret_span
 
 __all__ = ["MachineOpsMixin", "Op", "SessionState"]
 
@@ -108,7 +107,7 @@ class MachineOpsMixin:
             if type(event) is not Connected:
                 raise RemoteProtocolError(f"link not established: {_describe(event)}")
             aarq = self.assoc.associate()
-            self._mask = _secret_span(aarq, s.password) if s.authentication == "lls" else None
+            self._mask = secret_span(aarq, s.password) if s.authentication == "lls" else None
             self.requests += 1
             self._write(self.channel.send(aarq))
             event = yield from self._await(s.retries)
@@ -382,17 +381,6 @@ class MachineOpsMixin:
 def _describe(event: Any) -> str:
     reason = getattr(event, "reason", None)
     return f"{type(event).__name__}: {reason}" if reason else type(event).__name__
-
-
-def _secret_span(aarq: bytes, password: bytes) -> tuple[int, int]:
-    """Where the LLS password sits in the AARQ: calling-authentication-value [12] holds
-    ``80 <len> <password>``. The whole APDU is masked if it cannot be found."""
-    tagged = b"\x80" + encode_length(len(password)) + password
-    at = aarq.find(tagged)
-    if at < 0:
-        return 0, len(aarq)
-    start = at + len(tagged) - len(password)
-    return start, start + len(password)
 
 
 def _named(exc: DlmsError, name: str) -> DlmsError:

@@ -27,12 +27,12 @@ from typing import Any, Union
 from ..protocol.apdu import ActionResult, DataAccessResult
 from ..protocol.errors import DataAccessError, DlmsError
 from ..transport.base import Transport
-from .machine import CLOCK_REF, SessionMachine, SessionState, _secret_span
+from .machine import CLOCK_REF, SessionMachine, SessionState
 from .reading import Reading
 from .settings import SessionSettings
 from .trace import FrameTrace
 
-__all__ = ["CLOCK_REF", "MeterSession", "SessionState", "_secret_span"]
+__all__ = ["CLOCK_REF", "MeterSession", "SessionState"]
 
 _log = logging.getLogger(__name__)
 Result = Union[Reading, DataAccessError]

@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-__all__ = ["MASK_BYTE", "FrameTrace", "TraceEntry"]
+from ..protocol.axdr import encode_length
+
+__all__ = ["MASK_BYTE", "FrameTrace", "TraceEntry", "secret_span"]
 
 MASK_BYTE = "**"  # how a masked byte shows in the hex
 
@@ -36,6 +38,19 @@ class TraceEntry(NamedTuple):
     def line(self) -> str:
         stamp = datetime.fromtimestamp(self.time, timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
         return f"{stamp} {self.direction} {self.hex}"
+
+
+def secret_span(aarq: bytes, password: bytes) -> tuple[int, int]:
+    """Where the LLS password sits in the AARQ, as a byte range of the APDU: the
+    calling-authentication-value [12] holds ``80 <len> <password>``. The channel turns this
+    range into ranges of the frames that carry it (``secret_spans``). The whole APDU is masked
+    if the password cannot be found."""
+    tagged = b"\x80" + encode_length(len(password)) + password
+    at = aarq.find(tagged)
+    if at < 0:
+        return 0, len(aarq)
+    start = at + len(tagged) - len(password)
+    return start, start + len(password)
 
 
 def render_hex(data: bytes, masked: Sequence[tuple[int, int]] = ()) -> str:
