@@ -13,9 +13,9 @@ from ..engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, SerialS
 from ..protocol.errors import ConfigError, DlmsError
 from ..protocol.obis import Obis
 from ..session.settings import SessionSettings
-from ._fields import Report, Section, num
+from ._fields import MISSING, Report, Section, num, show
 from .model import BUILTIN_RPCS, AttributeUpdate, MeterConfig, RpcMethod
-from .values import parse_type_name
+from .values import coerce_value, parse_type_name
 
 __all__ = ["METER_KEYS", "parse_meter", "parse_report_strategy"]
 
@@ -49,7 +49,7 @@ def parse_report_strategy(section: Section, key: str = "reportStrategy") -> dict
     s.warn_unknown(STRATEGY_KEYS)
     kind = s.string("type", required=True)
     if kind is not None and kind.upper() not in REPORT_TYPES:
-        s.error("type", f"{kind!r} is not one of {', '.join(REPORT_TYPES)}")
+        s.error("type", f"{show(kind)} is not one of {', '.join(REPORT_TYPES)}")
         return None
     if kind is None:
         return None
@@ -70,17 +70,16 @@ def parse_report_strategy(section: Section, key: str = "reportStrategy") -> dict
 
 
 def _obis(s: Section) -> Obis | None:
-    value = s.raw("obis")
-    if value is None:
-        s.error("obis", "is required")
+    value = s.get("obis", required=True)
+    if value is MISSING:
         return None
     if not isinstance(value, str):
-        s.error("obis", f"{value!r} is not an OBIS code (write it as a string, e.g. '1-0:1.8.0')")
+        s.error("obis", f"{show(value)} is not an OBIS code (write it as a string, e.g. '1-0:1.8.0')")
         return None
     try:
         return Obis.parse(value)
     except DlmsError:
-        s.error("obis", f"{value!r} is not an OBIS code (e.g. '1-0:1.8.0' or '1.0.1.8.0.255')")
+        s.error("obis", f"{show(value)} is not an OBIS code (e.g. '1-0:1.8.0' or '1.0.1.8.0.255')")
         return None
 
 
@@ -103,7 +102,7 @@ def _points(meter: Section, key: str, kind: str) -> list[PollPoint]:
         ref = _ref(s, explicit=False)
         strategy = parse_report_strategy(s)
         if name is not None and name in seen:
-            s.error("key", f"{name!r} is already used by {key}[{seen[name]}]")
+            s.error("key", f"{show(name)} is already used by {key}[{seen[name]}]")
             continue
         if name is not None:
             seen[name] = i
@@ -121,7 +120,7 @@ def _attribute_updates(meter: Section) -> list[AttributeUpdate]:
         ref = _ref(s, explicit=True)
         data_type = _type(s, "type", required=True)
         if key is not None and key in seen:
-            s.error("key", f"{key!r} is configured twice")
+            s.error("key", f"{show(key)} is configured twice")
             continue
         if key is not None:
             seen.add(key)
@@ -131,10 +130,11 @@ def _attribute_updates(meter: Section) -> list[AttributeUpdate]:
 
 
 def _type(s: Section, key: str, required: bool) -> Any:
-    name = s.raw(key)
-    if name is None:
-        if required:
-            s.error(key, "is required (the A-XDR type, e.g. 'long-unsigned')")
+    if required and not s.has(key):
+        s.error(key, "is required (the A-XDR type, e.g. 'long-unsigned')")
+        return None
+    name = s.get(key, required)
+    if name is MISSING:
         return None
     try:
         return parse_type_name(name)
@@ -159,14 +159,19 @@ def _rpcs(meter: Section) -> list[RpcMethod]:
             index = s.integer("attribute", None, 1, 127, required=True)
         value_type = _type(s, "valueType", required=kind == "set")
         if method is not None and method in BUILTIN_RPCS:
-            s.error("method", f"{method!r} is a built-in RPC: choose another name")
+            s.error("method", f"{show(method)} is a built-in RPC: choose another name")
         elif method is not None and method in seen:
-            s.error("method", f"{method!r} is configured twice")
+            s.error("method", f"{show(method)} is configured twice")
         if method is not None:
             seen.add(method)
         has_value = s.has("value")
         if has_value and value_type is None and kind != "get":
             s.error("valueType", "is required with a fixed value")
+        elif has_value and value_type is not None:
+            try:  # a fixed value that cannot be sent is a config error now, not an RPC failure later
+                coerce_value(s.raw("value"), value_type)
+            except ConfigError as exc:
+                s.error("value", str(exc))
         if s.bad or None in (method, kind, obis, class_id, index):
             continue
         out.append(RpcMethod(method, kind, class_id, obis, index, value_type,  # type: ignore[arg-type]
@@ -198,9 +203,10 @@ def _connection(meter: Section) -> tuple[Any, dict[str, Any]]:
             c.error("baudrate", f"{baud} is not one of {', '.join(map(str, BAUDRATES))}")
         bytesize = c.integer("bytesize", 8, 7, 8)
         parity = c.string("parity", "N", choices=("N", "E", "O"))
-        stopbits = c.raw("stopbits", 1)
+        stopbits = c.get("stopbits")
+        stopbits = 1 if stopbits is MISSING else stopbits
         if isinstance(stopbits, bool) or stopbits not in (1, 1.5, 2):
-            c.error("stopbits", f"{stopbits!r} is not one of 1, 1.5, 2")
+            c.error("stopbits", f"{show(stopbits)} is not one of 1, 1.5, 2")
         mode_e = c.boolean("modeE", False)
         if port_name is None or c.bad:
             return None, {}
@@ -210,7 +216,11 @@ def _connection(meter: Section) -> tuple[Any, dict[str, Any]]:
 
 
 def _password(m: Section, auth: str | None, environ: Mapping[str, str]) -> bytes:
-    has_pw, has_env = m.raw("password") is not None, m.raw("passwordEnv") is not None
+    has_pw, has_env = m.has("password"), m.has("passwordEnv")
+    for key in ("password", "passwordEnv"):
+        if m.has(key) and m.raw(key) is None:
+            m.error(key, "must not be null (leave the key out)")
+            return b""
     if has_pw and has_env:
         m.error("password", "give either password or passwordEnv, not both")
         return b""
@@ -224,10 +234,10 @@ def _password(m: Section, auth: str | None, environ: Mapping[str, str]) -> bytes
             return b""
         value = environ.get(var)
         if value is None:
-            m.error("passwordEnv", f"environment variable {var!r} is not set")
+            m.error("passwordEnv", f"environment variable {show(var)} is not set")
             return b""
         if not value:
-            m.error("passwordEnv", f"environment variable {var!r} is empty")
+            m.error("passwordEnv", f"environment variable {show(var)} is empty")
             return b""
         return value.encode("utf-8")
     pw = m.raw("password")
