@@ -25,6 +25,7 @@ _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlong = 3, 60, 60, 40
 _SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = _SHOW.maxset = 6
 _BIG_INT_BITS = 128
+_SHOW_MAX = 100  # characters of a quoted value, whatever its shape
 
 
 def show(value: Any) -> str:
@@ -35,9 +36,10 @@ def show(value: Any) -> str:
         digits = int(value.bit_length() * math.log10(2)) + 1
         return f"{'-' if value < 0 else ''}<integer of about {digits} digits>"
     try:
-        return _SHOW.repr(value)
+        text = _SHOW.repr(value)
     except (ValueError, RecursionError):
         return f"<{type(value).__name__}>"
+    return text if len(text) <= _SHOW_MAX else text[:_SHOW_MAX - 3] + "..."
 
 
 def bad_char(text: str) -> str | None:
