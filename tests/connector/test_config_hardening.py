@@ -320,7 +320,8 @@ def documents(draw: st.DrawFn) -> Any:
                 node[last] = draw(JSON)
         except (KeyError, IndexError, TypeError):
             pass  # an earlier edit replaced a parent
-    if isinstance(doc.get("meters"), list) and draw(st.booleans()):  # a copy of a meter: clashing names, ports and addresses
+    # a copy of a meter: clashing names, ports and addresses
+    if isinstance(doc.get("meters"), list) and draw(st.booleans()):
         doc["meters"].append(copy.deepcopy(draw(st.sampled_from(BASE["meters"]))))
     return doc
 

@@ -235,6 +235,28 @@ class Section:
             return float(default)
         return float(value)
 
+    def read(self, f: Any, hi: int | None = None) -> Any:
+        """The value of table entry ``f`` (a ``config_fields.Field``): its kind, default, range
+        and choices; ``hi`` narrows the range where the context does (addresses, wrapper)."""
+        if f.kind == "string":
+            return self.string(f.key, f.default, f.required, choices=f.choices, lower=f.lower)
+        if f.kind == "bool":
+            return self.boolean(f.key, f.default)
+        if f.kind == "int":
+            lo = min(f.choices) if f.choices else int(f.lo)
+            top = hi if hi is not None else max(f.choices) if f.choices else int(f.hi)
+            value: Any = self.integer(f.key, f.default, lo, top, f.required)
+        elif f.kind == "number" and f.choices:
+            value = self.number(f.key, f.default, min(f.choices), max(f.choices))
+        elif f.kind == "number":
+            value = self.number(f.key, f.default, f.lo, f.hi, allow_zero=f.zero_off)
+        else:
+            raise TypeError(f"{f.key}: a {f.kind} field is read by the loader's own code")
+        if f.choices and value is not None and self.has(f.key) and value not in f.choices:
+            self.error(f.key, f"{num(value)} is not one of {', '.join(map(num, f.choices))}")
+            return f.default
+        return value
+
     # ---- containers ---------------------------------------------------------------------
     def obj(self, key: str, required: bool = False) -> Section | None:
         value = self._get(key, required)

@@ -24,15 +24,15 @@ from ..engine.spec import SerialSpec
 from ..protocol.errors import ConfigError
 from ._fields import MAX_DEPTH, Report, Section, depth_over, show
 from ._meter import METER_KEYS, parse_meter, parse_report_strategy
+from .config_fields import LOG_LEVELS, TOP_FIELDS, by_key, keys, secret_keys
 from .model import ConnectorConfig, MeterConfig
 
 __all__ = ["LOG_LEVELS", "MASK", "METER_KEYS", "TOP_KEYS", "is_secret_key", "load_config",
            "load_config_file", "masked"]
 
 # "name", "id" and "configVersion" are written into the file by the gateway itself.
-TOP_KEYS = ("name", "id", "configVersion", "logLevel", "enableRemoteLogging", "reportStrategy",
-            "gcFreezeAfterMs", "meters")
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE")
+TOP_KEYS = keys(TOP_FIELDS)
+_TOP = by_key(TOP_FIELDS)
 
 MASK = "********"
 # Secret-like keys: password, and the ciphering keys to come (blockCipherKey, authenticationKey,
@@ -41,8 +41,11 @@ MASK = "********"
 _SECRET = re.compile(r"(?:password|secret|.*(?:Password|Secret|[a-z0-9]Key))")
 
 
+_SECRET_KEYS = secret_keys()  # the table's secrets; the pattern catches the keys still to come
+
+
 def is_secret_key(name: str) -> bool:
-    return bool(_SECRET.fullmatch(name))
+    return name in _SECRET_KEYS or bool(_SECRET.fullmatch(name))
 
 
 def masked(data: Any) -> Any:
@@ -136,10 +139,10 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         return ConnectorConfig(errors=tuple(top.errors))
     root = Section(data, top)
     root.warn_unknown(TOP_KEYS)
-    level = root.string("logLevel", "INFO", choices=LOG_LEVELS, lower=False) or "INFO"
-    remote = root.boolean("enableRemoteLogging", False)
+    level = root.read(_TOP["logLevel"])
+    remote = root.read(_TOP["enableRemoteLogging"])
     strategy = parse_report_strategy(root)
-    gc_freeze_ms = root.number("gcFreezeAfterMs", 60_000, 1_000, 86_400_000, allow_zero=True)
+    gc_freeze_ms = root.read(_TOP["gcFreezeAfterMs"])
     errors, warnings, skipped, disabled = list(top.errors), list(top.warnings), [], []
     raw_meters = data.get("meters")
     if not isinstance(raw_meters, list):
