@@ -299,9 +299,13 @@ NAMES = st.sampled_from(["Microstar-1", " Microstar-1", "Microstar-1 ", "Meter-0
                          "Bus-Meter-17", ""])
 
 
+# The values that broke the loader or the engine before: drawn often, so 60 examples find them.
+HOSTILE = st.sampled_from([HUGE, -HUGE, None, "x\ny", [[[[]]]], 1e308, "", " Microstar-1"])
+
+
 @st.composite
-def documents(draw: st.DrawFn) -> Any:
-    if draw(st.integers(0, 9)) == 0:
+def documents(draw: st.DrawFn, values: st.SearchStrategy[Any] = JSON) -> Any:
+    if values is JSON and draw(st.integers(0, 9)) == 0:
         return draw(JSON)  # now and then a document that is not a dlms.json at all
     doc = copy.deepcopy(BASE)
     for _ in range(draw(st.integers(1, 4))):
@@ -317,7 +321,7 @@ def documents(draw: st.DrawFn) -> Any:
             elif action == 1 and last == "deviceName":
                 node[last] = draw(NAMES)
             else:
-                node[last] = draw(JSON)
+                node[last] = draw(values)
         except (KeyError, IndexError, TypeError):
             pass  # an earlier edit replaced a parent
     # a copy of a meter: clashing names, ports and addresses
@@ -338,3 +342,30 @@ def test_fuzzed_documents_give_only_per_meter_errors(doc: Any) -> None:
     engine_accepts(cfg)
     if isinstance(doc, (dict, list)):
         json.dumps(masked(doc), default=str)  # never raises, whatever the document
+
+
+class _Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.crashes: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:  # open() logs "cannot start" with the exception that escaped
+            self.crashes.append(record.getMessage())
+
+
+@settings(max_examples=60, deadline=None)
+@given(documents(HOSTILE))
+def test_fuzzed_documents_never_stop_open(doc: Any) -> None:
+    recorder = _Recorder()
+    log = logging.getLogger("test.dlms.hardening")
+    log.addHandler(recorder)
+    try:
+        c = _open(doc)
+        try:
+            assert recorder.crashes == [] and c.is_connected()
+            assert [m.name for m in c.config.meters] == [m.name for m in load_config(doc, ENV).meters]
+        finally:
+            c.close()
+    finally:
+        log.removeHandler(recorder)
