@@ -175,10 +175,11 @@ def test_a_deeply_nested_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 # ---- meters on one TCP host:port share one connection -----------------------------------------
-@pytest.mark.parametrize("key, value, field", [("connectTimeout", 9000, "connection.connectTimeout"),
-                                               ("wrapper", True, "connection.wrapper")])
+@pytest.mark.parametrize("key, value, said", [
+    ("connectTimeout", 9000, "connection.connectTimeout: 9000 differs from 5000"),
+    ("wrapper", True, "connection.wrapper: true differs from false")])
 def test_meters_on_one_tcp_port_must_agree_on_the_connection(key: str, value: Any,
-                                                             field: str) -> None:
+                                                             said: str) -> None:
     data = example()
     second = data["meters"][1]
     second["connection"] = dict(data["meters"][0]["connection"], **{key: value})
@@ -186,7 +187,7 @@ def test_meters_on_one_tcp_port_must_agree_on_the_connection(key: str, value: An
     for drop in ("serverPhysicalAddress", "serverAddressSize"):
         second.pop(drop)
     cfg = load_config(data, ENV)
-    assert len(cfg.errors) == 1 and cfg.errors[0].startswith(f"meter 'Meter-0012345': {field}: ")
+    assert len(cfg.errors) == 1 and cfg.errors[0].startswith(f"meter 'Meter-0012345': {said}")
     assert "of meter 'Microstar-1' on the same host:port 192.168.1.50:3333" in cfg.errors[0]
     engine_accepts(cfg)
 

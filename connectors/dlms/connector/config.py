@@ -22,7 +22,7 @@ from typing import Any
 
 from ..engine.spec import SerialSpec
 from ..protocol.errors import ConfigError
-from ._fields import MAX_DEPTH, Report, Section, depth_over, show
+from ._fields import MAX_DEPTH, Report, Section, depth_over, num, show
 from ._meter import METER_KEYS, parse_meter, parse_report_strategy
 from .config_fields import LOG_LEVELS, TOP_FIELDS, by_key, keys, secret_keys
 from .model import ConnectorConfig, MeterConfig
@@ -39,8 +39,6 @@ MASK = "********"
 # masterKey...). "key" alone is a ThingsBoard key name and "passwordEnv" names a variable: neither
 # is a secret.
 _SECRET = re.compile(r"(?:password|secret|.*(?:Password|Secret|[a-z0-9]Key))")
-
-
 _SECRET_KEYS = secret_keys()  # the table's secrets; the pattern catches the keys still to come
 
 
@@ -89,6 +87,13 @@ def _name(item: Any) -> str | None:
     return name.strip() if isinstance(name, str) else None
 
 
+def _word(value: Any) -> str:
+    """A value as dlms.json spells it: true, 5000, 'E'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return num(value) if isinstance(value, (int, float)) else show(value)
+
+
 # What meters sharing one channel must agree on: (object, attribute, dlms.json field).
 _SERIAL_LINE = (("t", "baudrate", "baudrate"), ("t", "bytesize", "bytesize"),
                 ("t", "parity", "parity"), ("t", "stopbits", "stopbits"), ("t", "mode_e", "modeE"))
@@ -111,7 +116,8 @@ def _line_conflict(meter: MeterConfig, lines: dict[str, tuple[str, Any]]) -> str
         if attr == "connect_timeout_s":
             a, b = a * 1000, b * 1000  # say it in the file's unit
         if a != b:
-            return (f"connection.{field}: {a!r} differs from {b!r} of meter {first[0]!r} "
+            return (f"connection.{field}: {_word(a)} differs from {_word(b)} of meter "
+                    f"{show(first[0])} "
                     f"on the same {'port' if isinstance(t, SerialSpec) else 'host:port'} "
                     f"{where}")
     return None
