@@ -166,8 +166,26 @@ def readme(text: str) -> str:
     return text
 
 
+def _dump(value: Any, indent: str = "", lead: int = 0) -> str:
+    """JSON with two-space indents, each object or list on one line when it fits in 100 columns
+    (the schema stays as readable as it was when written by hand). ``lead``: the characters
+    before the value on its first line (its key)."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(indent) + lead + len(flat) <= 100 or not isinstance(value, (dict, list)) or not value:
+        return flat
+    inner = indent + "  "
+    if isinstance(value, list):
+        items = [inner + _dump(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    entries = []
+    for k, v in value.items():
+        key = json.dumps(k, ensure_ascii=False) + ": "
+        entries.append(inner + key + _dump(v, inner, len(key)))
+    return "{\n" + ",\n".join(entries) + "\n" + indent + "}"
+
+
 def schema_text() -> str:
-    return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"
+    return _dump(schema()) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,7 +97,7 @@ TOP_FIELDS: tuple[Field, ...] = (
     Field("name", "string", "written by the gateway", hidden=True, manual=True),
     Field("id", "string", "written by the gateway", hidden=True, manual=True),
     Field("configVersion", "string", "written by the gateway", hidden=True, manual=True,
-          schema={"type": ["string", "null"], "description": "Written by the gateway."}),
+          schema={"type": ["string", "null"]}),
     Field("logLevel", "string",
           "`TRACE`, `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL` or `NONE`; the log goes to "
           "`logs/<name>_connector.log`", default=_TOP["log_level"], choices=LOG_LEVELS),
