@@ -185,7 +185,7 @@ BAD_FIELDS = [
     ("healthPeriod", 0, "healthPeriod: 0 is out of range 1000..86400000"),
     ("clockDriftThresholdS", -1, "clockDriftThresholdS: -1 is out of range"),
     ("clockCheckPeriod", 5, "clockCheckPeriod: 5 is out of range 10000..86400000 (or 0"),
-    ("deviationSign", 0, "deviationSign: must be -1 (Blue Book) or 1"),
+    ("deviationSign", 0, "deviationSign: 0 is not one of -1, 1"),
     ("maxInfoLength", 4096, "maxInfoLength: 4096 is out of range 32..2030"),
     ("enabled", "yes", "enabled: must be true or false"),
     ("timeseries", {}, "timeseries: must be a list, got an object"),

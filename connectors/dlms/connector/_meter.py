@@ -1,7 +1,8 @@
 """One meter of dlms.json -> MeterConfig. Every bad field is one error naming meter and field.
 
-The field names, defaults and ranges here are the user-facing contract, documented key by key in
-config/README.md and mirrored by config/dlms.schema.json (a test keeps the three in step).
+Keys, defaults, ranges and choices come from the table in ``config_fields`` (which also generates
+config/README.md's key tables and config/dlms.schema.json); this module adds the rules that
+depend on other fields (addresses and the wrapper, passwords, RPC kinds, timer orderings).
 """
 
 from __future__ import annotations
@@ -13,32 +14,31 @@ from ..engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, SerialS
 from ..protocol.errors import ConfigError, DlmsError
 from ..protocol.obis import Obis
 from ..session.settings import SessionSettings
-from ._fields import Report, Section, num
+from ._fields import MISSING, Report, Section, num, show
+from .config_fields import (
+    ATTRIBUTE_UPDATE_FIELDS,
+    CONNECT_TIMEOUT,
+    METER_FIELDS,
+    POINT_FIELDS,
+    REPORT_TYPES,
+    RPC_FIELDS,
+    SCALARS,
+    SERIAL_FIELDS,
+    STRATEGY_FIELDS,
+    TCP_FIELDS,
+    by_key,
+    keys,
+)
 from .model import BUILTIN_RPCS, AttributeUpdate, MeterConfig, RpcMethod
-from .values import parse_type_name
+from .values import coerce_value, parse_type_name
 
 __all__ = ["METER_KEYS", "parse_meter", "parse_report_strategy"]
 
-DAY_MS = 86_400_000
-METER_KEYS = (
-    "deviceName", "deviceType", "enabled", "connection", "clientAddress", "serverLogicalAddress",
-    "serverPhysicalAddress", "serverAddressSize", "authentication", "password", "passwordEnv",
-    "pollPeriod", "timeout", "retries", "connectAttemptSpacingMs", "backoffInitialMs",
-    "backoffMaxMs", "circuitBreakerFailures", "circuitBreakerOpenMs", "watchdogMs",
-    "healthPeriod", "clockCheckPeriod", "clockDriftThresholdS", "inactivityTimeout",
-    "maxInfoLength", "windowSize", "maxPduSize", "maxListItems", "deviationSign",
-    "reportStrategy", "timeseries", "attributes", "staticAttributes", "attributeUpdates", "rpc",
-)
-TCP_KEYS = ("type", "host", "port", "wrapper", "connectTimeout")
-SERIAL_KEYS = ("type", "port", "baudrate", "bytesize", "parity", "stopbits", "modeE",
-               "connectTimeout")
-POINT_KEYS = ("key", "obis", "classId", "attribute", "reportStrategy")
-UPDATE_KEYS = ("key", "obis", "classId", "attribute", "type")
-RPC_KEYS = ("method", "type", "obis", "classId", "attribute", "methodIndex", "valueType", "value")
-STRATEGY_KEYS = ("type", "reportPeriod", "aggregationFunction", "ttl")
-REPORT_TYPES = ("ON_RECEIVED", "ON_CHANGE", "ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD",
-                "DISABLED")
-BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+METER_KEYS = keys(METER_FIELDS)
+_METER = by_key(METER_FIELDS)
+_TCP, _SERIAL = by_key(TCP_FIELDS), by_key(SERIAL_FIELDS)
+_POINT, _UPDATE, _RPC = by_key(POINT_FIELDS), by_key(ATTRIBUTE_UPDATE_FIELDS), by_key(RPC_FIELDS)
+_STRATEGY = by_key(STRATEGY_FIELDS)
 
 
 def parse_report_strategy(section: Section, key: str = "reportStrategy") -> dict | None:
@@ -46,49 +46,50 @@ def parse_report_strategy(section: Section, key: str = "reportStrategy") -> dict
     s = section.obj(key)
     if s is None:
         return None
-    s.warn_unknown(STRATEGY_KEYS)
+    s.warn_unknown(keys(STRATEGY_FIELDS))
     kind = s.string("type", required=True)
     if kind is not None and kind.upper() not in REPORT_TYPES:
-        s.error("type", f"{kind!r} is not one of {', '.join(REPORT_TYPES)}")
+        s.error("type", f"{show(kind)} is not one of {', '.join(REPORT_TYPES)}")
         return None
     if kind is None:
         return None
     out: dict[str, Any] = {"type": kind.upper()}
     if out["type"] in ("ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD"):
-        period = s.integer("reportPeriod", None, 1, DAY_MS, required=True)
+        f = _STRATEGY["reportPeriod"]
+        period = s.integer(f.key, None, int(f.lo), int(f.hi), required=True)
         if period is not None:
             out["reportPeriod"] = period
     elif s.has("reportPeriod"):
         s.report.warn(s.where("reportPeriod"), f"ignored with type {out['type']}")
-    agg = s.string("aggregationFunction", choices=("NONE", "SUM", "COUNT", "MIN", "MAX", "AVERAGE"))
+    agg = s.read(_STRATEGY["aggregationFunction"])
     if agg is not None:
         out["aggregationFunction"] = agg
-    ttl = s.integer("ttl", None, 1, 10 * 365 * 86400)
+    ttl = s.read(_STRATEGY["ttl"])
     if ttl is not None:
         out["ttl"] = ttl
     return out if not s.bad else None
 
 
 def _obis(s: Section) -> Obis | None:
-    value = s.raw("obis")
-    if value is None:
-        s.error("obis", "is required")
+    value = s.get("obis", required=True)
+    if value is MISSING:
         return None
     if not isinstance(value, str):
-        s.error("obis", f"{value!r} is not an OBIS code (write it as a string, e.g. '1-0:1.8.0')")
+        s.error("obis", f"{show(value)} is not an OBIS code (write it as a string, e.g. '1-0:1.8.0')")
         return None
     try:
         return Obis.parse(value)
     except DlmsError:
-        s.error("obis", f"{value!r} is not an OBIS code (e.g. '1-0:1.8.0' or '1.0.1.8.0.255')")
+        s.error("obis", f"{show(value)} is not an OBIS code (e.g. '1-0:1.8.0' or '1.0.1.8.0.255')")
         return None
 
 
 def _ref(s: Section, explicit: bool) -> ObjectRef | None:
     """obis + classId + attribute; ``explicit``: writes must name class and attribute."""
+    table = _UPDATE if explicit else _POINT
     obis = _obis(s)
-    class_id = s.integer("classId", None if explicit else 3, 0, 0xFFFF, required=explicit)
-    attribute = s.integer("attribute", None if explicit else 2, 1, 127, required=explicit)
+    class_id = s.read(table["classId"])
+    attribute = s.read(table["attribute"])
     if obis is None or class_id is None or attribute is None:
         return None
     return ObjectRef(class_id, obis, attribute)
@@ -98,12 +99,12 @@ def _points(meter: Section, key: str, kind: str) -> list[PollPoint]:
     out: list[PollPoint] = []
     seen: dict[str, int] = {}
     for i, s in enumerate(meter.items(key)):
-        s.warn_unknown(POINT_KEYS)
-        name = s.string("key", required=True)
+        s.warn_unknown(keys(POINT_FIELDS))
+        name = s.read(_POINT["key"])
         ref = _ref(s, explicit=False)
         strategy = parse_report_strategy(s)
         if name is not None and name in seen:
-            s.error("key", f"{name!r} is already used by {key}[{seen[name]}]")
+            s.error("key", f"{show(name)} is already used by {key}[{seen[name]}]")
             continue
         if name is not None:
             seen[name] = i
@@ -116,12 +117,12 @@ def _attribute_updates(meter: Section) -> list[AttributeUpdate]:
     out: list[AttributeUpdate] = []
     seen: set[str] = set()
     for s in meter.items("attributeUpdates"):
-        s.warn_unknown(UPDATE_KEYS)
-        key = s.string("key", required=True)
+        s.warn_unknown(keys(ATTRIBUTE_UPDATE_FIELDS))
+        key = s.read(_UPDATE["key"])
         ref = _ref(s, explicit=True)
         data_type = _type(s, "type", required=True)
         if key is not None and key in seen:
-            s.error("key", f"{key!r} is configured twice")
+            s.error("key", f"{show(key)} is configured twice")
             continue
         if key is not None:
             seen.add(key)
@@ -131,10 +132,11 @@ def _attribute_updates(meter: Section) -> list[AttributeUpdate]:
 
 
 def _type(s: Section, key: str, required: bool) -> Any:
-    name = s.raw(key)
-    if name is None:
-        if required:
-            s.error(key, "is required (the A-XDR type, e.g. 'long-unsigned')")
+    if required and not s.has(key):
+        s.error(key, "is required (the A-XDR type, e.g. 'long-unsigned')")
+        return None
+    name = s.get(key, required)
+    if name is MISSING:
         return None
     try:
         return parse_type_name(name)
@@ -147,26 +149,30 @@ def _rpcs(meter: Section) -> list[RpcMethod]:
     out: list[RpcMethod] = []
     seen: set[str] = set()
     for s in meter.items("rpc"):
-        s.warn_unknown(RPC_KEYS)
-        method = s.string("method", required=True)
-        kind = s.string("type", required=True, choices=("get", "set", "action"), lower=True)
+        s.warn_unknown(keys(RPC_FIELDS))
+        method = s.read(_RPC["method"])
+        kind = s.read(_RPC["type"])
         obis = _obis(s)
-        class_id = s.integer("classId", None, 0, 0xFFFF, required=True)
+        class_id = s.read(_RPC["classId"])
         index = None
-        if kind == "action":
-            index = s.integer("methodIndex", None, 1, 127, required=True)
-        elif kind is not None:
-            index = s.integer("attribute", None, 1, 127, required=True)
+        if kind is not None:  # the index is required, and named, by the kind
+            f = _RPC["methodIndex" if kind == "action" else "attribute"]
+            index = s.integer(f.key, None, int(f.lo), int(f.hi), required=True)
         value_type = _type(s, "valueType", required=kind == "set")
         if method is not None and method in BUILTIN_RPCS:
-            s.error("method", f"{method!r} is a built-in RPC: choose another name")
+            s.error("method", f"{show(method)} is a built-in RPC: choose another name")
         elif method is not None and method in seen:
-            s.error("method", f"{method!r} is configured twice")
+            s.error("method", f"{show(method)} is configured twice")
         if method is not None:
             seen.add(method)
         has_value = s.has("value")
         if has_value and value_type is None and kind != "get":
             s.error("valueType", "is required with a fixed value")
+        elif has_value and value_type is not None:
+            try:  # a fixed value that cannot be sent is a config error now, not an RPC failure later
+                coerce_value(s.raw("value"), value_type)
+            except ConfigError as exc:
+                s.error("value", str(exc))
         if s.bad or None in (method, kind, obis, class_id, index):
             continue
         out.append(RpcMethod(method, kind, class_id, obis, index, value_type,  # type: ignore[arg-type]
@@ -180,28 +186,19 @@ def _connection(meter: Section) -> tuple[Any, dict[str, Any]]:
     if c is None:
         return None, {}
     kind = c.string("type", required=True, choices=("tcp", "serial"), lower=True)
-    connect_ms = c.number("connectTimeout", 5000, 100, 120_000)
+    connect_ms = c.read(CONNECT_TIMEOUT)
     if kind == "tcp":
-        c.warn_unknown(TCP_KEYS)
-        host = c.string("host", required=True)
-        port = c.integer("port", None, 1, 65535, required=True)
-        wrapper = c.boolean("wrapper", False)
+        c.warn_unknown(keys(TCP_FIELDS))
+        host, port, wrapper = (c.read(_TCP[k]) for k in ("host", "port", "wrapper"))
         if host is None or port is None:
             return None, {}
         return TcpSpec(host, port, connect_ms / 1000.0), {"wrapper": wrapper,
                                                            "connect_timeout": connect_ms / 1000.0}
     if kind == "serial":
-        c.warn_unknown(SERIAL_KEYS)
-        port_name = c.string("port", required=True)
-        baud = c.integer("baudrate", 9600, 300, 115200)
-        if baud not in BAUDRATES:
-            c.error("baudrate", f"{baud} is not one of {', '.join(map(str, BAUDRATES))}")
-        bytesize = c.integer("bytesize", 8, 7, 8)
-        parity = c.string("parity", "N", choices=("N", "E", "O"))
-        stopbits = c.raw("stopbits", 1)
-        if isinstance(stopbits, bool) or stopbits not in (1, 1.5, 2):
-            c.error("stopbits", f"{stopbits!r} is not one of 1, 1.5, 2")
-        mode_e = c.boolean("modeE", False)
+        c.warn_unknown(keys(SERIAL_FIELDS))
+        port_name, baud, bytesize, parity, stopbits, mode_e = (
+            c.read(_SERIAL[k])
+            for k in ("port", "baudrate", "bytesize", "parity", "stopbits", "modeE"))
         if port_name is None or c.bad:
             return None, {}
         spec = SerialSpec(port_name, baud, bytesize, parity, stopbits, mode_e)  # type: ignore[arg-type]
@@ -210,7 +207,11 @@ def _connection(meter: Section) -> tuple[Any, dict[str, Any]]:
 
 
 def _password(m: Section, auth: str | None, environ: Mapping[str, str]) -> bytes:
-    has_pw, has_env = m.raw("password") is not None, m.raw("passwordEnv") is not None
+    has_pw, has_env = m.has("password"), m.has("passwordEnv")
+    for key in ("password", "passwordEnv"):
+        if m.has(key) and m.raw(key) is None:
+            m.error(key, "must not be null (leave the key out)")
+            return b""
     if has_pw and has_env:
         m.error("password", "give either password or passwordEnv, not both")
         return b""
@@ -224,10 +225,10 @@ def _password(m: Section, auth: str | None, environ: Mapping[str, str]) -> bytes
             return b""
         value = environ.get(var)
         if value is None:
-            m.error("passwordEnv", f"environment variable {var!r} is not set")
+            m.error("passwordEnv", f"environment variable {show(var)} is not set")
             return b""
         if not value:
-            m.error("passwordEnv", f"environment variable {var!r} is empty")
+            m.error("passwordEnv", f"environment variable {show(var)} is empty")
             return b""
         return value.encode("utf-8")
     pw = m.raw("password")
@@ -243,18 +244,16 @@ def _password(m: Section, auth: str | None, environ: Mapping[str, str]) -> bytes
     return pw.encode("utf-8")
 
 
-def _addresses(m: Section, wrapper: bool) -> dict[str, Any]:
-    client = m.integer("clientAddress", 16, 0, 0xFFFF if wrapper else 0x7F)
-    logical = m.integer("serverLogicalAddress", 1, 0, 0xFFFF if wrapper else 0x3FFF)
-    physical = m.integer("serverPhysicalAddress", None, 0, 0x3FFF)
-    size = m.integer("serverAddressSize", None, 1, 4)
+def _addresses(m: Section, wrapper: bool, v: dict[str, Any]) -> dict[str, Any]:
+    client, logical = v["clientAddress"], v["serverLogicalAddress"]
+    physical, size = v["serverPhysicalAddress"], v["serverAddressSize"]
     if wrapper:
         for key in ("serverPhysicalAddress", "serverAddressSize"):
             if m.has(key):
                 m.error(key, "HDLC addressing does not apply with connection.wrapper = true")
         return {"client": client, "server_logical": logical}
-    if size is not None and size not in (1, 2, 4):
-        m.error("serverAddressSize", f"{size} is not one of 1, 2, 4")
+    if m.has("serverAddressSize") and size is None:
+        pass  # a bad size is already reported: no limits to check against
     elif size == 1 and physical is not None:
         m.error("serverPhysicalAddress", "a 1-byte server address has no physical part")
     elif size in (2, 4) and physical is None:
@@ -275,39 +274,30 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     """The meter, or None when any field is bad (the errors are in ``m.report``)."""
     report: Report = m.report
     m.warn_unknown(METER_KEYS)
-    name = m.string("deviceName", required=True)
-    m.boolean("enabled", True)  # only its type is checked here: disabled meters never get here
-    device_type = m.string("deviceType", "default")
     transport, link = _connection(m)
-    auth = m.string("authentication", "none", choices=("none", "lls"), lower=True)
+    wrapper = bool(link.get("wrapper"))
+    # HDLC addresses are narrower than the wrapper's 16-bit wPorts
+    narrow = {} if wrapper else {"clientAddress": 0x7F, "serverLogicalAddress": 0x3FFF}
+    v = {f.key: m.read(f, hi=narrow.get(f.key))  # every plain field, in the table's order
+         for f in METER_FIELDS if f.kind in SCALARS and not f.manual}
+    name, device_type, auth = v["deviceName"], v["deviceType"], v["authentication"]
     password = _password(m, auth, environ)
-    addresses = _addresses(m, bool(link.get("wrapper")))
-    poll_ms = m.number("pollPeriod", 60_000, 100, DAY_MS)
-    timeout_ms = m.number("timeout", 3000, 100, 600_000)
-    retries = m.integer("retries", 2, 0, 10)
-    spacing_ms = m.number("connectAttemptSpacingMs", 10_000, 0, 3_600_000)
-    backoff_ms = m.number("backoffInitialMs", 1000, 100, 3_600_000)
-    backoff_max_ms = m.number("backoffMaxMs", 300_000, 100, DAY_MS)
+    addresses = _addresses(m, wrapper, v)
+    poll_ms, timeout_ms, retries = v["pollPeriod"], v["timeout"], v["retries"]
+    spacing_ms, backoff_ms = v["connectAttemptSpacingMs"], v["backoffInitialMs"]
+    backoff_max_ms = v["backoffMaxMs"]
     if backoff_max_ms < backoff_ms:
         m.error("backoffMaxMs",
                 f"{num(backoff_max_ms)} is below backoffInitialMs {num(backoff_ms)}")
-    breaker = m.integer("circuitBreakerFailures", 5, 1, 1000)
-    breaker_ms = m.number("circuitBreakerOpenMs", 60_000, 1000, DAY_MS)
-    watchdog_ms = m.number("watchdogMs", 0, 1000, DAY_MS, allow_zero=True)
+    breaker, breaker_ms = v["circuitBreakerFailures"], v["circuitBreakerOpenMs"]
+    watchdog_ms = v["watchdogMs"]
     if watchdog_ms and watchdog_ms <= poll_ms:
         m.error("watchdogMs", f"{num(watchdog_ms)} must be longer than pollPeriod {num(poll_ms)} "
                               "(or 0: three poll periods, at least 30 s)")
-    health_ms = m.number("healthPeriod", 60_000, 1000, DAY_MS)
-    clock_ms = m.number("clockCheckPeriod", 3_600_000, 10_000, DAY_MS, allow_zero=True)
-    drift_s = m.number("clockDriftThresholdS", 10, 0.01, 86_400)
-    inactivity_ms = m.number("inactivityTimeout", 180_000, 1000, DAY_MS, allow_zero=True)
-    info = m.integer("maxInfoLength", 128, 32, 2030)
-    window = m.integer("windowSize", 1, 1, 7)
-    pdu = m.integer("maxPduSize", 0xFFFF, 64, 0xFFFF)
-    list_items = m.integer("maxListItems", None, 1, 0xFFFF)
-    sign = m.integer("deviationSign", -1, -1, 1)
-    if sign == 0:
-        m.error("deviationSign", "must be -1 (Blue Book) or 1")
+    health_ms, clock_ms = v["healthPeriod"], v["clockCheckPeriod"]
+    drift_s, inactivity_ms = v["clockDriftThresholdS"], v["inactivityTimeout"]
+    info, window, pdu = v["maxInfoLength"], v["windowSize"], v["maxPduSize"]
+    list_items, sign = v["maxListItems"], v["deviationSign"]
     strategy = parse_report_strategy(m)
     points = _points(m, "timeseries", "timeseries") + _points(m, "attributes", "attribute")
     static = _points(m, "staticAttributes", "attribute")

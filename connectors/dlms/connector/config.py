@@ -16,45 +16,110 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..engine.spec import SerialSpec
 from ..protocol.errors import ConfigError
-from ._fields import Report, Section
+from ._fields import MAX_DEPTH, Report, Section, depth_over, num, show
 from ._meter import METER_KEYS, parse_meter, parse_report_strategy
+from .config_fields import LOG_LEVELS, TOP_FIELDS, by_key, keys, secret_keys
 from .model import ConnectorConfig, MeterConfig
 
-__all__ = ["LOG_LEVELS", "METER_KEYS", "TOP_KEYS", "load_config", "load_config_file"]
+__all__ = ["LOG_LEVELS", "MASK", "METER_KEYS", "TOP_KEYS", "is_secret_key", "load_config",
+           "load_config_file", "masked"]
 
 # "name", "id" and "configVersion" are written into the file by the gateway itself.
-TOP_KEYS = ("name", "id", "configVersion", "logLevel", "enableRemoteLogging", "reportStrategy",
-            "gcFreezeAfterMs", "meters")
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE")
+TOP_KEYS = keys(TOP_FIELDS)
+_TOP = by_key(TOP_FIELDS)
+
+MASK = "********"
+# Secret-like keys: password, and the ciphering keys to come (blockCipherKey, authenticationKey,
+# masterKey...). "key" alone is a ThingsBoard key name and "passwordEnv" names a variable: neither
+# is a secret.
+_SECRET = re.compile(r"(?:password|secret|.*(?:Password|Secret|[a-z0-9]Key))")
+_SECRET_KEYS = secret_keys()  # the table's secrets; the pattern catches the keys still to come
+
+
+def is_secret_key(name: str) -> bool:
+    return name in _SECRET_KEYS or bool(_SECRET.fullmatch(name))
+
+
+def masked(data: Any) -> Any:
+    """A copy of a connector config with every secret-like value replaced by MASK.
+
+    Walked without recursion (the gateway hands over whatever the file holds); the input is not
+    touched, so the connector keeps using the real values.
+    """
+    def copy_of(node: Any) -> Any:
+        return {} if isinstance(node, dict) else [] if isinstance(node, list) else node
+
+    root = copy_of(data)
+    stack = [(data, root)]
+    while stack:
+        src, dst = stack.pop()
+        pairs = src.items() if isinstance(src, dict) else enumerate(src)
+        for k, v in pairs:
+            if isinstance(k, str) and is_secret_key(k) and v is not None:
+                v_out: Any = MASK
+            else:
+                v_out = copy_of(v)
+                if isinstance(v, (dict, list)):
+                    stack.append((v, v_out))
+            if isinstance(dst, dict):
+                dst[k] = v_out
+            else:
+                dst.append(v_out)
+    return root
 
 
 def _label(item: Any, index: int) -> str:
     name = item.get("deviceName") if isinstance(item, dict) else None
     if isinstance(name, str) and name.strip():
-        return f"meter {name.strip()!r}"
+        return f"meter {show(name.strip())}"
     return f"meters[{index}]"
 
 
+def _name(item: Any) -> str | None:
+    """The name the engine will use (stripped): ' M1' and 'M1' are one device."""
+    name = item.get("deviceName") if isinstance(item, dict) else None
+    return name.strip() if isinstance(name, str) else None
+
+
+def _word(value: Any) -> str:
+    """A value as dlms.json spells it: true, 5000, 'E'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return num(value) if isinstance(value, (int, float)) else show(value)
+
+
+# What meters sharing one channel must agree on: (object, attribute, dlms.json field).
+_SERIAL_LINE = (("t", "baudrate", "baudrate"), ("t", "bytesize", "bytesize"),
+                ("t", "parity", "parity"), ("t", "stopbits", "stopbits"), ("t", "mode_e", "modeE"))
+_TCP_LINE = (("t", "connect_timeout_s", "connectTimeout"), ("s", "wrapper", "wrapper"))
+
+
 def _line_conflict(meter: MeterConfig, lines: dict[str, tuple[str, Any]]) -> str | None:
-    """Meters sharing one serial port must agree on its settings (one line, one worker)."""
+    """Meters sharing one serial port or one TCP host:port share one connection, so they must
+    agree on its settings (the engine refuses to start otherwise, for every meter)."""
     t = meter.spec.transport
-    key = t.channel_key
-    if not isinstance(t, SerialSpec):
-        return None
-    first = lines.setdefault(key, (meter.name, t))
+    first = lines.setdefault(t.channel_key, (meter.name, meter.spec))
     if first[0] == meter.name:
         return None
-    other: SerialSpec = first[1]
-    for attr, field in (("baudrate", "baudrate"), ("bytesize", "bytesize"), ("parity", "parity"),
-                        ("stopbits", "stopbits"), ("mode_e", "modeE")):
-        if getattr(t, attr) != getattr(other, attr):
-            return (f"connection.{field}: {getattr(t, attr)!r} differs from "
-                    f"{getattr(other, attr)!r} of meter {first[0]!r} on the same port {t.port}")
+    other = first[1]
+    rules = _SERIAL_LINE if isinstance(t, SerialSpec) else _TCP_LINE
+    where = t.port if isinstance(t, SerialSpec) else f"{t.host}:{t.port}"
+    for obj, attr, field in rules:
+        mine, theirs = ((t, other.transport) if obj == "t" else (meter.spec.session, other.session))
+        a, b = getattr(mine, attr), getattr(theirs, attr)
+        if attr == "connect_timeout_s":
+            a, b = a * 1000, b * 1000  # say it in the file's unit
+        if a != b:
+            return (f"connection.{field}: {_word(a)} differs from {_word(b)} of meter "
+                    f"{show(first[0])} "
+                    f"on the same {'port' if isinstance(t, SerialSpec) else 'host:port'} "
+                    f"{where}")
     return None
 
 
@@ -80,10 +145,10 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         return ConnectorConfig(errors=tuple(top.errors))
     root = Section(data, top)
     root.warn_unknown(TOP_KEYS)
-    level = root.string("logLevel", "INFO", choices=LOG_LEVELS, lower=False) or "INFO"
-    remote = root.boolean("enableRemoteLogging", False)
+    level = root.read(_TOP["logLevel"])
+    remote = root.read(_TOP["enableRemoteLogging"])
     strategy = parse_report_strategy(root)
-    gc_freeze_ms = root.number("gcFreezeAfterMs", 60_000, 1_000, 86_400_000, allow_zero=True)
+    gc_freeze_ms = root.read(_TOP["gcFreezeAfterMs"])
     errors, warnings, skipped, disabled = list(top.errors), list(top.warnings), [], []
     raw_meters = data.get("meters")
     if not isinstance(raw_meters, list):
@@ -101,12 +166,14 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         if not isinstance(item, dict):
             report.error("", f"meters[{i}] must be an object")
         elif item.get("enabled", True) is False:
-            disabled.append(str(item.get("deviceName", f"meters[{i}]")))
+            disabled.append(_name(item) or f"meters[{i}]")
             continue
+        elif depth_over(item):  # checked without recursion before anything walks into it
+            report.error("", f"nested more than {MAX_DEPTH} levels deep: not a meter entry")
         meter = parse_meter(Section(item, report), env) if not report.errors else None
-        name = item.get("deviceName") if isinstance(item, dict) else None
+        name = _name(item)
         if meter is not None and name in names:
-            report.error("deviceName", f"{name!r} is already used by meters[{names[name]}]")
+            report.error("deviceName", f"{show(name)} is already used by meters[{names[name]}]")
             meter = None
         if meter is not None:
             for clash in (_line_conflict(meter, lines), _address_clash(meter, addresses)):
@@ -140,4 +207,7 @@ def load_config_file(path: str | os.PathLike[str],
             data = json.load(f)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{os.fspath(path)}: cannot read the configuration: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{os.fspath(path)}: cannot read the configuration: JSON nested too "
+                          "deeply") from None
     return load_config(data, environ)

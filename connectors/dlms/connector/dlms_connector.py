@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from tb_dlms.connector.alarms import MeterStatus
-from tb_dlms.connector.config import load_config
+from tb_dlms.connector.config import load_config, masked
 from tb_dlms.connector.gc_tuning import freeze_startup_objects
 from tb_dlms.connector.model import ConnectorConfig, MeterConfig
 from tb_dlms.connector.publisher import Publisher
@@ -195,7 +195,8 @@ class DlmsConnector(Connector):
         return self._type
 
     def get_config(self) -> dict[str, Any]:
-        return self._raw_config
+        # The gateway may send this to ThingsBoard (remote configuration, shell): no secrets.
+        return masked(self._raw_config)  # type: ignore[no-any-return]
 
     def is_connected(self) -> bool:
         return self._connected

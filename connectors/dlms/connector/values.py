@@ -30,6 +30,7 @@ from typing import Any, Callable
 from ..protocol.axdr import BitString, DataType, Typed
 from ..protocol.cosem_datetime import CosemDate, CosemDateTime, CosemTime
 from ..protocol.errors import ConfigError, LocalProtocolError
+from ._fields import show
 
 __all__ = ["TYPE_NAMES", "coerce_value", "parse_type_name", "type_name"]
 
@@ -79,7 +80,7 @@ def parse_type_name(name: Any) -> DataType:
         t = TYPE_NAMES.get(name.strip().lower())
         if t is not None:
             return t
-    raise ConfigError(f"{name!r} is not an A-XDR type (one of: {', '.join(TYPE_NAMES)})")
+    raise ConfigError(f"{show(name)} is not an A-XDR type (one of: {', '.join(TYPE_NAMES)})")
 
 
 def type_name(t: DataType) -> str:
@@ -87,7 +88,7 @@ def type_name(t: DataType) -> str:
 
 
 def _bad(t: DataType, value: Any, why: str = "") -> ConfigError:
-    return ConfigError(f"cannot send {value!r} as {type_name(t)}{': ' + why if why else ''}")
+    return ConfigError(f"cannot send {show(value)} as {type_name(t)}{': ' + why if why else ''}")
 
 
 def _to_int(t: DataType, value: Any) -> int:
@@ -114,7 +115,7 @@ def _to_float(t: DataType, value: Any) -> float:
         raise _bad(t, value, "a boolean is not a number")
     try:
         f = float(value) if isinstance(value, (int, float, str)) else math.nan
-    except ValueError:
+    except (ValueError, OverflowError):  # float(10**309) overflows
         f = math.nan
     if not math.isfinite(f):
         raise _bad(t, value, "expected a finite number")

@@ -1,0 +1,310 @@
+"""Every dlms.json key in one table: key, type, default, range, meaning.
+
+The loader (``_meter.py``, ``config.py``) reads the scalar keys through these entries, and
+``config_docs`` generates ``config/dlms.schema.json`` and the key tables of ``config/README.md``
+from them, so the three cannot drift apart (a test compares the committed files with what this
+table generates).
+
+Defaults that the session and the engine also use are taken from their dataclasses
+(``SessionSettings``, ``RecoverySpec``, ``MeterSpec``): the table shows those values in the file's
+units and never holds a second copy. The session and engine layers do not import this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine.spec import MeterSpec, RecoverySpec
+from ..session.settings import SessionSettings
+from .model import BUILTIN_RPCS, ConnectorConfig, MeterConfig
+from .values import TYPE_NAMES
+
+__all__ = [
+    "ATTRIBUTE_UPDATE_FIELDS", "AXDR_TYPE_NAMES", "CONNECT_TIMEOUT", "LOG_LEVELS", "METER_FIELDS",
+    "POINT_FIELDS", "REPORT_TYPES", "RPC_FIELDS", "SCALARS", "SERIAL_FIELDS", "STRATEGY_FIELDS",
+    "TABLES", "TCP_FIELDS", "TOP_FIELDS", "Field", "by_key", "keys", "ms", "secret_keys",
+]
+
+SCALARS = ("string", "bool", "int", "number")
+DAY_MS = 86_400_000
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE")
+REPORT_TYPES = ("ON_RECEIVED", "ON_CHANGE", "ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD",
+                "DISABLED")
+BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a dlms.json object.
+
+    ``kind`` is "string", "bool", "int" or "number" (read by ``Section.read``), or "object",
+    "list", "any" (read by the loader's own code; ``schema`` gives their JSON schema). ``lo``..
+    ``hi`` bound numbers, ``choices`` lists the accepted values; ``zero_off`` accepts 0 outside
+    the range, meaning "off". ``default`` None with ``required`` False: optional, no default.
+    ``manual``: the loader reads it by hand (context-dependent rules); ``hidden``: not in README.
+    """
+
+    key: str
+    kind: str
+    meaning: str = ""
+    default: Any = None
+    required: bool = False
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[Any, ...] | None = None
+    zero_off: bool = False
+    lower: bool = False  # strings: compared in lower case ("LLS" is "lls")
+    unit: str = ""  # "ms" or "s": the README's type column
+    doc_type: str = ""  # README type column, when not derived
+    doc_default: str = ""  # README default column, when not derived
+    manual: bool = False
+    hidden: bool = False
+    secret: bool = False  # masked in get_config() (config.masked)
+    schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+
+
+def _defaults(cls: Any) -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
+_SESSION = _defaults(SessionSettings)
+_RECOVERY = _defaults(RecoverySpec)
+_SPEC = _defaults(MeterSpec)
+_METER = _defaults(MeterConfig)
+_TOP = _defaults(ConnectorConfig)
+
+
+def ms(seconds: float) -> int | float:
+    """Seconds as the file's milliseconds (an int when whole: 3000, not 3000.0)."""
+    value = seconds * 1000
+    return int(value) if float(value).is_integer() else value
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _list(item: str) -> dict[str, Any]:
+    return {"type": "array", "items": _ref(item)}
+
+
+STRATEGY = "reportStrategy"
+STRATEGY_DOC = "object"
+
+TOP_FIELDS: tuple[Field, ...] = (
+    Field("name", "string", "written by the gateway", hidden=True, manual=True),
+    Field("id", "string", "written by the gateway", hidden=True, manual=True),
+    Field("configVersion", "string", "written by the gateway", hidden=True, manual=True,
+          schema={"type": ["string", "null"]}),
+    Field("logLevel", "string",
+          "`TRACE`, `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL` or `NONE`; the log goes to "
+          "`logs/<name>_connector.log`", default=_TOP["log_level"], choices=LOG_LEVELS),
+    Field("enableRemoteLogging", "bool", "also send the connector's log to ThingsBoard",
+          default=_TOP["enable_remote_logging"]),
+    Field(STRATEGY, "object",
+          "the connector's report strategy (see [Report strategy](#report-strategy))",
+          doc_default="gateway's", schema=_ref("reportStrategy")),
+    Field("gcFreezeAfterMs", "number",
+          "this long after start, take the gateway's start-up objects out of Python's garbage "
+          "collections (`gc.freeze()`, once per process); 0 leaves the collector alone. With many "
+          "meters, full collections of those objects stopped every thread for ~0.3 s every few "
+          "seconds, so polls started late",
+          default=ms(_TOP["gc_freeze_after_s"]), lo=1000, hi=DAY_MS, zero_off=True, unit="number"),
+    Field("meters", "list", "the meters, described below", required=True, manual=True,
+          schema=_list("meter")),
+)
+
+CONNECT_TIMEOUT = Field("connectTimeout", "number", "how long a TCP connect may take (100..120000)",
+                        default=ms(_SESSION["connect_timeout"]), lo=100, hi=120_000, unit="ms")
+
+TCP_FIELDS: tuple[Field, ...] = (
+    Field("type", "string", "", required=True, choices=("tcp",), doc_type='`"tcp"`', manual=True,
+          schema={"const": "tcp"}),
+    Field("host", "string", "IP address or host name", required=True),
+    Field("port", "int", "TCP port (1..65535). The original Microstar used 3333; 4059 is the IANA "
+          "port for DLMS", required=True, lo=1, hi=65535),
+    Field("wrapper", "bool", "`true` uses the IEC 62056-47 wrapper instead of HDLC. "
+          "`serverPhysicalAddress` and `serverAddressSize` do not apply then",
+          default=_SESSION["wrapper"]),
+    CONNECT_TIMEOUT,
+)
+
+SERIAL_FIELDS: tuple[Field, ...] = (
+    Field("type", "string", "", required=True, choices=("serial",), doc_type='`"serial"`',
+          manual=True, schema={"const": "serial"}),
+    Field("port", "string", "`/dev/ttyUSB0`, `COM3`, or a pyserial URL such as "
+          "`rfc2217://host:port` or `socket://host:port`", required=True),
+    Field("baudrate", "int", "300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200",
+          default=9600, choices=BAUDRATES, doc_type="int"),
+    Field("bytesize", "int", "", default=8, choices=(7, 8)),
+    Field("parity", "string", '`"N"`, `"E"` or `"O"`', default="N", choices=("N", "E", "O")),
+    Field("stopbits", "number", "", default=1, choices=(1, 1.5, 2)),
+    Field("modeE", "bool", "IEC 62056-21 mode E sign-on before HDLC (optical probes)",
+          default=False),
+    dataclasses.replace(CONNECT_TIMEOUT, meaning=""),
+)
+
+METER_FIELDS: tuple[Field, ...] = (
+    Field("deviceName", "string", "the ThingsBoard device name; must be unique", required=True),
+    Field("deviceType", "string", "the ThingsBoard device profile", default="default"),
+    Field("enabled", "bool", "`false` keeps the meter in the file but does not poll it or check it "
+          "(the example's serial bus)", default=True),
+    Field("connection", "object", "how to reach the meter: [TCP](#connection-tcp) or "
+          "[serial](#connection-serial)", required=True, manual=True,
+          schema={"oneOf": [_ref("tcp"), _ref("serial")]}),
+    Field("clientAddress", "int", "client SAP: 16 = public client (no password); 1 and 32 are "
+          "usual LLS clients. Range 0..127 (0..65535 with the wrapper)",
+          default=_SESSION["client"], lo=0, hi=0xFFFF),
+    Field("serverLogicalAddress", "int", "upper HDLC address (logical device; 1 = management). "
+          "With the wrapper, the server wPort", default=_SESSION["server_logical"], lo=0,
+          hi=0xFFFF),
+    Field("serverPhysicalAddress", "int", "lower HDLC address (physical device), often the last "
+          "digits of the serial number. Leave it out for 1-byte addressing", lo=0, hi=0x3FFF),
+    Field("serverAddressSize", "int", "HDLC server address bytes. 1 = logical only (0..127); "
+          "2 = 7 + 7 bits; 4 = 14 + 14 bits (0..16383 each)", choices=(1, 2, 4),
+          doc_default="shortest"),
+    Field("authentication", "string", '`"none"` or `"lls"` (low-level security: a password)',
+          default=_SESSION["authentication"], choices=("none", "lls"), lower=True),
+    Field("password", "string", "the LLS password, written into the file (1..255 bytes)",
+          manual=True, secret=True),
+    Field("passwordEnv", "string", "the **name of an environment variable** that holds the LLS "
+          "password (preferred: the file holds no secret). Give `password` or `passwordEnv`, not "
+          "both", manual=True),
+    Field("pollPeriod", "number", "how often the registers are read (100 ms..1 day). Cycles are "
+          "drift-free: a slow cycle does not shift the later ones", default=60_000, lo=100,
+          hi=DAY_MS, unit="ms"),
+    Field("timeout", "number", "how long to wait for each answer before retransmitting "
+          "(100..600000)", default=ms(_SESSION["response_timeout"]), lo=100, hi=600_000,
+          unit="ms"),
+    Field("retries", "int", "retransmissions before the session counts as broken (0..10)",
+          default=_SESSION["retries"], lo=0, hi=10),
+    Field("connectAttemptSpacingMs", "number", "minimum time between two connection attempts "
+          "(0..1 h). Many meters refuse a new connection sooner: the Microstar needs 10 to 15 s",
+          default=ms(_RECOVERY["min_connect_spacing_s"]), lo=0, hi=3_600_000, unit="ms"),
+    Field("backoffInitialMs", "number", "first wait after a failed connection; it doubles (with "
+          "jitter) after each failure", default=ms(_RECOVERY["backoff_initial_s"]), lo=100,
+          hi=3_600_000, unit="ms"),
+    Field("backoffMaxMs", "number", "the longest wait between attempts; must be at least "
+          "`backoffInitialMs`", default=ms(_RECOVERY["backoff_max_s"]), lo=100, hi=DAY_MS,
+          unit="ms"),
+    Field("circuitBreakerFailures", "int", "consecutive failures that open the circuit breaker: "
+          "attempts pause (1..1000)", default=_RECOVERY["breaker_threshold"], lo=1, hi=1000),
+    Field("circuitBreakerOpenMs", "number", "how long the breaker stays open before one trial "
+          "attempt", default=ms(_RECOVERY["breaker_open_s"]), lo=1000, hi=DAY_MS, unit="ms"),
+    Field("watchdogMs", "number", "with no successful read for this long, the session counts as "
+          "dead even if the socket looks alive. `0` = three poll periods, at least 30 s; "
+          "otherwise it must be longer than `pollPeriod`", default=ms(_RECOVERY["watchdog_s"]),
+          lo=1000, hi=DAY_MS, zero_off=True, unit="ms"),
+    Field("healthPeriod", "number", "how often the [health telemetry](#health-telemetry) is "
+          "published (1 s..1 day)", default=ms(_SPEC["health_period_s"]), lo=1000, hi=DAY_MS,
+          unit="ms"),
+    Field("clockCheckPeriod", "number", "how often the meter clock is read and compared with the "
+          "gateway's (`0` = never; else 10 s..1 day)", default=ms(_METER["clock_check_period_s"]),
+          lo=10_000, hi=DAY_MS, zero_off=True, unit="ms"),
+    Field("clockDriftThresholdS", "number", "when `abs(clock_drift_s)` is above this, "
+          "`clock_drift_alarm` becomes true", default=_METER["clock_drift_threshold_s"], lo=0.01,
+          hi=86_400, unit="s"),
+    Field("inactivityTimeout", "number", "the meter's inactivity timeout. A cheap keep-alive GET "
+          "is sent before it runs out (`0` = the meter has none)",
+          default=ms(_SESSION["inactivity_timeout"]), lo=1000, hi=DAY_MS, zero_off=True,
+          unit="ms"),
+    Field("maxInfoLength", "int", "proposed HDLC maximum information field length, both "
+          "directions (32..2030)", default=_SESSION["max_info_rx"], lo=32, hi=2030),
+    Field("windowSize", "int", "proposed HDLC window size, both directions (1..7)",
+          default=_SESSION["window_rx"], lo=1, hi=7),
+    Field("maxPduSize", "int", "our maximum receive PDU size announced in the AARQ (64..65535)",
+          default=_SESSION["max_pdu_size"], lo=64, hi=0xFFFF),
+    Field("maxListItems", "int", "for meters that limit GET-with-list: at most this many "
+          "attributes per request", lo=1, hi=0xFFFF),
+    Field("deviationSign", "int", "sign of the clock deviation: -1 follows the Blue Book, +1 is "
+          "for meters that send the opposite sign", default=_SESSION["deviation_sign"],
+          choices=(-1, 1)),
+    Field(STRATEGY, "object", "the meter's report strategy, used by its keys that have none of "
+          "their own", doc_default="connector's", manual=True, schema=_ref("reportStrategy")),
+    Field("timeseries", "list", "[points](#points) read every `pollPeriod`, sent as telemetry "
+          "with the time the meter answered", default=[], manual=True, schema=_list("point")),
+    Field("attributes", "list", "[points](#points) read every `pollPeriod`, sent as client "
+          "attributes", default=[], manual=True, schema=_list("point")),
+    Field("staticAttributes", "list", "[points](#points) read **once after each association** "
+          "(serial number, firmware version...), sent as client attributes", default=[],
+          manual=True, schema=_list("point")),
+    Field("attributeUpdates", "list", "shared attributes written to the meter "
+          "([below](#attributeupdates))", default=[], manual=True,
+          schema=_list("attributeUpdate")),
+    Field("rpc", "list", "named RPCs ([below](#rpc))", default=[], manual=True,
+          schema=_list("rpc")),
+)
+
+_OBIS_MEANING = ("the OBIS code: `\"1-0:1.8.0\"`, `\"1-0:1.8.0.255\"`, `\"1-0:1.8.0*255\"`, "
+                 "`\"1.0.1.8.0.255\"` or 12 hex digits. If F is left out, it is 255")
+_OBIS = Field("obis", "string", _OBIS_MEANING, required=True, manual=True, schema=_ref("obis"))
+
+POINT_FIELDS: tuple[Field, ...] = (
+    Field("key", "string", "the ThingsBoard key; must be unique within its list", required=True),
+    _OBIS,
+    Field("classId", "int", "the COSEM interface class: 1 Data, 3 Register, 4 Extended register, "
+          "8 Clock, 70 Disconnect control...", default=3, lo=0, hi=0xFFFF),
+    Field("attribute", "int", "the attribute index (2 = value)", default=2, lo=1, hi=127),
+    Field(STRATEGY, "object", "this key's report strategy", doc_default="meter's", manual=True,
+          schema=_ref("reportStrategy")),
+)
+
+ATTRIBUTE_UPDATE_FIELDS: tuple[Field, ...] = (
+    Field("key", "string", "the shared attribute's name", required=True),
+    dataclasses.replace(_OBIS, meaning="the COSEM object of the attribute to write"),
+    Field("classId", "int", "its interface class (required for writes)", required=True, lo=0,
+          hi=0xFFFF),
+    Field("attribute", "int", "the attribute index (required for writes)", required=True, lo=1,
+          hi=127),
+    Field("type", "string", "the A-XDR type the meter expects (see [value types](#value-types))",
+          required=True, manual=True, schema=_ref("axdrType")),
+)
+
+RPC_FIELDS: tuple[Field, ...] = (
+    Field("method", "string", "the RPC name; it may not reuse a built-in name", required=True,
+          schema={"type": "string", "minLength": 1, "not": {"enum": list(BUILTIN_RPCS)}}),
+    Field("type", "string", '`"get"`, `"set"` or `"action"`', required=True,
+          choices=("get", "set", "action"), lower=True),
+    dataclasses.replace(_OBIS, meaning="the COSEM object"),
+    Field("classId", "int", "its interface class", required=True, lo=0, hi=0xFFFF),
+    Field("attribute", "int", "for `get` and `set`: the attribute index", lo=1, hi=127,
+          manual=True, doc_default="required for get, set"),
+    Field("methodIndex", "int", "for `action`: the method index", lo=1, hi=127, manual=True,
+          doc_default="required for action"),
+    Field("valueType", "string", "the A-XDR type of the value. Required for `set`, and whenever "
+          "`value` is given", manual=True, schema=_ref("axdrType")),
+    Field("value", "any", "a fixed value. Without it, the value comes from the RPC params "
+          "(`params.value`, or the params themselves when they are a single value). An `action` "
+          "with no value sends null-data", manual=True, schema={}),
+)
+
+STRATEGY_FIELDS: tuple[Field, ...] = (
+    Field("type", "string", "when to report", required=True, choices=REPORT_TYPES, manual=True),
+    Field("reportPeriod", "int", "for the `*_REPORT_PERIOD` types: the period (ms)", lo=1,
+          hi=DAY_MS, manual=True),
+    Field("aggregationFunction", "string", "as in the gateway",
+          choices=("NONE", "SUM", "COUNT", "MIN", "MAX", "AVERAGE")),
+    Field("ttl", "int", "as in the gateway", lo=1, hi=10 * 365 * 86400),
+)
+
+# README section -> table; the order of the README's generated blocks.
+TABLES: dict[str, tuple[Field, ...]] = {
+    "top": TOP_FIELDS, "meter": METER_FIELDS, "tcp": TCP_FIELDS, "serial": SERIAL_FIELDS,
+    "point": POINT_FIELDS, "attributeUpdate": ATTRIBUTE_UPDATE_FIELDS, "rpc": RPC_FIELDS,
+}
+
+AXDR_TYPE_NAMES = tuple(TYPE_NAMES)
+
+
+def secret_keys() -> frozenset[str]:
+    return frozenset(f.key for table in TABLES.values() for f in table if f.secret)
+
+
+def keys(fields: tuple[Field, ...]) -> tuple[str, ...]:
+    return tuple(f.key for f in fields)
+
+
+def by_key(fields: tuple[Field, ...]) -> dict[str, Field]:
+    return {f.key: f for f in fields}
