@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .concentrator import ConcentratorSession
 from .connection import MeterSession, SimulatedMeter
 from .model import DEFAULT_OPTIONS, MeterModel, MeterOptions
 
@@ -49,7 +50,7 @@ class _Client:
 
     __slots__ = ("last_rx", "out", "session", "sock", "station")
 
-    def __init__(self, sock: socket.socket, station: _Station, session: MeterSession) -> None:
+    def __init__(self, sock: socket.socket, station: _Station, session: Any) -> None:
         self.sock = sock
         self.station = station
         self.session = session
@@ -60,10 +61,11 @@ class _Client:
 class _Station:
     """A meter's listening socket and its connections."""
 
-    __slots__ = ("clients", "listener", "meter", "port")
+    __slots__ = ("clients", "listener", "meter", "meters", "port")
 
-    def __init__(self, meter: SimulatedMeter, port: int) -> None:
-        self.meter = meter
+    def __init__(self, meters: list[SimulatedMeter], port: int) -> None:
+        self.meter = meters[0]
+        self.meters = meters  # more than one: a data concentrator (HDLC addresses tell them apart)
         self.port = port
         self.listener: socket.socket | None = None
         self.clients: set[_Client] = set()
@@ -80,13 +82,18 @@ class SimulatorServer:
         clock: Callable[[], float] = time.time,
         physical_base: int = 16,
         first_index: int = 0,
+        meters_per_port: int = 1,
     ) -> None:
         """``options``: the same quirks for every meter, or a function of the meter index (a
         demo can mix a few quirky meters among healthy ones). Meter ``i`` gets model index
         ``first_index + i`` (several processes can share a fleet) and HDLC physical address
-        ``physical_base + first_index + i``."""
+        ``physical_base + first_index + i``. ``meters_per_port`` > 1 puts that many consecutive
+        meters behind each port, like a data concentrator: ``ports`` then has one port per group
+        and ``meters``/``model(i)`` still count meters."""
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
+        if meters_per_port < 1:
+            raise ValueError(f"meters_per_port must be >= 1, got {meters_per_port}")
         if base_port and not 0 < base_port + count - 1 <= 0xFFFF:
             raise ValueError(f"ports {base_port}..{base_port + count - 1} out of range")
         first_physical = physical_base + first_index
@@ -105,7 +112,15 @@ class SimulatorServer:
             index = first_index + i
             model = MeterModel(index, clock=clock, options=pick(index))
             meter = SimulatedMeter(model, physical_base + index)
-            self._stations.append(_Station(meter, base_port + i if base_port else 0))
+            port = base_port + i // meters_per_port if base_port else 0
+            self._stations.append(_Station([meter], port))
+        if meters_per_port > 1:
+            if self.wrapper:
+                raise ValueError("meters_per_port > 1 needs HDLC (physical addresses)")
+            self._stations = [
+                _Station([s.meter for s in self._stations[i:i + meters_per_port]], s.port)
+                for i, s in list(enumerate(self._stations))[::meters_per_port]
+            ]
         self._sel = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
@@ -131,10 +146,10 @@ class SimulatorServer:
 
     @property
     def meters(self) -> list[SimulatedMeter]:
-        return [s.meter for s in self._stations]
+        return [m for s in self._stations for m in s.meters]
 
     def model(self, i: int) -> MeterModel:
-        return self._stations[i].meter.model
+        return self.meters[i].model
 
     @property
     def connections(self) -> int:
@@ -143,7 +158,7 @@ class SimulatorServer:
     @property
     def requests(self) -> int:
         """GET / SET / ACTION requests answered by all meters."""
-        return sum(s.meter.requests for s in self._stations)
+        return sum(m.requests for m in self.meters)
 
     def start(self) -> SimulatorServer:
         """Bind and listen on every port (port 0 base: free ports chosen by the system)."""
@@ -329,7 +344,11 @@ class SimulatorServer:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = _Client(sock, station, MeterSession(station.meter, self.wrapper))
+            if len(station.meters) > 1:
+                session: Any = ConcentratorSession(station.meters)
+            else:
+                session = MeterSession(station.meter, self.wrapper)
+            client = _Client(sock, station, session)
             station.clients.add(client)
             self._sel.register(sock, _READ, client)
             self.accepted += 1
