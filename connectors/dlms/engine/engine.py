@@ -1,13 +1,15 @@
 """``PollingEngine``: the service that polls N meters for months without a human.
 
-It groups the ``MeterSpec`` values by ``transport.channel_key`` into channels (a TCP meter alone,
-or the meters sharing one serial bus or one serial-to-Ethernet converter) and routes RPCs and
-reconnect requests to whatever owns the line.
+It groups the ``MeterSpec`` values by ``transport.channel_key`` into channels (one line: a TCP
+host:port with one meter or several behind a data concentrator or serial-to-Ethernet converter, or
+one serial bus) and routes RPCs and reconnect requests to whatever owns the line.
 
-- TCP meters share one ``SelectorLoop`` thread: each is a ``LoopMeter`` (non-blocking socket, the
-  sans-IO ``SessionMachine``, its time-outs as timers), so 1,000 meters cost one thread and a hung
-  meter delays no other. RPC functions run on a short-lived thread each (they call the session's
-  blocking-looking get/set/action, which the loop performs).
+- TCP meters share one ``SelectorLoop`` thread: each is a ``LoopMeter`` (the sans-IO
+  ``SessionMachine``, its time-outs as timers) on the ``LoopLine`` of its host:port (a non-blocking
+  socket), so 1,000 meters cost one thread and a hung meter delays no other. Meters behind one
+  host:port share its ``LoopLine``: one connection, polled in turn. RPC functions run on a
+  short-lived thread each (they call the session's blocking-looking get/set/action, which the loop
+  performs).
 - Serial lines (and every channel when a custom ``session_factory`` or ``transport_factory`` is
   injected: tests, blocking sessions) get a ``ChannelWorker`` thread with the blocking
   ``MeterSession``; serial lines are slow and few. These threads get a small stack (256 KiB).
@@ -26,7 +28,8 @@ from typing import Any, TypeVar
 
 from tb_dlms.engine.events import EngineSink
 from tb_dlms.engine.loop import SelectorLoop
-from tb_dlms.engine.loop_meter import LoopMeter, resolve
+from tb_dlms.engine.loop_meter import LoopMeter
+from tb_dlms.engine.loop_socket import LoopLine, resolve
 from tb_dlms.engine.meter import MeterRunner
 from tb_dlms.engine.schedule import stagger
 from tb_dlms.engine.spec import MeterSpec, TcpSpec, TransportSpec
@@ -113,6 +116,7 @@ class PollingEngine:
         self._stack_size = stack_size
         self._channels: list[ChannelWorker] = []
         self._loop_meters: list[LoopMeter] = []
+        self._loop_lines: list[LoopLine] = []
         self._loop: SelectorLoop | None = None
         self._by_meter: dict[str, Any] = {}
         # The selector loop drives real TCP sockets with SessionMachine; injected factories mean
@@ -134,6 +138,7 @@ class PollingEngine:
         index = 0
         channels = []
         loop_meters: list[LoopMeter] = []
+        lines: list[LoopLine] = []
         loop = self._loop = SelectorLoop(self._clock, log=self._log) if self._use_loop else None
         for key, specs in groups.items():
             _check_channel(key, specs)
@@ -145,7 +150,10 @@ class PollingEngine:
                 rng = random.Random(self._rng.random())
                 meters.append(MeterRunner(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
             if loop is not None and isinstance(specs[0].transport, TcpSpec):
-                loop_meters.append(self._loop_meter(meters[0], loop))
+                # One connection for every meter behind this host:port, polled in turn.
+                line = LoopLine(specs[0].transport, loop)
+                lines.append(line)
+                loop_meters.extend(self._loop_meter(m, loop, line) for m in meters)
                 continue
             channels.append(ChannelWorker(
                 key, meters, self._transport_factory(specs[0].transport), self._session_factory,
@@ -159,10 +167,11 @@ class PollingEngine:
             loop.timer_slack_s = min(_TIMER_GRID_S, 0.01 * shortest)
         self._channels = channels
         self._loop_meters = loop_meters
+        self._loop_lines = lines
         self._by_meter = {name: ch for ch in [*channels, *loop_meters] for name in ch.meters}
         return channels
 
-    def _loop_meter(self, m: MeterRunner, loop: SelectorLoop) -> LoopMeter:
+    def _loop_meter(self, m: MeterRunner, loop: SelectorLoop, line: LoopLine) -> LoopMeter:
         from tb_dlms.session.machine import SessionMachine
 
         settings = m.spec.session
@@ -173,7 +182,7 @@ class PollingEngine:
         )
         return LoopMeter(
             m, loop, machine, self._sink, wall_clock=self._wall_clock, log=self._log,
-            keepalive_check_s=self._keepalive_check_s, address=None,
+            keepalive_check_s=self._keepalive_check_s, line=line,
         )
 
     def start(self) -> None:
@@ -183,12 +192,8 @@ class PollingEngine:
             channels = self.build()
             loop = self._loop
             if loop is not None and self._loop_meters:
-                addresses: dict[TcpSpec, Any] = {}
-                for meter in self._loop_meters:  # once, here: a name lookup may block
-                    tspec = meter.m.spec.transport
-                    if tspec not in addresses:
-                        addresses[tspec] = resolve(tspec)  # type: ignore[arg-type]
-                    meter._address = addresses[tspec]  # noqa: SLF001
+                for line in self._loop_lines:  # once, here: a name lookup may block
+                    line.address = resolve(line.spec)
                 loop.start()
                 for meter in self._loop_meters:
                     loop.call_soon_threadsafe(meter.kick)
@@ -202,7 +207,7 @@ class PollingEngine:
             self._running = True
         self._log.info(
             "polling %d meters on %d channels (%d TCP meters on the selector loop)",
-            len(self.specs), len(channels) + len(self._loop_meters), len(self._loop_meters),
+            len(self.specs), len(channels) + len(self._loop_lines), len(self._loop_meters),
         )
 
     def stop(self, timeout_s: float = 5.0) -> bool:
@@ -303,8 +308,8 @@ class PollingEngine:
 
     @property
     def channels(self) -> list[Any]:
-        """The ChannelWorkers and the LoopMeters (each with ``key`` and ``meters``)."""
-        return [*self._channels, *self._loop_meters]
+        """The ChannelWorkers and the LoopLines (each with ``key`` and ``meters``)."""
+        return [*self._channels, *self._loop_lines]
 
     def __enter__(self) -> PollingEngine:  # noqa: PYI034 - Python 3.9: no typing.Self
         self.start()

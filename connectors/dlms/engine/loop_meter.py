@@ -6,14 +6,14 @@ decisions from ``MeterPolicyMixin`` (the same as the threaded bus worker's). At 
 runs per meter (``op``): opening, associating, a read cycle, a keep-alive, an RPC, a close; the
 tick that decides what comes next runs when it ends or when the meter's timer fires.
 
-RPCs (the request queue, the thread per ``fn``, ``LoopSession``) live in ``loop_rpc``; the socket
-(name lookup, non-blocking connect, recv/send) in ``loop_socket``. This module decides.
+RPCs (the request queue, the thread per ``fn``, ``LoopSession``) live in ``loop_rpc``; the
+connection (name lookup, non-blocking connect, recv/send, the turn of the meters that share one
+host:port) is a ``LoopLine`` of ``loop_socket``. This module decides.
 """
 
 from __future__ import annotations
 
 import logging
-import selectors
 import socket
 import threading
 from collections.abc import Callable
@@ -24,7 +24,7 @@ from tb_dlms.engine.events import EngineSink
 from tb_dlms.engine.health import MeterState
 from tb_dlms.engine.loop import SelectorLoop
 from tb_dlms.engine.loop_rpc import LoopRpcMixin, LoopSession
-from tb_dlms.engine.loop_socket import LoopSocketMixin, resolve
+from tb_dlms.engine.loop_socket import LoopLine, resolve
 from tb_dlms.engine.meter import MeterRunner
 from tb_dlms.engine.policy import MeterPolicyMixin, broken_by
 from tb_dlms.engine.spec import TcpSpec
@@ -38,20 +38,21 @@ from tb_dlms.session.machine import CLOCK_REF, SessionMachine, SessionState
 
 __all__ = ["LoopMeter", "LoopSession", "resolve"]
 
-_READ = selectors.EVENT_READ
 _INF = float("inf")
 _CONNECT_LEAD_S = 1.0  # at most this much ahead of its first poll a meter connects
 _READY = SessionState.READY
 _KEEPALIVE_REFS = (CLOCK_REF,)
+_OFF_LINE = (None, "rpc", "wait")  # ops that do not use the wire (the others hold the line)
 
 
-class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
-    """One TCP meter (a channel of its own) driven by the selector loop."""
+class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
+    """One TCP meter driven by the selector loop, over its ``LoopLine`` (its own, or one shared
+    with the other meters behind the same host:port)."""
 
     def __init__(
         self, m: MeterRunner, loop: SelectorLoop, machine: SessionMachine, sink: EngineSink, *,
         wall_clock: Callable[[], float], log: logging.Logger, keepalive_check_s: float,
-        address: tuple[int, Any] | None,
+        line: LoopLine | None = None,
     ) -> None:
         spec = m.spec.transport
         assert isinstance(spec, TcpSpec)
@@ -61,20 +62,20 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
         self.loop = loop
         self.machine = machine
         self._spec = spec
-        host = spec.host.strip().strip("[]")
-        self.description = f"tcp [{host}]:{spec.port}" if ":" in host else f"tcp {host}:{spec.port}"
+        self.line = line = line if line is not None else LoopLine(spec, loop)
+        line.users.append(self)
+        self.description = line.description
         self._sink = sink
         self._log = log
         self._wall = wall_clock
         self._clock = loop.clock
         self._keepalive_check_s = keepalive_check_s
-        self._address = address
         self.sink_errors = 0
         self._lead = min(0.5 * m.spec.poll_period_s, _CONNECT_LEAD_S)
         m.session_obj = machine
-        self.sock: socket.socket | None = None
-        self._pending = b""  # what the socket did not take yet
-        self.op: str | None = None  # open, connect, read, keepalive, rpc, rpc-op, close
+        # open, connect, read, keepalive, rpc-op, close (on the wire: the meter holds the line);
+        # rpc (an RPC function runs between its operations), wait (a close waits for the line)
+        self._op: str | None = None
         self._wake_at = _INF  # the earliest live timer of this meter
         self._read_at = _INF  # a timer at this time starts the poll without a tick
         self._open_deadline = _INF
@@ -87,6 +88,52 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
         self.rpc_threads: list[threading.Thread] = []
         self.stopping = False
         self.closed = False  # stopped and nothing left open
+
+    @property
+    def op(self) -> str | None:
+        return self._op
+
+    @op.setter
+    def op(self, kind: str | None) -> None:
+        self._op = kind
+        line = self.line
+        if kind in _OFF_LINE:
+            if line.holder is self:
+                line.release(self)
+        else:
+            line.take(self)
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return self.line.sock
+
+    def _busy_line(self) -> bool:
+        """True (and a turn booked: ``tick`` runs then) when another meter holds the line."""
+        holder = self.line.holder
+        if holder is None or holder is self:
+            return False
+        self.line.wait(self._take_turn)
+        return True
+
+    def _take_turn(self) -> None:
+        self.tick(self._clock())
+
+    def _close_socket(self) -> None:
+        self.line.leave(self)
+
+    def _opened(self, exc: DlmsError | None) -> None:
+        """The TCP connect ended (or the shared line was open already): associate, or book the
+        failure."""
+        now = self._clock()
+        if exc is None:
+            self.op = "connect"
+            self.machine.connect(now)
+            self._after_io()
+            return
+        self._close_socket()
+        self.op = None
+        self.machine.open_failed(exc)
+        self._connect_done(exc, now)
 
     # -- from other threads -----------------------------------------------------------------
     def reconnect(self, name: str) -> None:
@@ -109,8 +156,10 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
             return  # superseded by an earlier arm
         self._wake_at = _INF
         now = self._clock()
-        op = self.op
+        op = self._op
         if op is None:
+            if self.line.holder is not None and self._busy_line():
+                return
             m = self.m
             if (
                 when == self._read_at
@@ -126,18 +175,21 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
         elif op == "open":
             if now >= self._open_deadline:
                 after = self._spec.connect_timeout_s
+                self.line.abandon_open()
                 self._opened(TimeoutError_(
                     f"{self.description}: connect timed out after {after:g} s"))
             else:
                 self._arm(self._open_deadline)
-        elif op != "rpc":
+        elif op != "rpc" and op != "wait":
             self.machine.check_timeout(now)
             self._after_io()
 
     # -- decisions ------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Do what is due (one thing that takes time at most); arm the timer for the next."""
-        if self.op is not None or self.closed:
+        if self._op is not None or self.closed:
+            return
+        if self.line.holder is not None and self._busy_line():
             return
         m = self.m
         self._read_at = _INF
@@ -201,25 +253,9 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
         self._attempting(m, self.description, now)
         self.op = "open"
         self._open_deadline = now + self._spec.connect_timeout_s
-        if self._address is None:
-            threading.Thread(target=self._resolve, name=f"resolve {self.key}", daemon=True).start()
+        if self.line.sock is None:
             self._arm(self._open_deadline)
-            return
-        self._open_socket()
-
-    def _opened(self, exc: DlmsError | None) -> None:
-        """The TCP connect ended: associate, or book the failure."""
-        now = self._clock()
-        if exc is None:
-            self.loop.modify(self.sock, _READ, self._on_io)  # type: ignore[arg-type]
-            self.op = "connect"
-            self.machine.connect(now)
-            self._after_io()
-            return
-        self._close_socket()
-        self.op = None
-        self.machine.open_failed(exc)
-        self._connect_done(exc, now)
+        self.line.open(self)
 
     def _connect_done(self, exc: BaseException | None, now: float) -> None:
         m = self.m
@@ -256,6 +292,11 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
 
     def _close(self, now: float, then: Callable[[float], Any]) -> None:
         self._after_close = then
+        if self.line.holder is not None and self.line.holder is not self:
+            # Another meter of the line is mid-operation (an RPC failed between our turns).
+            self._op = "wait"
+            self.line.wait(lambda: self._close(self._clock(), then))
+            return
         self.op = "close"
         self.machine.close(now, wire=self.sock is not None)
         self._after_io()
@@ -283,7 +324,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
         self.stopping = True
         op = self.op
         if op == "open":
-            self._close_socket()
+            self.line.abandon_open()
             self.op = None
         elif op == "rpc-op":
             self._finish_rpc_op()
@@ -294,7 +335,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
 
     def cut(self) -> None:
         """Stop time is up: close the socket whatever the state."""
-        self._close_socket()
+        self.line.close()
         self.closed = True
 
     # -- operations -------------------------------------------------------------------------------
@@ -329,8 +370,8 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
         """Send what the machine produced; when its operation ended, act on it; else wait."""
         machine = self.machine
         out = machine.data_to_send()
-        if out and self.sock is not None:
-            self._send(out)
+        if out:
+            self.line.send(out)
         if machine.busy:
             self._arm(machine.next_timeout())
             return

@@ -10,7 +10,6 @@ slow ``fn`` never holds the loop. Kept apart from ``loop_meter`` so the polling 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -24,6 +23,7 @@ from tb_dlms.session.machine import SessionMachine, SessionState
 
 if TYPE_CHECKING:
     from tb_dlms.engine.loop import SelectorLoop
+    from tb_dlms.engine.loop_socket import LoopLine
     from tb_dlms.engine.meter import MeterRunner
 
 __all__ = ["LoopRpcMixin", "LoopSession"]
@@ -38,9 +38,9 @@ class LoopRpcMixin:
     m: MeterRunner
     key: str
     loop: SelectorLoop
+    line: LoopLine
     machine: SessionMachine
     description: str
-    sock: socket.socket | None
     op: str | None
     stopping: bool
     rpc_threads: list[threading.Thread]
@@ -127,7 +127,11 @@ class LoopRpcMixin:
         if self.op != "rpc" or self.stopping:
             cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
             return
-        if self.sock is None and self.machine.state is _READY:
+        holder = self.line.holder
+        if holder is not None and holder is not self:  # another meter of the line: its turn
+            self.line.wait(lambda: self.rpc_op(start, cf))
+            return
+        if self.line.sock is None and self.machine.state is _READY:
             self.machine.connection_lost(TransportError(f"{self.description}: not open"))
         try:
             start(self.machine, self._clock())
@@ -156,8 +160,10 @@ class LoopRpcMixin:
 
     def cut_line(self) -> None:
         """An RPC closed the transport under the session (a test of line loss)."""
-        self._close_socket()
-        self.machine.connection_lost(TransportError(f"{self.description}: not open"))
+        if self.line.sock is None:
+            self.machine.connection_lost(TransportError(f"{self.description}: not open"))
+        else:
+            self.line.lost(TransportError(f"{self.description}: not open"))
 
 
 class _Line:
@@ -169,7 +175,7 @@ class _Line:
 
     @property
     def is_open(self) -> bool:
-        return self._meter.sock is not None
+        return self._meter.line.sock is not None
 
     def close(self) -> None:
         self._meter.loop.call_soon_threadsafe(self._meter.cut_line)

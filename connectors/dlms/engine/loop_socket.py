@@ -1,30 +1,37 @@
-"""The TCP socket of a ``LoopMeter``: name lookup, non-blocking connect, and the bytes in and out.
+"""``LoopLine``: one TCP connection on the ``SelectorLoop``, shared by the meters behind it.
+
+A channel of the loop: one host:port is one connection, whether one meter answers there or several
+behind a data concentrator (or a serial-to-Ethernet converter on an RS-485 bus), each meter with
+its own HDLC address and its own ``SessionMachine``. The meters take turns: the one that starts an
+operation on the wire (``holder``) has the line until it ends; the others wait in ``waiters`` and
+are called in order when it is free again, as the serial bus worker polls its meters in turn.
 
 A pipe that knows nothing of DLMS or of polling: it opens the socket (the name looked up once, off
-the loop), registers it with the ``SelectorLoop``, hands what arrives to the ``SessionMachine``,
-sends what the machine produced (keeping what the kernel did not take until the socket is writable
-again) and reports the end of the connect (``_opened``) and a lost line (``_lost``). What happens
-next is decided in ``loop_meter``. A mixin, so the hot path calls plain methods of one object.
+the loop; the non-blocking connect of ``transport.tcp``), hands what arrives to the holder's
+machine, sends what the machines produce (keeping what the kernel did not take until the socket
+is writable again) and reports the end of the connect (``_opened``) and a lost line to every
+meter on it. What happens next is decided in ``loop_meter``.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import selectors
 import socket
+import threading
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tb_dlms.engine.spec import TcpSpec
 from tb_dlms.protocol.errors import DlmsError, TransportError
-from tb_dlms.session.machine import SessionMachine
-from tb_dlms.transport.tcp import tune_socket
+from tb_dlms.transport.tcp import connect_error, describe, start_connect
+from tb_dlms.transport.tcp import resolve as resolve_address
 
 if TYPE_CHECKING:
     from tb_dlms.engine.loop import SelectorLoop
+    from tb_dlms.engine.loop_meter import LoopMeter
 
-__all__ = ["LoopSocketMixin", "resolve"]
+__all__ = ["LoopLine", "resolve"]
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -33,74 +40,110 @@ _RECV = 65536
 
 def resolve(spec: TcpSpec) -> tuple[int, Any] | None:
     """(family, sockaddr) of the meter, looked up once (off the loop); None if it fails."""
-    host = spec.host.strip().strip("[]")
-    try:
-        info = socket.getaddrinfo(host, spec.port, 0, socket.SOCK_STREAM)
-    except OSError:
-        return None
-    return (info[0][0], info[0][4]) if info else None
+    return resolve_address(spec.host, spec.port)
 
 
-class LoopSocketMixin:
-    """Socket handling of ``LoopMeter`` (needs its fields and its ``_arm``/``_opened``/
-    ``_after_io``)."""
+class LoopLine:
+    """The connection to one TCP host:port and the turn of the meters that use it."""
 
-    key: str
-    loop: SelectorLoop
-    machine: SessionMachine
-    description: str
-    sock: socket.socket | None
-    op: str | None
-    _spec: TcpSpec
-    _address: tuple[int, Any] | None
-    _pending: bytes
-    _open_deadline: float
-    _clock: Callable[[], float]
+    def __init__(self, spec: TcpSpec, loop: SelectorLoop) -> None:
+        self.spec = spec
+        self.key = spec.channel_key
+        self.loop = loop
+        self.description = describe(spec.host, spec.port)
+        self.address: tuple[int, Any] | None = None
+        self.sock: socket.socket | None = None
+        self.opening = False  # a connect is under way (the holder asked for it)
+        self.users: list[LoopMeter] = []
+        self.holder: LoopMeter | None = None  # the meter with an operation on the wire
+        self._last: LoopMeter | None = None  # who gets bytes while nobody holds the line
+        self._waiters: deque[Callable[[], Any]] = deque()
+        self._pending = b""  # what the socket did not take yet
+        self._handing = False
 
-    if TYPE_CHECKING:
-        def _arm(self, at: float) -> None: ...
-        def _opened(self, exc: DlmsError | None) -> None: ...
-        def _after_io(self) -> None: ...
+    @property
+    def meters(self) -> dict[str, Any]:
+        return {name: m for user in self.users for name, m in user.meters.items()}
+
+    # -- turns ------------------------------------------------------------------------------------
+    def take(self, meter: LoopMeter) -> None:
+        self.holder = self._last = meter
+
+    def release(self, meter: LoopMeter) -> None:
+        if self.holder is meter:
+            self.holder = None
+            if self._waiters and not self._handing:
+                self._handing = True
+                # Not from inside the holder's own code: it finishes first, then the next turn.
+                self.loop.call_soon_threadsafe(self._hand_over)
+
+    def wait(self, fn: Callable[[], Any]) -> None:
+        """Call ``fn`` (on the loop) when the line is free; a meter waits once."""
+        if fn not in self._waiters:
+            self._waiters.append(fn)
+
+    def _hand_over(self) -> None:
+        self._handing = False
+        waiters = self._waiters
+        while self.holder is None and waiters:
+            waiters.popleft()()
 
     # -- connect ---------------------------------------------------------------------------------
+    def open(self, meter: LoopMeter) -> None:
+        """``meter`` (holding the line) needs it open: ``meter._opened`` is called when it is."""
+        if self.sock is not None:
+            meter._opened(None)  # noqa: SLF001 - the line reports to its meter
+            return
+        self.opening = True
+        if self.address is None:
+            threading.Thread(target=self._resolve, name=f"resolve {self.key}", daemon=True).start()
+            return
+        self._open_socket()
+
     def _resolve(self) -> None:  # on a helper thread: name lookups may block for seconds
-        address = resolve(self._spec)
+        address = resolve(self.spec)
 
         def back() -> None:
-            if self.op != "open" or self.sock is not None:
+            if not self.opening or self.sock is not None:
                 return
             if address is None:
-                self._opened(TransportError(f"{self.description}: connect failed: name lookup"))
+                self._open_failed(TransportError(f"{self.description}: connect failed: name lookup"))
                 return
-            self._address = address
+            self.address = address
             self._open_socket()
 
         self.loop.call_soon_threadsafe(back)
 
     def _open_socket(self) -> None:
-        family, sockaddr = self._address  # type: ignore[misc]
+        assert self.address is not None
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:
-            self._opened(TransportError(f"{self.description}: connect failed: {exc}"))
-            return
-        sock.setblocking(False)
-        try:
-            tune_socket(sock)
-            err = sock.connect_ex(sockaddr)
-        except OSError as exc:
-            sock.close()
-            self._opened(TransportError(f"{self.description}: connect failed: {exc}"))
+            sock = start_connect(self.address, self.description)
+        except TransportError as exc:
+            self._open_failed(exc)
             return
         self.sock = sock
-        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-            self._opened(TransportError(
-                f"{self.description}: connect failed: {OSError(err, os.strerror(err))}"))
-            return
         self.loop.register(sock, _WRITE, self._on_io)
-        self._arm(self._open_deadline)
 
-    def _close_socket(self) -> None:
+    def _open_failed(self, exc: DlmsError) -> None:
+        self.opening = False
+        self.close()
+        if self.holder is not None:
+            self.holder._opened(exc)  # noqa: SLF001
+
+    def abandon_open(self) -> None:
+        """The connect is given up (timed out, stopping)."""
+        self.opening = False
+        self.close()
+
+    def leave(self, meter: LoopMeter) -> None:
+        """``meter`` no longer needs the connection: close it unless another meter has a session
+        on it (a concentrator keeps the meters behind it associated over one connection)."""
+        for user in self.users:
+            if user is not meter and user.m.session is not None:
+                return
+        self.close()
+
+    def close(self) -> None:
         sock, self.sock = self.sock, None
         self._pending = b""
         if sock is not None:
@@ -110,38 +153,45 @@ class LoopSocketMixin:
             except OSError:
                 pass
 
-    # -- socket -------------------------------------------------------------------------------
+    # -- bytes ------------------------------------------------------------------------------------
     def _on_io(self, mask: int) -> None:
         sock = self.sock
         if sock is None:
             return
-        if self.op == "open":
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            self._opened(None if err == 0 else TransportError(
-                f"{self.description}: connect failed: {OSError(err, os.strerror(err))}"))
+        if self.opening:
+            self.opening = False
+            exc = connect_error(sock, self.description)
+            if exc is not None:
+                self._open_failed(exc)
+                return
+            self.loop.modify(sock, _READ, self._on_io)
+            if self.holder is not None:
+                self.holder._opened(None)  # noqa: SLF001
             return
+        meter = self.holder if self.holder is not None else self._last
         if mask & _READ:
-            machine = self.machine
+            machine = meter.machine if meter is not None else None
             while True:
                 try:
                     data = sock.recv(_RECV)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as exc:
-                    self._lost(TransportError(f"{self.description}: read failed: {exc}"))
+                    self.lost(TransportError(f"{self.description}: read failed: {exc}"))
                     return
                 if not data:
-                    self._lost(TransportError(f"{self.description}: connection closed by peer"))
+                    self.lost(TransportError(f"{self.description}: connection closed by peer"))
                     return
-                machine.receive_data(data, self._clock())
+                if machine is not None:
+                    machine.receive_data(data, self.loop.clock())
                 if len(data) < _RECV:
                     break
         if mask & _WRITE and self._pending:
-            self._send(b"")
-        if self.op is not None and self.op != "rpc":
-            self._after_io()
+            self.send(b"")
+        if meter is not None and meter is self.holder:
+            meter._after_io()  # noqa: SLF001
 
-    def _send(self, data: bytes) -> None:
+    def send(self, data: bytes) -> None:
         sock = self.sock
         if sock is None:
             return
@@ -153,7 +203,7 @@ class LoopSocketMixin:
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as exc:
-            self._lost(TransportError(f"{self.description}: write failed: {exc}"))
+            self.lost(TransportError(f"{self.description}: write failed: {exc}"))
             return
         self._pending = data[sent:]
         if self._pending and not had:
@@ -161,8 +211,11 @@ class LoopSocketMixin:
         elif had and not self._pending:
             self.loop.modify(sock, _READ, self._on_io)
 
-    def _lost(self, exc: TransportError) -> None:
-        self._close_socket()
-        self.machine.connection_lost(exc)
-        if self.op is not None and self.op != "rpc":
-            self._after_io()
+    def lost(self, exc: TransportError) -> None:
+        """The connection broke: every session on it is gone; the holder's operation fails."""
+        self.close()
+        for user in self.users:
+            user.machine.connection_lost(exc)
+        holder = self.holder
+        if holder is not None:
+            holder._after_io()  # noqa: SLF001

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import socket
-from typing import Optional
+from typing import Any, Optional
 
 from tb_dlms.protocol.errors import TimeoutError_, TransportError
 from tb_dlms.transport.base import Transport
 
-__all__ = ["TcpTransport"]
+__all__ = ["TcpTransport", "connect_error", "describe", "resolve", "start_connect", "tune_socket"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,52 @@ def tune_socket(sock: socket.socket) -> None:
         option = getattr(socket, name, None)
         if option is not None:
             sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def describe(host: str, port: int) -> str:
+    """``tcp host:port`` (IPv6 literals in brackets): how errors and logs name the connection."""
+    host = host.strip().strip("[]")
+    return f"tcp [{host}]:{port}" if ":" in host else f"tcp {host}:{port}"
+
+
+def resolve(host: str, port: int) -> Optional[tuple[int, Any]]:
+    """(family, sockaddr) of ``host:port``, or None when the lookup fails. May block (DNS): the
+    non-blocking user calls it off its loop."""
+    try:
+        info = socket.getaddrinfo(host.strip().strip("[]"), port, 0, socket.SOCK_STREAM)
+    except OSError:
+        return None
+    return (info[0][0], info[0][4]) if info else None
+
+
+def start_connect(address: tuple[int, Any], description: str) -> socket.socket:
+    """A non-blocking, tuned socket whose connect to ``address`` has begun (the non-blocking
+    mode of this transport, for a selector loop): wait until it is writable, then ask
+    ``connect_error``. Raises ``TransportError`` when the connect fails at once."""
+    family, sockaddr = address
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise TransportError(f"{description}: connect failed: {exc}") from exc
+    try:
+        sock.setblocking(False)
+        tune_socket(sock)
+        err = sock.connect_ex(sockaddr)
+    except OSError as exc:
+        sock.close()
+        raise TransportError(f"{description}: connect failed: {exc}") from exc
+    if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+        sock.close()
+        raise TransportError(f"{description}: connect failed: {OSError(err, os.strerror(err))}")
+    return sock
+
+
+def connect_error(sock: socket.socket, description: str) -> Optional[TransportError]:
+    """How the connect begun by ``start_connect`` ended, once the socket is writable."""
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err == 0:
+        return None
+    return TransportError(f"{description}: connect failed: {OSError(err, os.strerror(err))}")
 
 
 class TcpTransport(Transport):
@@ -59,7 +107,7 @@ class TcpTransport(Transport):
         self.write_timeout = write_timeout
         self._sock: Optional[socket.socket] = None
         self._timeout: Optional[float] = None  # last value given to settimeout (saves a call)
-        self._description = f"tcp [{host}]:{port}" if ":" in host else f"tcp {host}:{port}"
+        self._description = describe(host, port)
 
     @property
     def description(self) -> str:
