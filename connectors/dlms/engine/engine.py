@@ -11,8 +11,11 @@ one serial bus) and routes RPCs and reconnect requests to whatever owns the line
   short-lived thread each (they call the session's blocking-looking get/set/action, which the loop
   performs).
 - Serial lines (and every channel when a custom ``session_factory`` or ``transport_factory`` is
-  injected: tests, blocking sessions) get a ``ChannelWorker`` thread with the blocking
+  injected: blocking sessions) get a ``ChannelWorker`` thread with the blocking
   ``MeterSession``; serial lines are slow and few. These threads get a small stack (256 KiB).
+
+Tests reach the loop path with ``machine_factory`` (what stands in for ``SessionMachine``) and
+``line_factory`` (for ``LoopLine``): the production loop, timers and turn-taking over fake far ends.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ class PollingEngine:
         log: logging.Logger = _log,
         transport_factory: Callable[[TransportSpec], Any] = default_transport_factory,
         session_factory: SessionFactory | None = None,
+        machine_factory: Callable[[MeterSpec], Any] | None = None,
+        line_factory: Callable[[TcpSpec, SelectorLoop], LoopLine] = LoopLine,
         rng: random.Random | None = None,
         keepalive_check_s: float = 5.0,
         stack_size: int = THREAD_STACK_SIZE,
@@ -111,6 +116,8 @@ class PollingEngine:
         self._log = log
         self._transport_factory = transport_factory
         self._session_factory = session_factory or default_session_factory(clock, wall_clock, log)
+        self._machine_factory = machine_factory
+        self._line_factory = line_factory
         self._rng = rng if rng is not None else random.Random()
         self._keepalive_check_s = keepalive_check_s
         self._stack_size = stack_size
@@ -151,7 +158,7 @@ class PollingEngine:
                 meters.append(MeterRunner(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
             if loop is not None and isinstance(specs[0].transport, TcpSpec):
                 # One connection for every meter behind this host:port, polled in turn.
-                line = LoopLine(specs[0].transport, loop)
+                line = self._line_factory(specs[0].transport, loop)
                 lines.append(line)
                 loop_meters.extend(self._loop_meter(m, loop, line) for m in meters)
                 continue
@@ -172,18 +179,20 @@ class PollingEngine:
         return channels
 
     def _loop_meter(self, m: MeterRunner, loop: SelectorLoop, line: LoopLine) -> LoopMeter:
-        from tb_dlms.session.machine import SessionMachine
-
-        settings = m.spec.session
-        if not getattr(settings, "name", True):  # errors and traces name the meter
-            settings = dataclasses.replace(settings, name=m.spec.name)
-        machine = SessionMachine(
-            settings, name=m.spec.name, wall_clock=self._wall_clock, log=self._log
-        )
         return LoopMeter(
-            m, loop, machine, self._sink, wall_clock=self._wall_clock, log=self._log,
+            m, loop, self._machine(m.spec), self._sink, wall_clock=self._wall_clock, log=self._log,
             keepalive_check_s=self._keepalive_check_s, line=line,
         )
+
+    def _machine(self, spec: MeterSpec) -> Any:
+        if self._machine_factory is not None:
+            return self._machine_factory(spec)
+        from tb_dlms.session.machine import SessionMachine
+
+        settings = spec.session
+        if not getattr(settings, "name", True):  # errors and traces name the meter
+            settings = dataclasses.replace(settings, name=spec.name)
+        return SessionMachine(settings, name=spec.name, wall_clock=self._wall_clock, log=self._log)
 
     def start(self) -> None:
         with self._lock:

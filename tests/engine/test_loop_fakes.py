@@ -1,0 +1,124 @@
+"""The production loop path of PollingEngine (SelectorLoop, LoopMeter, LoopLine) over fake far ends.
+
+``machine_factory``/``line_factory`` put ``FakeMachine``/``FakeLoopLine`` where the loop has a
+SessionMachine and a socket: the timers, the decisions, the RPC hand-off and the turn-taking of
+meters behind one host:port are the real ones. Real threads, the real clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from engine_fakes import FakeLoopLine, FakeMachine, FakeMeter, make_spec
+from tb_dlms.engine.engine import PollingEngine
+from tb_dlms.engine.events import RecordingSink
+from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.spec import MeterSpec, TcpSpec
+from tb_dlms.protocol.errors import TransportError
+
+S = MeterState
+CONCENTRATOR = TcpSpec("127.0.0.1", 4059)
+
+
+class LoopRig:
+    def __init__(self, specs: list[MeterSpec], read_s: float = 0.0) -> None:
+        self.meters = {s.name: FakeMeter(read_s=read_s) for s in specs}
+        self.lines: dict[str, FakeLoopLine] = {}
+        self.sink = RecordingSink()
+        self.engine = PollingEngine(
+            specs, self.sink, machine_factory=self.machine, line_factory=self.line
+        )
+
+    def machine(self, spec: MeterSpec) -> FakeMachine:
+        return FakeMachine(self.meters[spec.name], spec.name)
+
+    def line(self, tspec: TcpSpec, loop: Any) -> FakeLoopLine:
+        line = self.lines[tspec.channel_key] = FakeLoopLine(tspec, loop)
+        return line
+
+
+def wait_for(predicate: Any, timeout: float = 3.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+def test_fakes_run_on_the_loop_thread_and_stop_closes_every_session():
+    specs = [make_spec(f"m{i}", transport=TcpSpec("127.0.0.1", 5000 + i), period=0.05)
+             for i in range(4)]
+    rig = LoopRig(specs)
+    before = threading.active_count()
+    rig.engine.start()
+    assert threading.active_count() == before + 1  # the loop: no worker per channel
+    wait_for(lambda: all(len(rig.sink.cycles_of(f"m{i}")) >= 3 for i in range(4)))
+    assert rig.engine.stop(timeout_s=2.0) is True
+    assert threading.active_count() == before
+    threads = set().union(*(m.threads for m in rig.meters.values()))
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    assert all(m.closes == 1 for m in rig.meters.values())
+    assert all(rig.sink.states_of(f"m{i}")[-1] is S.DISCONNECTED for i in range(4))
+    assert all(line.sock is None and line.opens == 1 for line in rig.lines.values())
+
+
+def test_meters_behind_one_port_take_turns_on_one_connection():
+    specs = [make_spec(f"m{i}", transport=CONCENTRATOR, period=0.1) for i in range(3)]
+    rig = LoopRig(specs, read_s=0.02)  # three reads of 20 ms fit a 100 ms period in turn
+    with rig.engine:
+        wait_for(lambda: all(len(rig.sink.cycles_of(f"m{i}")) >= 5 for i in range(3)))
+        health = rig.engine.health()
+    line = rig.lines[CONCENTRATOR.channel_key]
+    assert len(rig.engine.channels) == 1 and sorted(line.meters) == ["m0", "m1", "m2"]
+    assert line.overlaps == 0  # never two meters on the wire at once
+    assert line.opens == 1 and line.closes == 1  # one connection, closed once at the end
+    assert {"m0", "m1", "m2"} <= set(line.turns[-6:])  # each had its turn recently
+    for i in range(3):
+        assert health[f"m{i}"]["failed_reads"] == 0
+        assert health[f"m{i}"]["on_time_rate"] >= 80.0, health[f"m{i}"]
+
+
+def test_a_refused_meter_behind_a_shared_port_fails_alone_and_the_line_stays_up():
+    specs = [make_spec(f"m{i}", transport=CONCENTRATOR, period=0.05) for i in range(2)]
+    rig = LoopRig(specs)
+    rig.meters["m1"].password_ok = False
+    with rig.engine:
+        wait_for(lambda: S.AUTH_FAILED in rig.sink.states_of("m1"))
+        n = len(rig.sink.cycles_of("m0"))
+        wait_for(lambda: len(rig.sink.cycles_of("m0")) >= n + 5)
+        states = rig.engine.states()
+    assert states["m0"]["state"] == "associated" and states["m1"]["state"] == "auth-failed"
+    assert not rig.sink.cycles_of("m1")
+    assert rig.lines[CONCENTRATOR.channel_key].opens == 1  # m0's session kept the connection
+
+
+def test_a_session_lost_behind_a_shared_port_is_dropped_and_comes_back():
+    specs = [make_spec(f"m{i}", transport=CONCENTRATOR, period=0.05) for i in range(2)]
+    rig = LoopRig(specs)
+    with rig.engine:
+        wait_for(lambda: len(rig.sink.cycles_of("m1")) >= 2)
+        rig.meters["m1"].failures.append(TransportError("m1: no answer"))
+        wait_for(lambda: S.BACKOFF in rig.sink.states_of("m1"))
+        n0, n1 = len(rig.sink.cycles_of("m0")), len(rig.sink.cycles_of("m1"))
+        wait_for(lambda: len(rig.sink.cycles_of("m1")) >= n1 + 2 and
+                 len(rig.sink.cycles_of("m0")) >= n0 + 2)
+    assert len(rig.meters["m1"].connects) == 2 and len(rig.meters["m0"].connects) == 1
+    assert rig.lines[CONCENTRATOR.channel_key].overlaps == 0
+
+
+def test_an_rpc_behind_a_shared_port_waits_for_its_turn():
+    specs = [make_spec(f"m{i}", transport=CONCENTRATOR, period=0.02) for i in range(3)]
+    rig = LoopRig(specs, read_s=0.01)
+    refs = specs[2].points
+
+    def rpc(session: Any) -> Any:
+        return [session.get(p.ref).value for p in refs]
+
+    with rig.engine:
+        wait_for(lambda: all(rig.sink.cycles_of(f"m{i}") for i in range(3)))
+        futures = [rig.engine.submit(f"m{i % 3}", rpc, 3.0) for i in range(9)]
+        results = [f.result(5.0) for f in futures]
+    assert results == [[230.0] * len(refs)] * 9  # one value per get, as the fake meter answers
+    assert rig.lines[CONCENTRATOR.channel_key].overlaps == 0
