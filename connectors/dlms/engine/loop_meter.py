@@ -23,6 +23,7 @@ from typing import Any
 from tb_dlms.engine.events import EngineSink
 from tb_dlms.engine.health import MeterState
 from tb_dlms.engine.loop import SelectorLoop
+from tb_dlms.engine.loop_ops import LoopOp
 from tb_dlms.engine.loop_rpc import LoopRpcMixin, LoopSession
 from tb_dlms.engine.loop_socket import LoopLine, resolve
 from tb_dlms.engine.meter import MeterRunner
@@ -42,7 +43,8 @@ _INF = float("inf")
 _CONNECT_LEAD_S = 1.0  # at most this much ahead of its first poll a meter connects
 _READY = SessionState.READY
 _KEEPALIVE_REFS = (CLOCK_REF,)
-_OFF_LINE = (None, "rpc", "wait")  # ops that do not use the wire (the others hold the line)
+# The ops that leave the line to the others (see LoopOp.on_wire; a tuple: the setter's hot test).
+_OFF_LINE = (None, LoopOp.RPC, LoopOp.WAIT)
 
 
 class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
@@ -73,9 +75,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self.sink_errors = 0
         self._lead = min(0.5 * m.spec.poll_period_s, _CONNECT_LEAD_S)
         m.session_obj = machine
-        # open, connect, read, keepalive, rpc-op, close (on the wire: the meter holds the line);
-        # rpc (an RPC function runs between its operations), wait (a close waits for the line)
-        self._op: str | None = None
+        self._op: LoopOp | None = None  # what runs now (see LoopOp; on the wire: holds the line)
         self._wake_at = _INF  # the earliest live timer of this meter
         self._read_at = _INF  # a timer at this time starts the poll without a tick
         self._open_deadline = _INF
@@ -90,11 +90,11 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self.closed = False  # stopped and nothing left open
 
     @property
-    def op(self) -> str | None:
+    def op(self) -> LoopOp | None:
         return self._op
 
     @op.setter
-    def op(self, kind: str | None) -> None:
+    def op(self, kind: LoopOp | None) -> None:
         self._op = kind
         line = self.line
         if kind in _OFF_LINE:
@@ -126,7 +126,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         failure."""
         now = self._clock()
         if exc is None:
-            self.op = "connect"
+            self.op = LoopOp.CONNECT
             self.machine.connect(now)
             self._after_io()
             return
@@ -169,10 +169,10 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             ):
                 # The tick that armed this timer found the poll the first thing due and nothing
                 # has come up since (RPCs, reconnects and stops all kick): poll, no second tick.
-                self._start("read", now)
+                self._start(LoopOp.READ, now)
             else:
                 self.tick(now)
-        elif op == "open":
+        elif op is LoopOp.OPEN:
             if now >= self._open_deadline:
                 after = self._spec.connect_timeout_s
                 self.line.abandon_open()
@@ -180,7 +180,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                     f"{self.description}: connect timed out after {after:g} s"))
             else:
                 self._arm(self._open_deadline)
-        elif op != "rpc" and op != "wait":
+        elif op is not LoopOp.RPC and op is not LoopOp.WAIT:
             self.machine.check_timeout(now)
             self._after_io()
 
@@ -221,7 +221,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             if now >= m.next_keepalive:
                 m.next_keepalive = now + self._keepalive_check_s
                 if self.machine.keepalive_due(now):
-                    self._start("keepalive", now)
+                    self._start(LoopOp.KEEPALIVE, now)
                     return
             wake = min(wake, m.next_keepalive, m.watchdog.last_fed + m.watchdog.silence)
         deadline = m.schedule.next_deadline(now)
@@ -232,7 +232,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                 self._connect(now)
                 return
         elif deadline <= now:
-            self._start("read", now)
+            self._start(LoopOp.READ, now)
             return
         elif deadline < wake:
             self._read_at = deadline
@@ -251,7 +251,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             self._arm(m.retry_at)
             return
         self._attempting(m, self.description, now)
-        self.op = "open"
+        self.op = LoopOp.OPEN
         self._open_deadline = now + self._spec.connect_timeout_s
         if self.line.sock is None:
             self._arm(self._open_deadline)
@@ -294,10 +294,10 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self._after_close = then
         if self.line.holder is not None and self.line.holder is not self:
             # Another meter of the line is mid-operation (an RPC failed between our turns).
-            self._op = "wait"
+            self._op = LoopOp.WAIT
             self.line.wait(lambda: self._close(self._clock(), then))
             return
-        self.op = "close"
+        self.op = LoopOp.CLOSE
         self.machine.close(now, wire=self.sock is not None)
         self._after_io()
 
@@ -323,12 +323,12 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         """On the loop: begin stopping (an operation in flight is abandoned)."""
         self.stopping = True
         op = self.op
-        if op == "open":
+        if op is LoopOp.OPEN:
             self.line.abandon_open()
             self.op = None
-        elif op == "rpc-op":
+        elif op is LoopOp.RPC_OP:
             self._finish_rpc_op()
-        elif op in ("connect", "read", "keepalive"):
+        elif op in (LoopOp.CONNECT, LoopOp.READ, LoopOp.KEEPALIVE):
             self.op = None  # machine.close() abandons it
         if self.op is None:
             self.tick(self._clock())
@@ -339,11 +339,11 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self.closed = True
 
     # -- operations -------------------------------------------------------------------------------
-    def _start(self, kind: str, now: float) -> None:
+    def _start(self, kind: LoopOp, now: float) -> None:
         m = self.m
         self.op = kind
         try:
-            if kind == "read":
+            if kind is LoopOp.READ:
                 self._started = now
                 self._wall_ms = int(self._wall() * 1000.0)
                 self._requests = self.machine.requests
@@ -359,7 +359,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                 self.machine.read(_KEEPALIVE_REFS, now)
         except Exception as exc:  # noqa: BLE001 - e.g. a session broken by a cut line
             self.op = None
-            if kind == "read":
+            if kind is LoopOp.READ:
                 self._read_done(exc, None, now)
             else:
                 self._keepalive_done(exc)
@@ -377,36 +377,36 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             return
         op, self.op = self.op, None
         now = self._clock()
-        if op == "read":
+        if op is LoopOp.READ:
             try:
                 results = machine.result()
             except Exception as exc:  # noqa: BLE001
                 self._read_done(exc, None, now)
             else:
                 self._read_done(None, results, now)
-        elif op == "connect":
+        elif op is LoopOp.CONNECT:
             try:
                 machine.result()
             except Exception as exc:  # noqa: BLE001
                 self._connect_done(exc, now)
             else:
                 self._connect_done(None, now)
-        elif op == "close":
+        elif op is LoopOp.CLOSE:
             machine.result()
             self._close_socket()
             then, self._after_close = self._after_close, None
             if then is not None:
                 then(now)
             self.tick(self._clock())
-        elif op == "keepalive":
+        elif op is LoopOp.KEEPALIVE:
             try:
                 machine.result()
             except Exception as exc:  # noqa: BLE001
                 self._keepalive_done(exc)
             else:
                 self.tick(now)
-        elif op == "rpc-op":
-            self.op = "rpc"
+        elif op is LoopOp.RPC_OP:
+            self.op = LoopOp.RPC
             self._finish_rpc_op()
         else:
             self.op = op

@@ -3,8 +3,9 @@
 
 ``fn(session)`` runs on a short-lived thread of its own, with a ``LoopSession`` whose
 get/read/set/action hand the operation to the loop and wait for it; the meter counts as busy
-(``op == "rpc"``) until ``fn`` returns, so an RPC never runs beside a read of the same meter and a
-slow ``fn`` never holds the loop. Kept apart from ``loop_meter`` so the polling path reads alone.
+(``op is LoopOp.RPC``) until ``fn`` returns, so an RPC never runs beside a read of the same meter
+and a slow ``fn`` never holds the loop; each get/set/action (``LoopOp.RPC_OP``) waits for the
+meter's turn on its line. Kept apart from ``loop_meter`` so the polling path reads alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.loop_ops import LoopOp
 from tb_dlms.engine.meter import CONNECT
 from tb_dlms.engine.policy import broken_by
 from tb_dlms.protocol.errors import DlmsError, LocalProtocolError, TransportError
@@ -41,7 +43,7 @@ class LoopRpcMixin:
     line: LoopLine
     machine: SessionMachine
     description: str
-    op: str | None
+    op: LoopOp | None
     stopping: bool
     rpc_threads: list[threading.Thread]
     _job_connect: Future[Any] | None
@@ -81,7 +83,7 @@ class LoopRpcMixin:
         return None
 
     def _start_rpc(self, fn: Callable[[Any], Any], future: Future[Any]) -> None:
-        self.op = "rpc"
+        self.op = LoopOp.RPC
         proxy = LoopSession(self)
         thread = threading.Thread(
             target=self._rpc_thread, args=(fn, future, proxy), name=f"dlms rpc {self.key}",
@@ -104,7 +106,7 @@ class LoopRpcMixin:
 
     def _rpc_done(self, future: Future[Any], result: Any, exc: BaseException | None) -> None:
         m = self.m
-        if self.op == "rpc":
+        if self.op is LoopOp.RPC:
             self.op = None
         now = self._clock()
         if exc is None:
@@ -124,7 +126,7 @@ class LoopRpcMixin:
 
     def rpc_op(self, start: Callable[[SessionMachine, float], Any], cf: Future[Any]) -> None:
         """On the loop: run one operation of an RPC and complete ``cf`` with its outcome."""
-        if self.op != "rpc" or self.stopping:
+        if self.op is not LoopOp.RPC or self.stopping:
             cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
             return
         holder = self.line.holder
@@ -142,15 +144,15 @@ class LoopRpcMixin:
             cf.set_exception(last if broken and isinstance(last, TransportError) else exc)
             return
         self._rpc_future = cf
-        self.op = "rpc-op"
+        self.op = LoopOp.RPC_OP
         self._after_io()
 
     def _finish_rpc_op(self) -> None:
         cf, self._rpc_future = self._rpc_future, None
         if cf is None:
             return
-        if self.op == "rpc-op":  # stopping: abandoned
-            self.op = "rpc"
+        if self.op is LoopOp.RPC_OP:  # stopping: abandoned
+            self.op = LoopOp.RPC
             cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
             return
         try:
