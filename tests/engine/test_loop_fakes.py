@@ -122,3 +122,33 @@ def test_an_rpc_behind_a_shared_port_waits_for_its_turn():
         results = [f.result(5.0) for f in futures]
     assert results == [[230.0] * len(refs)] * 9  # one value per get, as the fake meter answers
     assert rig.lines[CONCENTRATOR.channel_key].overlaps == 0
+
+
+def test_a_hung_meter_delays_no_meter_of_another_port_and_stop_stays_bounded():
+    specs = [make_spec("hung", transport=TcpSpec("127.0.0.1", 5001), period=0.05),
+             make_spec("fine", transport=TcpSpec("127.0.0.1", 5002), period=0.05)]
+    rig = LoopRig(specs)
+    rig.meters["hung"].block = threading.Event()  # its reads never end by themselves
+    rig.engine.start()
+    wait_for(lambda: rig.meters["hung"].reads)
+    n = len(rig.sink.cycles_of("fine"))
+    time.sleep(0.5)
+    assert len(rig.sink.cycles_of("fine")) >= n + 7  # ~10 slots in 0.5 s, none lost to "hung"
+    started = time.monotonic()
+    assert rig.engine.stop(timeout_s=1.0) is True  # the hung read is abandoned, the line closed
+    assert time.monotonic() - started < 1.2
+    assert rig.meters["hung"].closes == 1 and len(rig.meters["hung"].reads) == 1
+
+
+def test_reconnect_and_observation_on_the_loop():
+    spec = make_spec("m", transport=TcpSpec("127.0.0.1", 5001), period=0.02, health_period_s=0.05)
+    rig = LoopRig([spec])
+    with rig.engine:
+        wait_for(lambda: rig.sink.cycles_of("m"))
+        rig.engine.reconnect("m")
+        wait_for(lambda: len(rig.meters["m"].connects) == 2)
+        wait_for(lambda: rig.sink.health)
+        states = rig.engine.states()
+    assert states["m"]["channel"] == "tcp://127.0.0.1:5001"
+    assert rig.meters["m"].closes == 2  # the reconnect's close, then the stop's
+    assert S.DISCONNECTED in rig.sink.states_of("m")[1:-1]  # the reconnect showed
