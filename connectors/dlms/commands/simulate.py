@@ -57,6 +57,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--physical-base", type=_not_negative, default=16, help="HDLC physical of meter 0"
     )
+    p.add_argument(
+        "--meters-per-port", type=_positive, default=1,
+        help="meters behind each port, like a data concentrator (HDLC physical addresses)",
+    )
     p.add_argument("--password", default="22222222", help="LLS password of clients 1 and 32")
     p.add_argument(
         "--inactivity-timeout", type=float, default=180.0, help="seconds before idle links close"
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             wrapper=args.wrapper,
             physical_base=args.physical_base,
+            meters_per_port=args.meters_per_port,
         ).start()
     except (DlmsError, ValueError, OSError) as exc:
         print(f"tb-dlms simulate: {exc}", file=sys.stderr)
@@ -133,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     kind = "wrapper" if server.wrapper else "HDLC"
     last = args.physical_base + args.count - 1
     address = "wPort 1" if server.wrapper else f"logical 1, physical {args.physical_base}..{last}"
+    if args.meters_per_port > 1:
+        address += f", {args.meters_per_port} meters per port"
     print(
         f"tb-dlms simulate: {args.count} meter(s) on {args.host}:{ports[0]}..{ports[-1]} "
         f"({kind}, {address}, max info {options.max_info_field}, max PDU {options.max_pdu_size})",
