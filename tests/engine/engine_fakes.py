@@ -209,7 +209,7 @@ class FakeLoopLine(LoopLine):
         if self.sock is None:
             self.opens += 1
             self.sock = object()  # type: ignore[assignment]
-        meter._opened(None)  # noqa: SLF001
+        meter.opened(None)
 
     def send(self, data: bytes) -> None:
         pass

@@ -121,7 +121,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
     def _close_socket(self) -> None:
         self.line.leave(self)
 
-    def _opened(self, exc: DlmsError | None) -> None:
+    def opened(self, exc: DlmsError | None) -> None:
         """The TCP connect ended (or the shared line was open already): associate, or book the
         failure."""
         now = self._clock()
@@ -176,7 +176,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             if now >= self._open_deadline:
                 after = self._spec.connect_timeout_s
                 self.line.abandon_open()
-                self._opened(TimeoutError_(
+                self.opened(TimeoutError_(
                     f"{self.description}: connect timed out after {after:g} s"))
             else:
                 self._arm(self._open_deadline)
@@ -434,3 +434,4 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         else:
             self.tick(now)
 
+    on_line_io = _after_io  # LineUser: bytes came for the operation, or the line broke

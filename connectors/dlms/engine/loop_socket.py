@@ -9,8 +9,8 @@ are called in order when it is free again, as the serial bus worker polls its me
 A pipe that knows nothing of DLMS or of polling: it opens the socket (the name looked up once, off
 the loop; the non-blocking connect of ``transport.tcp``), hands what arrives to the holder's
 machine, sends what the machines produce (keeping what the kernel did not take until the socket
-is writable again) and reports the end of the connect (``_opened``) and a lost line to every
-meter on it. What happens next is decided in ``loop_meter``.
+is writable again) and reports the end of the connect (``opened``) and a lost line to every
+meter on it. What happens next is decided in ``loop_meter``; a meter is a ``LineUser`` here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tb_dlms.engine.spec import TcpSpec
 from tb_dlms.protocol.errors import DlmsError, TransportError
@@ -29,9 +29,8 @@ from tb_dlms.transport.tcp import resolve as resolve_address
 
 if TYPE_CHECKING:
     from tb_dlms.engine.loop import SelectorLoop
-    from tb_dlms.engine.loop_meter import LoopMeter
 
-__all__ = ["LoopLine", "resolve"]
+__all__ = ["LineUser", "LoopLine", "resolve"]
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -41,6 +40,20 @@ _RECV = 65536
 def resolve(spec: TcpSpec) -> tuple[int, Any] | None:
     """(family, sockaddr) of the meter, looked up once (off the loop); None if it fails."""
     return resolve_address(spec.host, spec.port)
+
+
+class LineUser(Protocol):
+    """What the line needs of a meter on it (``loop_meter.LoopMeter``)."""
+
+    m: Any  # its MeterRunner (``session`` set while associated)
+    machine: Any  # its SessionMachine
+    meters: dict[str, Any]
+
+    def opened(self, exc: DlmsError | None) -> None:
+        """The connect this meter asked for ended (None: the line is open)."""
+
+    def on_line_io(self) -> None:
+        """Bytes came for this meter's operation, or the line broke under it."""
 
 
 class LoopLine:
@@ -54,9 +67,9 @@ class LoopLine:
         self.address: tuple[int, Any] | None = None
         self.sock: socket.socket | None = None
         self.opening = False  # a connect is under way (the holder asked for it)
-        self.users: list[LoopMeter] = []
-        self.holder: LoopMeter | None = None  # the meter with an operation on the wire
-        self._last: LoopMeter | None = None  # who gets bytes while nobody holds the line
+        self.users: list[LineUser] = []
+        self.holder: LineUser | None = None  # the meter with an operation on the wire
+        self._last: LineUser | None = None  # who gets bytes while nobody holds the line
         self._waiters: deque[Callable[[], Any]] = deque()
         self._pending = b""  # what the socket did not take yet
         self._handing = False
@@ -66,10 +79,10 @@ class LoopLine:
         return {name: m for user in self.users for name, m in user.meters.items()}
 
     # -- turns ------------------------------------------------------------------------------------
-    def take(self, meter: LoopMeter) -> None:
+    def take(self, meter: LineUser) -> None:
         self.holder = self._last = meter
 
-    def release(self, meter: LoopMeter) -> None:
+    def release(self, meter: LineUser) -> None:
         if self.holder is meter:
             self.holder = None
             if self._waiters and not self._handing:
@@ -89,10 +102,10 @@ class LoopLine:
             waiters.popleft()()
 
     # -- connect ---------------------------------------------------------------------------------
-    def open(self, meter: LoopMeter) -> None:
-        """``meter`` (holding the line) needs it open: ``meter._opened`` is called when it is."""
+    def open(self, meter: LineUser) -> None:
+        """``meter`` (holding the line) needs it open: ``meter.opened`` is called when it is."""
         if self.sock is not None:
-            meter._opened(None)  # noqa: SLF001 - the line reports to its meter
+            meter.opened(None)
             return
         self.opening = True
         if self.address is None:
@@ -128,14 +141,14 @@ class LoopLine:
         self.opening = False
         self.close()
         if self.holder is not None:
-            self.holder._opened(exc)  # noqa: SLF001
+            self.holder.opened(exc)
 
     def abandon_open(self) -> None:
         """The connect is given up (timed out, stopping)."""
         self.opening = False
         self.close()
 
-    def leave(self, meter: LoopMeter) -> None:
+    def leave(self, meter: LineUser) -> None:
         """``meter`` no longer needs the connection: close it unless another meter has a session
         on it (a concentrator keeps the meters behind it associated over one connection)."""
         for user in self.users:
@@ -166,7 +179,7 @@ class LoopLine:
                 return
             self.loop.modify(sock, _READ, self._on_io)
             if self.holder is not None:
-                self.holder._opened(None)  # noqa: SLF001
+                self.holder.opened(None)
             return
         meter = self.holder if self.holder is not None else self._last
         if mask & _READ:
@@ -189,7 +202,7 @@ class LoopLine:
         if mask & _WRITE and self._pending:
             self.send(b"")
         if meter is not None and meter is self.holder:
-            meter._after_io()  # noqa: SLF001
+            meter.on_line_io()
 
     def send(self, data: bytes) -> None:
         sock = self.sock
@@ -218,4 +231,4 @@ class LoopLine:
             user.machine.connection_lost(exc)
         holder = self.holder
         if holder is not None:
-            holder._after_io()  # noqa: SLF001
+            holder.on_line_io()
