@@ -20,6 +20,7 @@ from .control import (
     Policy,
     SecurityControl,
     SecurityHeader,
+    SecurityPolicyViolation,
     UnsupportedSecurity,
 )
 from .gcm import GcmKey
@@ -36,7 +37,8 @@ from .hls_acse import Ciphering, hls_aarq, open_aare, open_aarq, server_title_an
 __all__ = [
     "CIPHERED_TAGS", "GENERAL_DED_CIPHERING", "GENERAL_GLO_CIPHERING", "AuthenticationTagMismatch",
     "CipheredApdu", "Ciphering", "Deciphered", "GcmKey", "HlsAuthenticationFailed", "KeyKind",
-    "Policy", "SecurityContext", "SecurityControl", "SecurityHeader", "UnsupportedSecurity",
+    "Policy", "SecurityContext", "SecurityControl", "SecurityHeader", "SecurityPolicyViolation",
+    "UnsupportedSecurity",
     "ciphered_tag", "gmac_response", "hash_response", "hls_aarq", "is_ciphered", "open_aare",
     "open_aarq", "server_title_and_stoc", "sha256_response", "verify_gmac_response",
     "verify_response",

@@ -20,7 +20,13 @@ from enum import IntEnum
 
 from ..axdr import decode_length, encode_length
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
-from .control import SecurityControl, SecurityHeader, UnsupportedSecurity
+from .control import (
+    Policy,
+    SecurityControl,
+    SecurityHeader,
+    SecurityPolicyViolation,
+    UnsupportedSecurity,
+)
 from .gcm import GcmKey, check_system_title
 
 GENERAL_GLO_CIPHERING = 0xDB
@@ -171,10 +177,21 @@ class SecurityContext:
         tag = GENERAL_DED_CIPHERING if kind is KeyKind.DEDICATED else GENERAL_GLO_CIPHERING
         return CipheredApdu(tag, content, check_system_title(system_title)).encode()
 
-    def decrypt(self, data: bytes, peer_system_title: bytes | None) -> Deciphered:
+    def decrypt(self, data: bytes, peer_system_title: bytes | None,
+                required: Policy | None = None) -> Deciphered:
         """Open a ciphered APDU sent by the peer; its system title comes from the APDU when it
-        carries one, else from ``peer_system_title`` (learnt from the AARQ/AARE)."""
+        carries one, else from ``peer_system_title`` (learnt from the AARQ/AARE).
+
+        ``required``: the association's security policy. Pass it: the SC byte is only
+        authenticated by the tag it may announce away, so without this check a peer (or a
+        man in the middle) could downgrade authenticated encryption to encryption only.
+        """
         ciphered = CipheredApdu.decode(data)
+        policy = ciphered.header.control.policy
+        if required is not None and not policy.covers(required):
+            raise SecurityPolicyViolation(
+                f"APDU protected with {policy.label}, the security policy requires "
+                f"{required.label}")
         title = ciphered.system_title or peer_system_title
         if title is None:
             raise RemoteProtocolError(

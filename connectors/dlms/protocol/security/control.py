@@ -34,6 +34,10 @@ class AuthenticationTagMismatch(RemoteProtocolError):
     """
 
 
+class SecurityPolicyViolation(RemoteProtocolError):
+    """The peer protected an APDU less than the association's security policy requires."""
+
+
 class Policy(Enum):
     """Protection levels of an APDU (the security policy of a client/server association)."""
 
@@ -44,6 +48,10 @@ class Policy(Enum):
     @property
     def label(self) -> str:
         return {"AUTHENTICATION": "auth", "ENCRYPTION": "enc"}.get(self.name, "auth-enc")
+
+    def covers(self, required: Policy) -> bool:
+        """True when this protection includes everything ``required`` asks for."""
+        return self.value & required.value == required.value
 
 
 def check_suite(suite: int, local: bool) -> None:

@@ -18,7 +18,7 @@ from ..apdu.service import CONFIRMED_SERVICE_ERROR_TAG, ConfirmedServiceError
 from ..apdu.xdlms import INITIATE_REQUEST_TAG, InitiateRequest, InitiateResponse
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from .apdu import SecurityContext, is_ciphered
-from .control import SecurityControl
+from .control import Policy, SecurityControl
 from .gcm import check_system_title
 from .hls import check_challenge
 
@@ -54,7 +54,8 @@ def hls_aarq(mechanism: AuthMechanism, client_title: bytes, ctos: bytes,
     return AARQ(context, mechanism, ctos, info, client_title)
 
 
-def open_aarq(aarq: AARQ, context: SecurityContext | None) -> InitiateRequest:
+def open_aarq(aarq: AARQ, context: SecurityContext | None,
+              required: Policy | None = None) -> InitiateRequest:
     """Server side: the AARQ's InitiateRequest, deciphered with the client's calling-AP-title."""
     info = aarq.user_information
     if isinstance(info, InitiateRequest):
@@ -63,13 +64,13 @@ def open_aarq(aarq: AARQ, context: SecurityContext | None) -> InitiateRequest:
         raise RemoteProtocolError("AARQ without an xDLMS InitiateRequest")
     if context is None:
         raise RemoteProtocolError("AARQ with a ciphered InitiateRequest, and no keys are set")
-    plain = context.decrypt(info, aarq.calling_ap_title).apdu
+    plain = context.decrypt(info, aarq.calling_ap_title, required).apdu
     if plain[:1] != bytes((INITIATE_REQUEST_TAG,)):
         raise DecodeError("ciphered AARQ user-information is not an InitiateRequest", 0)
     return InitiateRequest.decode(plain)
 
 
-def open_aare(aare: AARE, context: SecurityContext | None,
+def open_aare(aare: AARE, context: SecurityContext | None, required: Policy | None = None,
               ) -> InitiateResponse | ConfirmedServiceError | None:
     """Client side: the AARE's InitiateResponse (or service error), deciphered with the
     server's responding-AP-title; None when the AARE carries no user-information."""
@@ -83,7 +84,7 @@ def open_aare(aare: AARE, context: SecurityContext | None,
     if aare.responding_ap_title is None:
         raise RemoteProtocolError("ciphered AARE without responding-AP-title (server system "
                                   "title)")
-    plain = context.decrypt(info, aare.responding_ap_title).apdu
+    plain = context.decrypt(info, aare.responding_ap_title, required).apdu
     if plain[:1] == bytes((CONFIRMED_SERVICE_ERROR_TAG,)):
         return ConfirmedServiceError.decode(plain)
     return InitiateResponse.decode(plain)
