@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 from ..axdr import decode_length, encode_length
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
@@ -91,7 +92,7 @@ class CipheredApdu:
             return KeyKind.DEDICATED if self.tag == GENERAL_DED_CIPHERING else KeyKind.GLOBAL
         return _PLAIN_OF[self.tag][1]
 
-    @property
+    @cached_property
     def header(self) -> SecurityHeader:
         return SecurityHeader.decode(self.content)
 
@@ -123,9 +124,9 @@ class CipheredApdu:
             raise DecodeError(
                 f"ciphered content length {length} does not match the "
                 f"{len(data) - start} octets received", offset)
-        content = bytes(data[start:])
-        SecurityHeader.decode(content, 0)  # check SC/IC now: a clear error before any key use
-        return cls(tag, content, title)
+        apdu = cls(tag, bytes(data[start:]), title)
+        _ = apdu.header  # check SC/IC now: a clear error before any key use
+        return apdu
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ class SecurityContext:
                 "(no AP-title in the AARQ/AARE)")
         header = ciphered.header
         key = self.key_for(ciphered.key_kind, header.control.broadcast)
-        header, plain = key.open(title, ciphered.content)
+        header, plain = key.open(title, ciphered.content, header)
         if ciphered.tag in _PLAIN_OF and plain[:1] != bytes((_PLAIN_OF[ciphered.tag][0],)):
             raise DecodeError(
                 f"ciphered tag 0x{ciphered.tag:02X} does not hold the APDU it names "

@@ -97,6 +97,9 @@ class SecurityControl:
     @classmethod
     def decode(cls, value: int) -> SecurityControl:
         """Decode a received SC byte; refuse what cannot be deciphered here."""
+        known = _DECODED.get(value)
+        if known is not None:  # every APDU has one: keep it cheap
+            return known
         check_suite(value & 0x0F, local=False)
         if value & _COMPRESSED:
             raise UnsupportedSecurity("peer used compression of the protected APDU "
@@ -104,7 +107,11 @@ class SecurityControl:
         if not value & (_AUTHENTICATED | _ENCRYPTED):
             raise UnsupportedSecurity(
                 "security control 0x%02X applies neither authentication nor encryption" % value)
-        return cls(Policy(value & 0x30), value & 0x0F, bool(value & _BROADCAST))
+        control = _DECODED[value] = cls(Policy(value & 0x30), value & 0x0F, bool(value & _BROADCAST))
+        return control
+
+
+_DECODED: dict[int, SecurityControl] = {}  # at most the 2 x 3 x 2 valid SC values
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,17 @@ the tag is 12 octets. What is authenticated (AAD) depends on the protection leve
 | authenticated encryption | SC || AK | ciphertext || T |
 
 The system title in the IV is always the sender's: the client's on requests, the server's on
-responses. No cipher is written here: AESGCM for sealing, AES-CTR (the GCM keystream, which
-starts at counter IV || 00000002 per NIST SP 800-38D) to decrypt encryption-only content, and a
-GCM decryptor with a 12-octet tag to open authenticated content.
+responses. No cipher is written here: every operation is one or two calls of `cryptography`'s
+AESGCM. Opening uses GCM's own structure: its ciphertext is the plaintext XOR the AES-CTR
+keystream (NIST SP 800-38D, GCTR from IV || 00000002), so sealing the ciphertext gives the
+plaintext back; the tag is then recomputed from that plaintext and compared in constant time
+before anything is returned. (AESGCM.decrypt wants a 16-octet tag; DLMS sends 12.)
 """
 
 from __future__ import annotations
 
 import hmac
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import DecodeError, LocalProtocolError
@@ -50,13 +50,12 @@ class GcmKey:
     repr() shows no key material, so a GcmKey can sit in an object that gets logged.
     """
 
-    __slots__ = ("_auth_key", "_aead", "_aes")
+    __slots__ = ("_auth_key", "_aead")
 
     def __init__(self, block_key: bytes, authentication_key: bytes) -> None:
         block_key = _check_key(block_key, "block cipher key")
         self._auth_key = _check_key(authentication_key, "authentication key")
         self._aead = AESGCM(block_key)
-        self._aes = algorithms.AES(block_key)
 
     def __repr__(self) -> str:
         return "GcmKey(<keys hidden>)"
@@ -77,9 +76,12 @@ class GcmKey:
             return header + plaintext + tag
         return header + aead.encrypt(iv, plaintext, None)[:-16]
 
-    def open(self, system_title: bytes, content: bytes) -> tuple[SecurityHeader, bytes]:
-        """Check and remove the protection of SC || IC || content sent by ``system_title``."""
-        header = SecurityHeader.decode(content)
+    def open(self, system_title: bytes, content: bytes,
+             header: SecurityHeader | None = None) -> tuple[SecurityHeader, bytes]:
+        """Check and remove the protection of SC || IC || content sent by ``system_title``
+        (``header``: the content's security header, when already decoded)."""
+        if header is None:
+            header = SecurityHeader.decode(content)
         iv = check_system_title(system_title) + content[1:HEADER_LENGTH]
         body = content[HEADER_LENGTH:]
         policy = header.control.policy
@@ -93,17 +95,15 @@ class GcmKey:
         aead = self._aead
         if policy is Policy.AUTHENTICATION:
             expected = aead.encrypt(iv, b"", sc + self._auth_key + body)[:TAG_LENGTH]
-            if not hmac.compare_digest(expected, tag):
-                raise AuthenticationTagMismatch(_MISMATCH)
-            return header, bytes(body)
-        decryptor = Cipher(self._aes, modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)).decryptor()
-        decryptor.authenticate_additional_data(sc + self._auth_key)
-        plaintext = decryptor.update(body)
-        try:
-            decryptor.finalize()
-        except InvalidTag:
-            raise AuthenticationTagMismatch(_MISMATCH) from None
-        return header, plaintext
+        else:
+            # Recover the plaintext with the keystream, then recompute the ciphertext's tag from
+            # it: the same GCM computation as the sender's, and nothing is released unchecked.
+            plaintext = self._keystream(iv, body)
+            expected = aead.encrypt(iv, plaintext, sc + self._auth_key)[-16:-16 + TAG_LENGTH]
+            body = plaintext
+        if not hmac.compare_digest(expected, tag):
+            raise AuthenticationTagMismatch(_MISMATCH)
+        return header, bytes(body)
 
     def gmac(self, control_byte: int, system_title: bytes, invocation_counter: int,
              data: bytes) -> bytes:
@@ -114,9 +114,10 @@ class GcmKey:
         return aead.encrypt(iv, b"", aad)[:TAG_LENGTH]
 
     def _keystream(self, iv: bytes, data: bytes) -> bytes:
-        # GCM's ciphertext is AES-CTR from inc32(J0) = IV || 00000002, with no tag to check.
-        encryptor = Cipher(self._aes, modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
-        return encryptor.update(data) + encryptor.finalize()
+        # GCM's GCTR is an XOR with the AES-CTR keystream from IV || 00000002 (SP 800-38D), so
+        # sealing the ciphertext without AAD gives the plaintext back (its tag is dropped). One
+        # AESGCM call costs ~2 µs, a fresh Cipher/CTR context ~15 µs.
+        return self._aead.encrypt(iv, data, None)[:-16]
 
 
 _MISMATCH = ("authentication tag mismatch: wrong block cipher or authentication key, wrong "
