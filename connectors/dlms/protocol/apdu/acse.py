@@ -3,8 +3,8 @@
 Only the fields DLMS uses are modelled; other optional fields are skipped on decode (their BER
 framing is still checked). The user-information is an OCTET STRING holding an A-XDR xDLMS APDU:
 InitiateRequest in the AARQ, InitiateResponse or ConfirmedServiceError in the AARE. Ciphered
-(glo-/ded-) contents are not supported: they are kept as raw bytes so a server can still answer
-with a proper rejection.
+(glo-/ded-) contents are kept as raw bytes here; ``protocol/security/hls_acse.py`` ciphers and
+opens them (HLS with ciphering: AP titles, challenges, glo-initiate-request/response).
 """
 
 from __future__ import annotations
