@@ -17,7 +17,9 @@ from .apdu import (
 )
 from .control import (
     AuthenticationTagMismatch,
+    CounterGuard,
     Policy,
+    ReplayedInvocationCounter,
     SecurityControl,
     SecurityHeader,
     SecurityPolicyViolation,
@@ -35,11 +37,11 @@ from .hls import (
 from .hls_acse import Ciphering, hls_aarq, open_aare, open_aarq, server_title_and_stoc
 
 __all__ = [
-    "CIPHERED_TAGS", "GENERAL_DED_CIPHERING", "GENERAL_GLO_CIPHERING", "AuthenticationTagMismatch",
-    "CipheredApdu", "Ciphering", "Deciphered", "GcmKey", "HlsAuthenticationFailed", "KeyKind",
-    "Policy", "SecurityContext", "SecurityControl", "SecurityHeader", "SecurityPolicyViolation",
-    "UnsupportedSecurity",
-    "ciphered_tag", "gmac_response", "hash_response", "hls_aarq", "is_ciphered", "open_aare",
-    "open_aarq", "server_title_and_stoc", "sha256_response", "verify_gmac_response",
-    "verify_response",
+    "CIPHERED_TAGS", "GENERAL_DED_CIPHERING", "GENERAL_GLO_CIPHERING",
+    "AuthenticationTagMismatch", "CipheredApdu", "Ciphering", "CounterGuard", "Deciphered",
+    "GcmKey", "HlsAuthenticationFailed", "KeyKind", "Policy", "ReplayedInvocationCounter",
+    "SecurityContext", "SecurityControl", "SecurityHeader", "SecurityPolicyViolation",
+    "UnsupportedSecurity", "ciphered_tag", "gmac_response", "hash_response", "hls_aarq",
+    "is_ciphered", "open_aare", "open_aarq", "server_title_and_stoc", "sha256_response",
+    "verify_gmac_response", "verify_response",
 ]

@@ -132,3 +132,25 @@ class SecurityHeader:
             raise DecodeError("truncated security header (SC + invocation counter)", offset)
         control = SecurityControl.decode(data[offset])
         return cls(control, int.from_bytes(data[offset + 1:offset + 5], "big"))
+
+
+class ReplayedInvocationCounter(RemoteProtocolError):
+    """The peer sent an invocation counter not above the last one accepted from it."""
+
+
+class CounterGuard:
+    """Replay protection for one peer and key: each accepted invocation counter must be higher
+    than the last. Call ``accept`` only after the APDU's tag verified, so a forged APDU cannot
+    move the counter; ``last`` is what a caller persists and restores."""
+
+    __slots__ = ("last",)
+
+    def __init__(self, last: int | None = None) -> None:
+        self.last = last
+
+    def accept(self, header: SecurityHeader) -> None:
+        counter = header.invocation_counter
+        if self.last is not None and counter <= self.last:
+            raise ReplayedInvocationCounter(
+                f"invocation counter {counter} not above the last accepted {self.last} (replay?)")
+        self.last = counter
