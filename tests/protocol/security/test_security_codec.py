@@ -389,3 +389,13 @@ def test_fuzz_acse_helpers(seed: bytes, flips: list[tuple[int, int]]) -> None:
             open_aarq(AARQ.decode(bytes(data)), CTX, Policy.AUTHENTICATED_ENCRYPTION)
     except DlmsError:
         pass
+
+
+def test_secrets_of_the_acse_apdus_not_in_repr() -> None:
+    # The dedicated key (in the InitiateRequest before it is ciphered) and the LLS password /
+    # CtoS (calling-authentication-value) must not reach a log line through repr().
+    request = InitiateRequest(Conformance(0x401E5D), dedicated_key=DK)
+    assert DK.hex() not in repr(request).lower() and repr(DK) not in repr(request)
+    aarq = AARQ(mechanism=AuthMechanism.LLS, calling_authentication_value=b"SeCrEt-PW",
+                user_information=request)
+    assert "SeCrEt-PW" not in repr(aarq) and repr(DK) not in repr(aarq)

@@ -174,6 +174,15 @@ class AARQ:
     user_information: AarqUserInformation = None
     calling_ap_title: bytes | None = None
 
+    def __repr__(self) -> str:
+        # The LLS password (or CtoS) must not reach a log line; `tb-dlms decode` masks it apart.
+        value = self.calling_authentication_value
+        masked = None if value is None else f"<{len(value)} bytes hidden>"
+        return (f"AARQ(application_context={self.application_context!r}, "
+                f"mechanism={self.mechanism!r}, calling_authentication_value={masked}, "
+                f"user_information={self.user_information!r}, "
+                f"calling_ap_title={self.calling_ap_title!r})")
+
     def encode(self) -> bytes:
         parts: list[bytes] = [_oid_field(0xA1, _CONTEXT_OID_PREFIX, self.application_context, True)]
         if self.calling_ap_title is not None:
