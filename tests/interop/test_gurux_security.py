@@ -38,6 +38,7 @@ from tb_dlms.protocol.apdu import (  # noqa: E402
 from tb_dlms.protocol.apdu.xdlms import Conformance, InitiateResponse  # noqa: E402
 from tb_dlms.protocol.axdr import DataType, Typed  # noqa: E402
 from tb_dlms.protocol.security import (  # noqa: E402
+    AuthenticationTagMismatch,
     GcmKey,
     KeyKind,
     Policy,
@@ -102,7 +103,7 @@ def test_we_cipher_gurux_deciphers(policy: Policy, general: bool) -> None:
 @POLICIES
 def test_dedicated_key_both_ways(policy: Policy) -> None:
     apdu = gurux_encrypt(policy, Command.DED_GET_REQUEST, CLIENT, 5, GET, key=DK)
-    assert CTX.decrypt(apdu, CLIENT).apdu == GET
+    assert CTX.decrypt(apdu, CLIENT, required=None).apdu == GET
     ours = CTX.encrypt(GET, SecurityControl(policy), CLIENT, 6, KeyKind.DEDICATED)
     assert ours[0] == Command.DED_GET_REQUEST
     assert gurux_decrypt(ours, CLIENT, key=DK)[0] == GET
@@ -110,7 +111,7 @@ def test_dedicated_key_both_ways(policy: Policy) -> None:
 
 def test_suite_1_encryption_only_from_gurux() -> None:
     apdu = gurux_encrypt(Policy.ENCRYPTION, Command.GENERAL_GLO_CIPHERING, SERVER, 9, GET, suite=1)
-    out = CTX.decrypt(apdu, None)
+    out = CTX.decrypt(apdu, None, required=None)
     assert out.apdu == GET and out.header.control.suite == 1
 
 
@@ -118,9 +119,8 @@ def test_gurux_tampered_apdu_refused() -> None:
     apdu = bytearray(gurux_encrypt(Policy.AUTHENTICATED_ENCRYPTION, Command.GLO_GET_RESPONSE,
                                    SERVER, 1, GET))
     apdu[8] ^= 0x80
-    from tb_dlms.protocol.security import AuthenticationTagMismatch
     with pytest.raises(AuthenticationTagMismatch):
-        CTX.decrypt(bytes(apdu), SERVER)
+        CTX.decrypt(bytes(apdu), SERVER, required=None)
 
 
 # ---- HLS with Gurux's client against our security layer as the server --------------------------

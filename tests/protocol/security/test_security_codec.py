@@ -98,7 +98,7 @@ def test_no_key_material_in_repr_or_errors() -> None:
     sealed = bytearray(CTX.encrypt(GET, ALL[Policy.AUTHENTICATED_ENCRYPTION], SERVER, 1))
     sealed[-1] ^= 1
     with pytest.raises(AuthenticationTagMismatch) as mismatch:
-        CTX.decrypt(bytes(sealed), SERVER)
+        CTX.decrypt(bytes(sealed), SERVER, required=None)
     text = str(mismatch.value).lower()
     assert EK.hex() not in text and AK.hex() not in text and GET.hex() not in text
 
@@ -117,25 +117,25 @@ def test_general_glo_ciphering_carries_the_system_title() -> None:
     notification = H("0F000000010C07E80C0405000000FF800000") + H("0203")
     apdu = CTX.encrypt(notification, ALL[Policy.ENCRYPTION], SERVER, 5)  # no specific tag
     assert apdu[:2] == b"\xDB\x08" and apdu[2:10] == SERVER
-    out = CTX.decrypt(apdu, None)  # the title comes from the APDU
+    out = CTX.decrypt(apdu, None, required=None)  # the title comes from the APDU
     assert out.apdu == notification and out.system_title == SERVER and out.tag == 0xDB
     forced = CTX.encrypt(GET, ALL[Policy.AUTHENTICATION], CLIENT, 6, general=True)
-    assert forced[0] == GENERAL_GLO_CIPHERING and CTX.decrypt(forced, None).apdu == GET
+    assert forced[0] == GENERAL_GLO_CIPHERING and CTX.decrypt(forced, None, required=None).apdu == GET
 
 
 def test_dedicated_key_is_used_for_ded_tags() -> None:
     apdu = CTX.encrypt(GET, ALL[Policy.AUTHENTICATED_ENCRYPTION], CLIENT, 9, KeyKind.DEDICATED)
     assert apdu[0] == 0xD0
-    assert CTX.decrypt(apdu, CLIENT).apdu == GET
+    assert CTX.decrypt(apdu, CLIENT, required=None).apdu == GET
     general = CTX.encrypt(GET, ALL[Policy.AUTHENTICATED_ENCRYPTION], CLIENT, 9,
                           KeyKind.DEDICATED, general=True)
-    assert general[0] == GENERAL_DED_CIPHERING and CTX.decrypt(general, None).apdu == GET
+    assert general[0] == GENERAL_DED_CIPHERING and CTX.decrypt(general, None, required=None).apdu == GET
     with pytest.raises(UnsupportedSecurity, match="dedicated key"):
-        SecurityContext(GcmKey(EK, AK)).decrypt(apdu, CLIENT)
+        SecurityContext(GcmKey(EK, AK)).decrypt(apdu, CLIENT, required=None)
     # Under the global key instead, the tag does not verify.
     swapped = bytes((0xC8,)) + apdu[1:]
     with pytest.raises(AuthenticationTagMismatch):
-        CTX.decrypt(swapped, CLIENT)
+        CTX.decrypt(swapped, CLIENT, required=None)
 
 
 def test_broadcast_key_needed_for_broadcast_sc() -> None:
@@ -143,7 +143,7 @@ def test_broadcast_key_needed_for_broadcast_sc() -> None:
     with pytest.raises(UnsupportedSecurity, match="broadcast key"):
         CTX.encrypt(GET, control, SERVER, 1)
     ctx = SecurityContext(GcmKey(EK, AK), broadcast_key=GcmKey(DK, AK))
-    assert ctx.decrypt(ctx.encrypt(GET, control, SERVER, 1), SERVER).apdu == GET
+    assert ctx.decrypt(ctx.encrypt(GET, control, SERVER, 1), SERVER, required=None).apdu == GET
 
 
 # ---- errors on bad input ---------------------------------------------------------------------
@@ -173,17 +173,17 @@ def test_downgrade_of_the_sc_byte_caught_by_the_required_policy() -> None:
 def test_wrong_system_title_or_key_is_a_tag_mismatch(policy: Policy) -> None:
     apdu = CTX.encrypt(GET, ALL[policy], SERVER, 3)
     with pytest.raises(AuthenticationTagMismatch, match="system title"):
-        CTX.decrypt(apdu, CLIENT)
+        CTX.decrypt(apdu, CLIENT, required=None)
     with pytest.raises(AuthenticationTagMismatch):
-        SecurityContext(GcmKey(DK, AK)).decrypt(apdu, SERVER)
+        SecurityContext(GcmKey(DK, AK)).decrypt(apdu, SERVER, required=None)
     with pytest.raises(AuthenticationTagMismatch):
-        SecurityContext(GcmKey(EK, DK)).decrypt(apdu, SERVER)
+        SecurityContext(GcmKey(EK, DK)).decrypt(apdu, SERVER, required=None)
 
 
 def test_encryption_only_wrong_title_caught_by_the_inner_tag() -> None:
     apdu = CTX.encrypt(GET, ALL[Policy.ENCRYPTION], SERVER, 3)
     with pytest.raises(DecodeError, match="wrong key or system title"):
-        CTX.decrypt(apdu, CLIENT)
+        CTX.decrypt(apdu, CLIENT, required=None)
 
 
 @pytest.mark.parametrize("policy", list(Policy), ids=lambda p: p.label)
@@ -191,16 +191,16 @@ def test_truncated_apdus(policy: Policy) -> None:
     apdu = CTX.encrypt(GET, ALL[policy], SERVER, 3)
     for cut in range(len(apdu)):
         with pytest.raises(DlmsError):
-            CTX.decrypt(apdu[:cut], SERVER)
+            CTX.decrypt(apdu[:cut], SERVER, required=None)
     with pytest.raises(DecodeError, match="does not match"):
-        CTX.decrypt(apdu + b"\x00", SERVER)
+        CTX.decrypt(apdu + b"\x00", SERVER, required=None)
 
 
 def test_short_tag_and_missing_title() -> None:
     with pytest.raises(DecodeError, match="12-octet"):
-        CTX.decrypt(H("C8 0A 30 00000001 0102030405".replace(" ", "")), SERVER)
+        CTX.decrypt(H("C8 0A 30 00000001 0102030405".replace(" ", "")), SERVER, required=None)
     with pytest.raises(RemoteProtocolError, match="system title"):
-        CTX.decrypt(CTX.encrypt(GET, ALL[Policy.ENCRYPTION], SERVER, 1), None)
+        CTX.decrypt(CTX.encrypt(GET, ALL[Policy.ENCRYPTION], SERVER, 1), None, required=None)
     with pytest.raises(DecodeError, match="system title of 5"):
         CipheredApdu.decode(H("DB05") + b"12345" + H("0530") + b"1234")
 
@@ -227,7 +227,7 @@ def test_round_trip(apdu: bytes, policy: Policy, suite: int, general: bool, kind
     ciphered = CTX.encrypt(apdu, SecurityControl(policy, suite), title, counter, kind, general)
     framed = CipheredApdu.decode(ciphered)
     assert framed.encode() == ciphered and framed.key_kind is kind
-    out = CTX.decrypt(ciphered, title)
+    out = CTX.decrypt(ciphered, title, required=None)
     assert out.apdu == apdu
     assert out.header == SecurityHeader(SecurityControl(policy, suite), counter)
 
@@ -246,7 +246,7 @@ def test_fuzz_decrypt_mutations(seed: bytes, flips: list[tuple[int, int]], cut: 
         if pos < len(data):
             data[pos] = value
     try:
-        CTX.decrypt(bytes(data[:len(data) - cut % (len(data) + 1)]), SERVER)
+        CTX.decrypt(bytes(data[:len(data) - cut % (len(data) + 1)]), SERVER, required=None)
     except DlmsError:
         pass
 
@@ -255,7 +255,7 @@ def test_fuzz_decrypt_mutations(seed: bytes, flips: list[tuple[int, int]], cut: 
 @given(st.sampled_from(sorted(CIPHERED_TAGS)), st.binary(max_size=80))
 def test_fuzz_decrypt_random(tag: int, rest: bytes) -> None:
     try:
-        CTX.decrypt(bytes((tag,)) + rest, SERVER)
+        CTX.decrypt(bytes((tag,)) + rest, SERVER, required=None)
     except DlmsError:
         pass
 
@@ -350,8 +350,8 @@ def test_counter_guard_refuses_replay_and_restores_from_last() -> None:
     guard = CounterGuard()
     control = ALL[Policy.AUTHENTICATED_ENCRYPTION]
     for counter in (5, 6, 100):
-        guard.accept(CTX.decrypt(CTX.encrypt(GET, control, SERVER, counter), SERVER).header)
-    replay = CTX.decrypt(CTX.encrypt(GET, control, SERVER, 100), SERVER).header
+        guard.accept(CTX.decrypt(CTX.encrypt(GET, control, SERVER, counter), SERVER, required=None).header)
+    replay = CTX.decrypt(CTX.encrypt(GET, control, SERVER, 100), SERVER, required=None).header
     with pytest.raises(ReplayedInvocationCounter, match="100 not above the last accepted 100"):
         guard.accept(replay)
     assert guard.last == 100

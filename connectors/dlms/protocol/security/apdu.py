@@ -178,14 +178,15 @@ class SecurityContext:
         tag = GENERAL_DED_CIPHERING if kind is KeyKind.DEDICATED else GENERAL_GLO_CIPHERING
         return CipheredApdu(tag, content, check_system_title(system_title)).encode()
 
-    def decrypt(self, data: bytes, peer_system_title: bytes | None,
-                required: Policy | None = None) -> Deciphered:
+    def decrypt(self, data: bytes, peer_system_title: bytes | None, *,
+                required: Policy | None) -> Deciphered:
         """Open a ciphered APDU sent by the peer; its system title comes from the APDU when it
         carries one, else from ``peer_system_title`` (learnt from the AARQ/AARE).
 
-        ``required``: the association's security policy. Pass it: the SC byte is only
-        authenticated by the tag it may announce away, so without this check a peer (or a
-        man in the middle) could downgrade authenticated encryption to encryption only.
+        ``required``: the association's security policy (None: any protection). It has no
+        default on purpose: the SC byte is only authenticated by the tag it may announce away,
+        so without this check a man in the middle could downgrade authenticated encryption to
+        encryption only.
         """
         ciphered = CipheredApdu.decode(data)
         policy = ciphered.header.control.policy

@@ -64,7 +64,7 @@ def open_aarq(aarq: AARQ, context: SecurityContext | None,
         raise RemoteProtocolError("AARQ without an xDLMS InitiateRequest")
     if context is None:
         raise RemoteProtocolError("AARQ with a ciphered InitiateRequest, and no keys are set")
-    plain = context.decrypt(info, aarq.calling_ap_title, required).apdu
+    plain = context.decrypt(info, aarq.calling_ap_title, required=required).apdu
     if plain[:1] != bytes((INITIATE_REQUEST_TAG,)):
         raise DecodeError("ciphered AARQ user-information is not an InitiateRequest", 0)
     return InitiateRequest.decode(plain)
@@ -84,7 +84,7 @@ def open_aare(aare: AARE, context: SecurityContext | None, required: Policy | No
     if aare.responding_ap_title is None:
         raise RemoteProtocolError("ciphered AARE without responding-AP-title (server system "
                                   "title)")
-    plain = context.decrypt(info, aare.responding_ap_title, required).apdu
+    plain = context.decrypt(info, aare.responding_ap_title, required=required).apdu
     if plain[:1] == bytes((CONFIRMED_SERVICE_ERROR_TAG,)):
         return ConfirmedServiceError.decode(plain)
     return InitiateResponse.decode(plain)
