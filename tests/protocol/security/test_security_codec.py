@@ -287,6 +287,8 @@ def test_hls_challenge_length_and_bad_gmac_replies() -> None:
         gmac_response(key, CLIENT, 1, b"short")
     with pytest.raises(RemoteProtocolError, match="8..64"):
         gmac_response(key, CLIENT, 1, b"x" * 65)
+    with pytest.raises(LocalProtocolError, match="invocation counter"):
+        gmac_response(key, CLIENT, 2**32, b"K56iVagY")
     good = gmac_response(key, SERVER, 5, b"K56iVagY")
     with pytest.raises(HlsAuthenticationFailed, match="does not verify"):
         verify_gmac_response(key, CLIENT, b"K56iVagY", good)  # wrong title

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from ..apdu.acse import AuthMechanism
 from ..errors import LocalProtocolError, RemoteProtocolError
-from .control import Policy, SecurityControl, check_suite
+from .control import Policy, SecurityControl, SecurityHeader, check_suite
 from .gcm import TAG_LENGTH, GcmKey, check_system_title
 
 CHALLENGE_MIN, CHALLENGE_MAX = 8, 64
@@ -70,9 +70,10 @@ def sha256_response(secret: bytes, own_title: bytes, peer_title: bytes, peer_cha
 def gmac_response(key: GcmKey, own_title: bytes, invocation_counter: int, peer_challenge: bytes,
                   suite: int = 0) -> bytes:
     """f(peer's challenge) of mechanism 5: SC || IC || GMAC(SC || AK || challenge)."""
-    control = SecurityControl(Policy.AUTHENTICATION, suite)
-    tag = key.gmac(control.byte, own_title, invocation_counter, check_challenge(peer_challenge))
-    return bytes((control.byte,)) + invocation_counter.to_bytes(4, "big") + tag
+    header = SecurityHeader(SecurityControl(Policy.AUTHENTICATION, suite), invocation_counter)
+    tag = key.gmac(header.control.byte, own_title, invocation_counter,
+                   check_challenge(peer_challenge))
+    return header.encode() + tag
 
 
 def verify_gmac_response(key: GcmKey, peer_title: bytes, own_challenge: bytes,
