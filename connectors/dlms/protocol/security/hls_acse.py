@@ -64,7 +64,8 @@ def open_aarq(aarq: AARQ, context: SecurityContext | None,
         raise RemoteProtocolError("AARQ without an xDLMS InitiateRequest")
     if context is None:
         raise RemoteProtocolError("AARQ with a ciphered InitiateRequest, and no keys are set")
-    plain = context.decrypt(info, aarq.calling_ap_title, required=required).apdu
+    title = _peer_title(aarq.calling_ap_title, "calling-AP-title (client system title)")
+    plain = context.decrypt(info, title, required=required).apdu
     if plain[:1] != bytes((INITIATE_REQUEST_TAG,)):
         raise DecodeError("ciphered AARQ user-information is not an InitiateRequest", 0)
     return InitiateRequest.decode(plain)
@@ -81,10 +82,8 @@ def open_aare(aare: AARE, context: SecurityContext | None, required: Policy | No
         raise DecodeError(f"AARE user-information with unknown tag 0x{info[0] if info else 0:02X}")
     if context is None:
         raise RemoteProtocolError("AARE with a ciphered InitiateResponse, and no keys are set")
-    if aare.responding_ap_title is None:
-        raise RemoteProtocolError("ciphered AARE without responding-AP-title (server system "
-                                  "title)")
-    plain = context.decrypt(info, aare.responding_ap_title, required=required).apdu
+    title = _peer_title(aare.responding_ap_title, "responding-AP-title (server system title)")
+    plain = context.decrypt(info, title, required=required).apdu
     if plain[:1] == bytes((CONFIRMED_SERVICE_ERROR_TAG,)):
         return ConfirmedServiceError.decode(plain)
     return InitiateResponse.decode(plain)
@@ -92,11 +91,16 @@ def open_aare(aare: AARE, context: SecurityContext | None, required: Policy | No
 
 def server_title_and_stoc(aare: AARE) -> tuple[bytes, bytes]:
     """The server's system title and StoC from an HLS AARE, checked."""
-    if aare.responding_ap_title is None:
-        raise RemoteProtocolError("HLS AARE without responding-AP-title (server system title)")
+    title = _peer_title(aare.responding_ap_title, "responding-AP-title (server system title)")
     if aare.responding_authentication_value is None:
         raise RemoteProtocolError("HLS AARE without responding-authentication-value (StoC)")
-    title = aare.responding_ap_title
-    if len(title) != 8:
-        raise RemoteProtocolError(f"server system title of {len(title)} octets (expected 8)")
     return title, check_challenge(aare.responding_authentication_value, "StoC")
+
+
+def _peer_title(title: bytes | None, what: str) -> bytes:
+    # The peer's fault when missing or malformed: a remote error, before any key is used.
+    if title is None:
+        raise RemoteProtocolError(f"ciphered or HLS association without {what}")
+    if len(title) != 8:
+        raise RemoteProtocolError(f"{what} of {len(title)} octets (expected 8)")
+    return title
