@@ -90,7 +90,8 @@ def main() -> None:
         with contextlib.redirect_stdout(io.StringIO()):  # Gurux prints on every decrypt
             theirs = measure(peer, max(20, iterations // 50)) if peer else None
         ratio = f"{theirs / mine:6.1f}x" if theirs else "-"
-        print(f"{policy.label:<10} {mine:9.1f} {theirs if theirs else float('nan'):9.1f} {ratio:>7}")
+        shown = theirs if theirs else float("nan")
+        print(f"{policy.label:<10} {mine:9.1f} {shown:9.1f} {ratio:>7}")
     print("(one encrypt by the meter side + one decrypt by the client side, per APDU)")
 
 

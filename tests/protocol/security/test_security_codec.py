@@ -120,7 +120,8 @@ def test_general_glo_ciphering_carries_the_system_title() -> None:
     out = CTX.decrypt(apdu, None, required=None)  # the title comes from the APDU
     assert out.apdu == notification and out.system_title == SERVER and out.tag == 0xDB
     forced = CTX.encrypt(GET, ALL[Policy.AUTHENTICATION], CLIENT, 6, general=True)
-    assert forced[0] == GENERAL_GLO_CIPHERING and CTX.decrypt(forced, None, required=None).apdu == GET
+    assert forced[0] == GENERAL_GLO_CIPHERING
+    assert CTX.decrypt(forced, None, required=None).apdu == GET
 
 
 def test_dedicated_key_is_used_for_ded_tags() -> None:
@@ -129,7 +130,8 @@ def test_dedicated_key_is_used_for_ded_tags() -> None:
     assert CTX.decrypt(apdu, CLIENT, required=None).apdu == GET
     general = CTX.encrypt(GET, ALL[Policy.AUTHENTICATED_ENCRYPTION], CLIENT, 9,
                           KeyKind.DEDICATED, general=True)
-    assert general[0] == GENERAL_DED_CIPHERING and CTX.decrypt(general, None, required=None).apdu == GET
+    assert general[0] == GENERAL_DED_CIPHERING
+    assert CTX.decrypt(general, None, required=None).apdu == GET
     with pytest.raises(UnsupportedSecurity, match="dedicated key"):
         SecurityContext(GcmKey(EK, AK)).decrypt(apdu, CLIENT, required=None)
     # Under the global key instead, the tag does not verify.
@@ -308,7 +310,8 @@ def test_hls_aarq_ciphered_round_trip_through_the_acse_codec() -> None:
     decoded = AARQ.decode(wire)
     assert decoded.application_context is ApplicationContext.LOGICAL_NAME_WITH_CIPHERING
     assert decoded.mechanism is AuthMechanism.HLS_GMAC
-    assert decoded.calling_ap_title == CLIENT and decoded.calling_authentication_value == b"K56iVagY"
+    assert decoded.calling_ap_title == CLIENT
+    assert decoded.calling_authentication_value == b"K56iVagY"
     assert isinstance(decoded.user_information, bytes) and decoded.user_information[0] == 0x21
     assert DK not in wire  # the dedicated key travels ciphered
     assert open_aarq(decoded, CTX) == request
@@ -354,7 +357,8 @@ def test_counter_guard_refuses_replay_and_restores_from_last() -> None:
     guard = CounterGuard()
     control = ALL[Policy.AUTHENTICATED_ENCRYPTION]
     for counter in (5, 6, 100):
-        guard.accept(CTX.decrypt(CTX.encrypt(GET, control, SERVER, counter), SERVER, required=None).header)
+        apdu = CTX.encrypt(GET, control, SERVER, counter)
+        guard.accept(CTX.decrypt(apdu, SERVER, required=None).header)
     replay = CTX.decrypt(CTX.encrypt(GET, control, SERVER, 100), SERVER, required=None).header
     with pytest.raises(ReplayedInvocationCounter, match="100 not above the last accepted 100"):
         guard.accept(replay)

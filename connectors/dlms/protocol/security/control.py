@@ -55,7 +55,7 @@ class Policy(Enum):
 
 
 def check_suite(suite: int, local: bool) -> None:
-    """Refuse suites other than 0/1: a LocalProtocolError for our settings, Remote for the peer's."""
+    """Refuse suites other than 0/1: LocalProtocolError for our settings, Remote for the peer's."""
     if suite in SUPPORTED_SUITES:
         return
     what = ("security suite 2 (AES-GCM-256) is not supported" if suite == 2
@@ -107,7 +107,8 @@ class SecurityControl:
         if not value & (_AUTHENTICATED | _ENCRYPTED):
             raise UnsupportedSecurity(
                 "security control 0x%02X applies neither authentication nor encryption" % value)
-        control = _DECODED[value] = cls(Policy(value & 0x30), value & 0x0F, bool(value & _BROADCAST))
+        control = cls(Policy(value & 0x30), value & 0x0F, bool(value & _BROADCAST))
+        _DECODED[value] = control
         return control
 
 

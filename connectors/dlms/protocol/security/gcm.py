@@ -24,7 +24,13 @@ import hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import DecodeError, LocalProtocolError
-from .control import HEADER_LENGTH, AuthenticationTagMismatch, Policy, SecurityControl, SecurityHeader
+from .control import (
+    HEADER_LENGTH,
+    AuthenticationTagMismatch,
+    Policy,
+    SecurityControl,
+    SecurityHeader,
+)
 
 TAG_LENGTH = 12
 SYSTEM_TITLE_LENGTH = 8
