@@ -3,8 +3,8 @@
 Only the fields DLMS uses are modelled; other optional fields are skipped on decode (their BER
 framing is still checked). The user-information is an OCTET STRING holding an A-XDR xDLMS APDU:
 InitiateRequest in the AARQ, InitiateResponse or ConfirmedServiceError in the AARE. Ciphered
-(glo-/ded-) contents are not supported: they are kept as raw bytes so a server can still answer
-with a proper rejection.
+(glo-/ded-) contents are kept as raw bytes here; ``protocol/security/hls_acse.py`` ciphers and
+opens them (HLS with ciphering: AP titles, challenges, glo-initiate-request/response).
 """
 
 from __future__ import annotations
@@ -173,6 +173,15 @@ class AARQ:
     calling_authentication_value: bytes | None = None
     user_information: AarqUserInformation = None
     calling_ap_title: bytes | None = None
+
+    def __repr__(self) -> str:
+        # The LLS password (or CtoS) must not reach a log line; `tb-dlms decode` masks it apart.
+        value = self.calling_authentication_value
+        masked = None if value is None else f"<{len(value)} bytes hidden>"
+        return (f"AARQ(application_context={self.application_context!r}, "
+                f"mechanism={self.mechanism!r}, calling_authentication_value={masked}, "
+                f"user_information={self.user_information!r}, "
+                f"calling_ap_title={self.calling_ap_title!r})")
 
     def encode(self) -> bytes:
         parts: list[bytes] = [_oid_field(0xA1, _CONTEXT_OID_PREFIX, self.application_context, True)]

@@ -117,6 +117,14 @@ class InitiateRequest:
     dedicated_key: bytes | None = None
     quality_of_service: int | None = None
 
+    def __repr__(self) -> str:
+        # The dedicated key travels ciphered; in clear here, it must not reach a log line.
+        key = None if self.dedicated_key is None else "<hidden>"
+        return (f"InitiateRequest(proposed_conformance={self.proposed_conformance!r}, "
+                f"client_max_receive_pdu_size={self.client_max_receive_pdu_size}, "
+                f"dlms_version={self.dlms_version}, response_allowed={self.response_allowed}, "
+                f"dedicated_key={key}, quality_of_service={self.quality_of_service!r})")
+
     def encode(self) -> bytes:
         out = bytearray((INITIATE_REQUEST_TAG,))
         if self.dedicated_key is None:
