@@ -10,6 +10,10 @@ JSON-ready values. Its jobs are the ThingsBoard side of a reading:
   meter's, the connector's top-level one (``None`` lets the gateway apply its own default);
 - a point the meter refused (``DataAccessError``) is left out of that cycle, not sent as null.
 
+It imports nothing of ``tb_dlms``: the connector finds it by class name (``"converter"`` in
+dlms.json, ``connector/converter_loading.py``), the way the gateway finds every converter, and a
+custom converter can subclass it.
+
 ``DatapointKey`` objects are built once per meter and point, not per reading: the converter runs
 for every register of every meter on every cycle.
 """
@@ -20,7 +24,6 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from tb_dlms.protocol.errors import DlmsError
 from thingsboard_gateway.connectors.converter import Converter
 from thingsboard_gateway.gateway.entities.converted_data import ConvertedData
 from thingsboard_gateway.gateway.entities.datapoint_key import DatapointKey
@@ -108,7 +111,7 @@ class DlmsUplinkConverter(Converter):
         attributes = 0
         for reading in data:
             result = reading.result
-            if isinstance(result, DlmsError):
+            if isinstance(result, Exception):  # the meter refused it (DataAccessError)
                 continue
             value = result.value
             if value is None:

@@ -149,6 +149,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     remote = root.read(_TOP["enableRemoteLogging"])
     strategy = parse_report_strategy(root)
     gc_freeze_ms = root.read(_TOP["gcFreezeAfterMs"])
+    converter = root.read(_TOP["converter"])
     errors, warnings, skipped, disabled = list(top.errors), list(top.warnings), [], []
     raw_meters = data.get("meters")
     if not isinstance(raw_meters, list):
@@ -195,7 +196,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         meters=tuple(meters), errors=tuple(errors), warnings=tuple(warnings),
         skipped=tuple(skipped), disabled=tuple(disabled), log_level=level,
         enable_remote_logging=remote, report_strategy=strategy,
-        gc_freeze_after_s=gc_freeze_ms / 1000.0,
+        gc_freeze_after_s=gc_freeze_ms / 1000.0, converter=converter,
     )
 
 

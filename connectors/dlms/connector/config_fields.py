@@ -112,6 +112,10 @@ TOP_FIELDS: tuple[Field, ...] = (
           "meters, full collections of those objects stopped every thread for ~0.3 s every few "
           "seconds, so polls started late",
           default=ms(_TOP["gc_freeze_after_s"]), lo=1000, hi=DAY_MS, zero_off=True, unit="number"),
+    Field("converter", "string",
+          "class name of the uplink converter; a custom one (a subclass of "
+          "`DlmsUplinkConverter`, say) is found in the gateway's `extensions/dlms/` folder the way "
+          "the gateway finds every converter", default=_TOP["converter"]),
     Field("meters", "list", "the meters, described below", required=True, manual=True,
           schema=_list("meter")),
 )

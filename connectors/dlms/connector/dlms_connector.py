@@ -21,14 +21,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Callable
 
+from tb_dlms.connector._fields import show
 from tb_dlms.connector.alarms import MeterStatus
 from tb_dlms.connector.config import load_config, masked
+from tb_dlms.connector.converter_loading import DEFAULT_CONVERTER, UplinkConverter, converter_class
 from tb_dlms.connector.gc_tuning import freeze_startup_objects
 from tb_dlms.connector.model import ConnectorConfig, MeterConfig
 from tb_dlms.connector.publisher import Publisher
 from tb_dlms.connector.rpc import RpcDispatcher, connector_rpc, normalize_params
 from tb_dlms.connector.values import coerce_value
-from tb_dlms.converters.uplink import DlmsUplinkConverter
 from tb_dlms.engine.events import PointReading
 from tb_dlms.engine.health import MeterState
 from tb_dlms.engine.spec import MeterSpec
@@ -100,7 +101,7 @@ class DlmsConnector(Connector):
         self._engine: Any = None
         self._publisher = Publisher(self.name, self._log)
         self._dispatcher: RpcDispatcher | None = None
-        self._converter: DlmsUplinkConverter | None = None
+        self._converter: UplinkConverter | None = None
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self._unregistered: set[str] = set()
@@ -135,8 +136,7 @@ class DlmsConnector(Connector):
         self._config = cfg
         self._meters = dict(cfg.by_name)
         self._status = {m.name: MeterStatus(m.clock_drift_threshold_s) for m in cfg.meters}
-        self._converter = DlmsUplinkConverter(
-            {"name": self.name, "reportStrategy": cfg.report_strategy}, self._converter_log)
+        self._converter = self._make_converter(cfg)
         self._publisher = Publisher(self.name, self._log)
         self._publisher.start()
         self._engine = self._build_engine(cfg)
@@ -190,6 +190,18 @@ class DlmsConnector(Connector):
 
     def get_name(self) -> str:
         return self.name
+
+    def _make_converter(self, cfg: ConnectorConfig) -> UplinkConverter:
+        """The converter dlms.json names; ours, with an error, when that class is not found."""
+        cls = converter_class(self._type, cfg.converter)
+        if cls is None:
+            self._log.error("dlms.json: converter: class %s not found in the gateway's "
+                            "extensions/%s/ folder; using %s", show(cfg.converter), self._type,
+                            DEFAULT_CONVERTER)
+            cls = converter_class(self._type, DEFAULT_CONVERTER)
+        assert cls is not None  # ours is always there
+        return cls({"name": self.name, "reportStrategy": cfg.report_strategy},
+                   self._converter_log)
 
     def get_type(self) -> str:
         return self._type
