@@ -131,7 +131,12 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
             else:
                 self._arm(self._open_deadline)
         elif op != "rpc":
-            self.machine.check_timeout(now)
+            m = self.m
+            if m.session is not None and m.watchdog.check(now):
+                # Checked while an operation runs too: the operation ends now, as a failure.
+                self.machine.abort(TimeoutError_(self._watchdog_detail(m, now)), now)
+            else:
+                self.machine.check_timeout(now)
             self._after_io()
 
     # -- decisions ------------------------------------------------------------------------------
@@ -332,7 +337,9 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin, LoopSocketMixin):
         if out and self.sock is not None:
             self._send(out)
         if machine.busy:
-            self._arm(machine.next_timeout())
+            at = machine.next_timeout()
+            fires = self.m.watchdog.fires_at  # checked while the operation runs too
+            self._arm(fires if fires < at and self.m.session is not None else at)
             return
         op, self.op = self.op, None
         now = self._clock()
