@@ -23,6 +23,9 @@ from ..protocol.axdr import encode_length
 __all__ = ["MASK_BYTE", "FrameTrace", "TraceEntry", "secret_span"]
 
 MASK_BYTE = "**"  # how a masked byte shows in the hex
+# A dump shows at most this much of one entry: a frame is at most 2,050 bytes, and a meter that
+# streams bytes must not turn the warning into megabytes of hex (32 reads of 64 KiB: 6 MB).
+DUMP_ENTRY_BYTES = 2048
 
 
 class TraceEntry(NamedTuple):
@@ -35,8 +38,13 @@ class TraceEntry(NamedTuple):
     def hex(self) -> str:
         return render_hex(self.data, self.masked)
 
-    def line(self) -> str:
+    def line(self, limit: int | None = None) -> str:
+        """``limit``: show the first bytes only, and how many more there were."""
         stamp = datetime.fromtimestamp(self.time, timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
+        data = self.data
+        if limit is not None and len(data) > limit:
+            shown = render_hex(data[:limit], self.masked)
+            return f"{stamp} {self.direction} {shown} ... (+{len(data) - limit} bytes)"
         return f"{stamp} {self.direction} {self.hex}"
 
 
@@ -118,5 +126,5 @@ class FrameTrace:
         if not self._entries:
             log.log(level, "%s (no frames recorded)", reason)
             return
-        body = "\n  ".join(self.lines())
+        body = "\n  ".join([e.line(DUMP_ENTRY_BYTES) for e in self.entries()])
         log.log(level, "%s; last %d frames:\n  %s", reason, len(self._entries), body)
