@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tb_dlms.testing.hostile import MODES, HostileMeter
 
+
 @pytest.fixture(params=MODES)
 def hostile(request: Any) -> Iterator[HostileMeter]:
     with HostileMeter(request.param) as meter:

@@ -8,13 +8,12 @@ import time
 import tracemalloc
 
 import pytest
+from hostile_bounds import CLOSE_MARGIN_S, PEAK_BYTES
 from tb_dlms.protocol.errors import DlmsError, RemoteProtocolError
 from tb_dlms.session import MeterSession, SessionSettings
 from tb_dlms.session.machine import SessionState
 from tb_dlms.testing.hostile import HostileMeter
 from tb_dlms.transport import TcpTransport
-
-from hostile_bounds import CLOSE_MARGIN_S, PEAK_BYTES
 
 REFS = [(3, "1-1:32.7.0", 2), (3, "1-1:14.7.0", 2)]
 DEADLINE_S = 2.0
