@@ -47,7 +47,7 @@ from ..protocol.obis import Obis
 from .batching import WithListSupport
 from .channel import make_channel
 from .express import ExpressOp, ExpressRead
-from .machine_ops import MachineOpsMixin, Op, SessionState
+from .machine_ops import MachineOpsMixin, Op, SessionState, _named
 from .reading import Reading, Ref, ScalerCache
 from .reads import DescriptorCache, ReadPlan
 from .settings import SessionSettings
@@ -199,6 +199,7 @@ class SessionMachine(MachineOpsMixin):
         op = self._op
         if op is None:
             return
+        exc = _named(exc, self.name)
         if self._overrun is None:
             self._begin(now, min(self.settings.response_timeout, 1.0))
             self._op_max_frames, self._op_max_bytes = _GRACE_FRAMES, _GRACE_BYTES
@@ -210,10 +211,11 @@ class SessionMachine(MachineOpsMixin):
             except BaseException as error:  # noqa: BLE001 - handed to the caller by result()
                 self._finish(None, error)
             return
-        error = self.last_error if self.last_error is not None else self._overrun
+        error = self._overrun
         self._abort_op()
         if self.state is _READY or self.state is SessionState.CONNECTING:
             self.state = SessionState.BROKEN
+            self.last_error = error
         self._finish(None, error)
 
     def _over_budget(self, now: float) -> None:
@@ -321,7 +323,7 @@ class SessionMachine(MachineOpsMixin):
         self._now = now
         self._value = self._error = None
         self._frame_deadline = _INF
-        self._begin(now, self.settings.operation_timeout, self.until)
+        self._begin(now, self.settings.operation_limit, self.until)
         self.requests += 1
         self._write(frames)
         self._op = ExpressOp(
@@ -348,7 +350,7 @@ class SessionMachine(MachineOpsMixin):
         self._value = self._error = None
         self._deadline = self._frame_deadline = _INF
         if limit is None:
-            self._begin(now, self.settings.operation_timeout, self.until)
+            self._begin(now, self.settings.operation_limit, self.until)
         else:
             self._begin(now, limit)
         self._op = op

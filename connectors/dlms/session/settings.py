@@ -35,7 +35,8 @@ class SessionSettings:
     ``inter_frame_timeout`` bounds the silence in the middle of a frame.
 
     Whatever the meter sends, no operation (connect, read, SET, ACTION, close) outlives
-    ``operation_timeout`` nor takes in more than ``max_operation_frames`` frames or
+    ``operation_timeout`` (0: twenty ``response_timeout``/``connect_timeout``, at least 60 s, so a
+    slow meter's long time-outs still fit) nor takes in more than ``max_operation_frames`` frames or
     ``max_operation_bytes`` bytes: automatic RRs, segments and retransmissions never push these
     forward (a meter that keeps talking would otherwise hold a read forever).
     ``inactivity_timeout`` is
@@ -54,7 +55,7 @@ class SessionSettings:
     response_timeout: float = 3.0
     retries: int = 2
     inter_frame_timeout: float = 1.0
-    operation_timeout: float = 60.0
+    operation_timeout: float = 0.0
     max_operation_frames: int = 20_000  # ~2.5 MB at 128-byte frames: a year of load profile
     max_operation_bytes: int = 8 * 1024 * 1024
     max_info_tx: int = 128
@@ -107,10 +108,9 @@ class SessionSettings:
         if self.authentication == "lls" and not self.password:
             raise self._fail("password", "LLS authentication needs a password")
         self._check_server()
-        for name in ("connect_timeout", "response_timeout", "inter_frame_timeout",
-                     "operation_timeout"):
+        for name in ("connect_timeout", "response_timeout", "inter_frame_timeout"):
             self._seconds(name)
-        for name in ("inactivity_timeout", "keepalive_margin"):
+        for name in ("inactivity_timeout", "keepalive_margin", "operation_timeout"):
             self._seconds(name, positive=False)
         self._int("retries", 0, 100)
         self._int("max_operation_frames", 1, 10**9)
@@ -155,6 +155,13 @@ class SessionSettings:
         if self.address_size is None:
             return HdlcAddress.server(self.server_logical, self.server_physical)
         return HdlcAddress(self.server_logical, self.server_physical, self.address_size)
+
+    @property
+    def operation_limit(self) -> float:
+        """Seconds any one operation may take (see ``operation_timeout``)."""
+        if self.operation_timeout:
+            return float(self.operation_timeout)
+        return max(60.0, 20.0 * max(self.response_timeout, self.connect_timeout))
 
     @property
     def link_parameters(self) -> LinkParameters:

@@ -37,7 +37,7 @@ from tb_dlms.simulator.connection import MeterSession as SimulatedConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
 
-__all__ = ["MODES", "NESTING_DEPTH", "HostileMeter"]
+__all__ = ["MODES", "NESTING_DEPTH", "HostileMeter", "SegmentTalker", "wait_for"]
 
 MODES = ("segments", "repeat", "bytes", "huge", "nesting", "drip")
 NESTING_DEPTH = 5000
@@ -49,6 +49,37 @@ _VALUES = {
     "huge": b"\x01\x84\x7f\xff\xff\xff" + b"\x00" * 64,  # array of 2**31-1 null-data
     "nesting": b"\x01\x01" * NESTING_DEPTH + b"\x00",
 }
+
+
+class SegmentTalker:
+    """The ``segments`` behaviour, sans-IO: every frame of ours in, one more segment out."""
+
+    def __init__(self, vs: int, vr: int) -> None:
+        self.vs, self.vr = vs, vr  # the meter's V(S) and V(R) once associated
+        self.first = vs
+        self.framer = HdlcFramer()
+
+    def answer(self, data: bytes) -> list[bytes]:
+        """The segments (encoded frames) answering the client's frames in ``data``."""
+        self.framer.feed(data)
+        out = []
+        while (frame := self.framer.next_frame()) is not None:
+            if frame.kind is FrameKind.I:
+                self.vr = (self.vr + 1) & 7
+            info = _FIRST_SEGMENT if self.vs == self.first else _FILLER
+            segment = Frame(
+                FrameKind.I, frame.source, frame.destination, True, self.vs, self.vr, True, info
+            )
+            self.vs = (self.vs + 1) & 7
+            out.append(encode_frame(segment))
+        return out
+
+    @classmethod
+    def after(cls, connection: SimulatedConnection) -> SegmentTalker:
+        """Taking over from the simulator's connection once it has associated."""
+        link = connection.link
+        assert link is not None
+        return cls(link._vs, link._vr)  # noqa: SLF001 - a test peer reads the link's counters
 
 
 class _Connection(SimulatedConnection):
@@ -125,9 +156,8 @@ class HostileMeter:
         conn = _Connection(SimulatedMeter(MeterModel(0), 0x10))
         conn.value = _VALUES.get(self.mode, b"\x00")
         framer = HdlcFramer()
-        hostile = False
+        talker: SegmentTalker | None = None
         last_reply = b""
-        vs = vr = link_vs0 = 0
         try:
             while not self._stop.is_set():
                 try:
@@ -136,39 +166,29 @@ class HostileMeter:
                     continue
                 if not data:
                     break
-                if not hostile:
+                if talker is None:
                     out = conn.receive(data)
                     if out:
                         last_reply = out
                         self._send(sock, out)
                     assoc = conn.assoc
-                    link = conn.link
                     if (
                         self.mode not in _VALUES
                         and assoc is not None
-                        and link is not None
                         and assoc.state is AssociationState.ASSOCIATED
                     ):
-                        hostile = True  # from the next frame on
-                        vs, vr = link._vs, link._vr  # noqa: SLF001 - a test peer
-                        link_vs0 = vs
+                        talker = SegmentTalker.after(conn)  # hostile from the next frame on
+                    continue
+                if self.mode in ("segments", "drip"):
+                    for segment in talker.answer(data):
+                        self._send(sock, segment, 1)
                     continue
                 framer.feed(data)
-                while (frame := framer.next_frame()) is not None:
+                while framer.next_frame() is not None:
                     if self.mode == "bytes":
                         self._stream(sock)
                         return
-                    if self.mode == "repeat":
-                        self._send(sock, last_reply, 1)
-                        continue
-                    if frame.kind is FrameKind.I:
-                        vr = (vr + 1) & 7
-                    info = _FIRST_SEGMENT if vs == link_vs0 else _FILLER
-                    segment = Frame(
-                        FrameKind.I, frame.source, frame.destination, True, vs, vr, True, info
-                    )
-                    vs = (vs + 1) & 7
-                    self._send(sock, encode_frame(segment), 1)
+                    self._send(sock, last_reply, 1)  # repeat
         except OSError:
             pass  # the client hung up (or we stop): that is the end of it
         finally:

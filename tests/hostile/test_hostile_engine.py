@@ -91,7 +91,7 @@ def test_the_watchdog_is_checked_while_an_operation_runs():
         breaker_threshold=50, breaker_open_s=1.0, watchdog_s=1.0,
     )
     with HostileMeter("drip") as meter:
-        specs = [spec("drip", meter.port, watchdog, operation_timeout=60.0)]
+        specs = [spec("drip", meter.port, watchdog, operation_timeout=60.0, response_timeout=2.0)]
         sink, health, _ = run(specs, lambda s: "watchdog" in str(s.states))
     assert health["drip"]["failed_reads"] >= 1
     assert any(n == "drip" and "watchdog" in d for n, _, d in sink.states), sink.states
