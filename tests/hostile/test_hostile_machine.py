@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 from tb_dlms.protocol.errors import ConfigError, RemoteProtocolError, TimeoutError_
-from tb_dlms.session import Ref, SessionMachine, SessionSettings, SessionState
+from tb_dlms.session import FrameTrace, Ref, SessionMachine, SessionSettings, SessionState
+from tb_dlms.session.trace import ENTRY_BYTES
 from tb_dlms.simulator.connection import MeterSession as MeterConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
@@ -67,3 +68,17 @@ def test_the_operation_limit_defaults_to_twenty_answer_timeouts_at_least_a_minut
         SessionSettings(name="x", operation_timeout=-1)
     with pytest.raises(ConfigError, match="max_operation_frames: must be an integer"):
         SessionSettings(max_operation_frames=0)
+
+
+def test_the_frame_trace_keeps_a_bounded_part_of_each_read():
+    # A meter streaming bytes filled the ring with 32 reads of 64 KiB (2 MB, 6 MB of hex in the
+    # failure's dump); the --trace sink still sees every byte.
+    seen: list[str] = []
+    trace = FrameTrace(clock=lambda: T0, sink=seen.append)
+    for _ in range(40):
+        trace.record("rx", b"\x55" * 65536)
+    entry = trace.entries()[-1]
+    assert len(entry.data) == ENTRY_BYTES and entry.cut == 65536 - ENTRY_BYTES
+    assert trace.lines()[-1].endswith(f"55 ... (+{65536 - ENTRY_BYTES} bytes)")
+    assert sum(len(e.data) for e in trace.entries()) == 32 * ENTRY_BYTES
+    assert seen[-1].count("55") == 65536

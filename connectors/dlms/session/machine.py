@@ -47,7 +47,7 @@ from ..protocol.obis import Obis
 from .batching import WithListSupport
 from .channel import make_channel
 from .express import ExpressOp, ExpressRead
-from .machine_ops import MachineOpsMixin, Op, SessionState, _named
+from .machine_ops import MachineOpsMixin, Op, SessionState, named_error
 from .reading import Reading, Ref, ScalerCache
 from .reads import DescriptorCache, ReadPlan
 from .settings import SessionSettings
@@ -199,7 +199,7 @@ class SessionMachine(MachineOpsMixin):
         op = self._op
         if op is None:
             return
-        exc = _named(exc, self.name)
+        exc = named_error(exc, self.name)
         if self._overrun is None:
             self._begin(now, min(self.settings.response_timeout, 1.0))
             self._op_max_frames, self._op_max_bytes = _GRACE_FRAMES, _GRACE_BYTES

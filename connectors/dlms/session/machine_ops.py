@@ -376,7 +376,7 @@ class MachineOpsMixin:
         """Name the meter in the error, remember it, dump the trace when it is a link problem."""
         if not isinstance(exc, DlmsError):
             return None
-        error = _named(exc, self.name)
+        error = named_error(exc, self.name)
         self.last_error = error
         if isinstance(error, AssociationError):
             self.log.warning("%s", error)
@@ -391,7 +391,7 @@ def _describe(event: Any) -> str:
     return f"{type(event).__name__}: {reason}" if reason else type(event).__name__
 
 
-def _named(exc: DlmsError, name: str) -> DlmsError:
+def named_error(exc: DlmsError, name: str) -> DlmsError:
     """The same error with the meter's name in front (unless it is already there)."""
     text = str(exc)
     if name in text:
