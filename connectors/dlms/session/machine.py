@@ -186,7 +186,7 @@ class SessionMachine(MachineOpsMixin):
             return
         if now >= self._op_deadline:
             self.abort(TimeoutError_(
-                f"{self.name}: operation did not end within {self._op_limit:g} s"
+                f"{self.name}: operation did not end within {self._op_limit:.3g} s"
                 f" ({self._op_received()})"), now)
         else:
             self._resume(True)
@@ -303,7 +303,8 @@ class SessionMachine(MachineOpsMixin):
         release = self.state is _READY and self.settings.release_on_close
         self._abort_op()
         # Its own bound, not ``until``: a polite close is short and worth a moment.
-        self._start(self._shutdown_op(release), now, 2.0 * min(self.settings.response_timeout, 1.0))
+        short = min(self.settings.response_timeout, 1.0)
+        self._start(self._shutdown_op(release), now, (2.0 if release else 1.0) * short)
 
     # ------------------------------------------------------------------------ internals
     def _express(self, plan: ReadPlan, express: ExpressRead, now: float) -> bool:

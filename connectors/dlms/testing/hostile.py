@@ -25,6 +25,9 @@ import threading
 import time
 from typing import Any
 
+from tb_dlms.engine.events import RecordingSink
+from tb_dlms.engine.health import MeterState
+from tb_dlms.engine.spec import MeterSpec
 from tb_dlms.protocol.association import AssociationState
 from tb_dlms.protocol.hdlc import (
     LLC_RESPONSE,
@@ -37,7 +40,7 @@ from tb_dlms.simulator.connection import MeterSession as SimulatedConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
 
-__all__ = ["MODES", "NESTING_DEPTH", "HostileMeter", "SegmentTalker", "wait_for"]
+__all__ = ["MODES", "NESTING_DEPTH", "HostileMeter", "SegmentTalker", "TimedSink", "wait_for"]
 
 MODES = ("segments", "repeat", "bytes", "huge", "nesting", "drip")
 NESTING_DEPTH = 5000
@@ -198,6 +201,32 @@ class HostileMeter:
         sock.settimeout(5.0)
         while not self._stop.is_set():
             self._send(sock, _NOISE)
+
+
+class TimedSink(RecordingSink):
+    """A ``RecordingSink`` that also notes when (monotonic) each state came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[tuple[str, MeterState, float]] = []
+
+    def on_state(self, spec: MeterSpec, state: MeterState, detail: str) -> None:
+        self.stamps.append((spec.name, state, time.monotonic()))
+        super().on_state(spec, state, detail)
+
+    def failed_read_spans(self, name: str) -> list[float]:
+        """Seconds from each association of ``name`` to the BACKOFF that ended it: the first
+        poll, the failed read and the close."""
+        spans, since = [], None
+        for n, state, t in list(self.stamps):
+            if n != name:
+                continue
+            if state is MeterState.ASSOCIATED:
+                since = t
+            elif state is MeterState.BACKOFF and since is not None:
+                spans.append(t - since)
+                since = None
+        return spans
 
 
 def wait_for(predicate: Any, timeout: float, step: float = 0.02) -> bool:
