@@ -68,7 +68,10 @@ def test_a_hostile_meter_fails_reconnects_and_leaves_the_others_alone(hostile):
         good_sim.stop()
     bad, good = health["bad"], health["good"]
     # Every read of the hostile meter ended, as a failure, and the engine reconnected it.
-    assert bad["failed_reads"] >= 2 and bad["successful_reads"] == 0, bad
+    assert bad["failed_reads"] >= 2, bad
+    # (A malformed GET-with-list answer may end as a cycle of per-object errors first, when the
+    # session falls back to single GETs: no hostile answer ever becomes a value.)
+    assert not [r for cycle in sink.cycles_of("bad") for r in cycle if r.ok]
     assert hostile.connections >= 3
     assert MeterState.BACKOFF in sink.states_of("bad")
     failures = [d for n, s, d in sink.states if n == "bad" and s is MeterState.BACKOFF]
