@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 from ..protocol.errors import DataAccessError, DlmsError
@@ -55,7 +56,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="server address bytes (default: 1; 2 or 4 as --server-physical needs)")
     p.add_argument("--auth", choices=("none", "lls"), default="none", help="authentication")
     p.add_argument("--password", help=f"LLS password (or set {PASSWORD_ENV})")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per answer (default 5)")
+    p.add_argument(
+        "--timeout", type=float, default=10.0,
+        help="seconds the whole read may take: connect, read and close (default 10); each"
+        " answer is waited for a third of it, then asked again",
+    )
     p.add_argument("--trace", action="store_true", help="write every frame in hex to stderr")
     p.add_argument("objects", nargs="+", metavar="OBJECT", help="OBIS[/class[/attribute]]")
     p.set_defaults(func=run)
@@ -96,8 +101,9 @@ def _settings(args: argparse.Namespace) -> Any:
         authentication=args.auth,
         password=password.encode("utf-8") if args.auth == "lls" else b"",
         wrapper=args.wrapper,
-        connect_timeout=args.timeout,
-        response_timeout=args.timeout,
+        connect_timeout=args.timeout / 3,
+        response_timeout=args.timeout / 3,
+        operation_timeout=args.timeout,
     )
 
 
@@ -118,6 +124,8 @@ def _transport(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from ..session import FrameTrace, MeterSession
 
+    if not 0 < args.timeout < 1e6:  # (nan fails this too)
+        return _fail(f"--timeout must be a positive number of seconds, not {args.timeout}")
     try:
         refs = [parse_object(text) for text in args.objects]
         settings = _settings(args)
@@ -131,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     if not quiet.handlers:
         quiet.addHandler(logging.NullHandler())
     session = MeterSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
+    # One deadline for connect and read together, whatever the meter sends (close has its own
+    # short bound): the command ends within --timeout plus a moment.
+    session.machine.until = time.monotonic() + args.timeout
     try:
         session.connect()
         results = session.read(refs)

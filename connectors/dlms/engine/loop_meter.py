@@ -181,7 +181,12 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             else:
                 self._arm(self._open_deadline)
         elif op is not LoopOp.RPC and op is not LoopOp.WAIT:
-            self.machine.check_timeout(now)
+            m = self.m
+            if m.session is not None and m.watchdog.check(now):
+                # Checked while an operation runs too: the operation ends now, as a failure.
+                self.machine.abort(TimeoutError_(self._watchdog_detail(m, now)), now)
+            else:
+                self.machine.check_timeout(now)
             self._after_io()
 
     # -- decisions ------------------------------------------------------------------------------
@@ -373,7 +378,9 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         if out:
             self.line.send(out)
         if machine.busy:
-            self._arm(machine.next_timeout())
+            at = machine.next_timeout()
+            fires = self.m.watchdog.fires_at  # checked while the operation runs too
+            self._arm(fires if fires < at and self.m.session is not None else at)
             return
         op, self.op = self.op, None
         now = self._clock()

@@ -216,6 +216,13 @@ class Watchdog:
     def expired(self, now: float) -> bool:
         return self.last_fed is not None and now - self.last_fed >= self.silence
 
+    @property
+    def fires_at(self) -> float:
+        """When ``check`` will next return True (inf: unarmed, or fired since the last feed)."""
+        if self.last_fed is None or self._fired:
+            return float("inf")
+        return self.last_fed + self.silence
+
     def check(self, now: float) -> bool:
         """True exactly once per silence: when it first expires after the last feed (alarms)."""
         if self._fired or not self.expired(now):

@@ -56,6 +56,7 @@ class HdlcChannel:
         self._client = settings.client_address
         self._server = settings.server_address
         self._parameters = settings.link_parameters
+        self._frames_before = 0  # frames of the links before this one (``frames`` never drops)
         p = self._parameters
         # Room for a full receive window of the longest frames, twice (a late answer and a new).
         self._max_buffer = max(8192, 2 * p.window_rx * (p.max_info_rx + 16))
@@ -63,6 +64,8 @@ class HdlcChannel:
 
     def reset(self) -> None:
         """A fresh link for a new transport connection."""
+        if hasattr(self, "link"):  # not the first: keep the count of the old link
+            self._frames_before = self.frames
         self.link = HdlcConnection(
             Role.CLIENT, self._client, self._server, self._parameters, max_buffer=self._max_buffer
         )
@@ -84,6 +87,17 @@ class HdlcChannel:
     @property
     def retransmissions(self) -> int:
         return self.link.retransmissions
+
+    @property
+    def duplicates(self) -> int:
+        """Frames the meter repeated (each one makes the link repeat or acknowledge again)."""
+        return self.link.duplicate_frames
+
+    @property
+    def frames(self) -> int:
+        """Frames received so far, good or bad, over every link of this channel."""
+        framer = self.link.framer
+        return self._frames_before + framer.frames + framer.bad_frames
 
     def connect(self) -> bytes:
         return self.link.connect()
@@ -183,6 +197,8 @@ class WrapperChannel:
         self._last = b""
         self._connected = False
         self.retransmissions = 0
+        self.duplicates = 0  # the wrapper has no sequence numbers: nothing is seen repeated
+        self.frames = 0  # PDUs received
         self.ignored_pdus = 0
         self._express_tx: dict[bytes, bytes] = {}
         self._express_rx: dict[int, bytes] = {}
@@ -235,6 +251,7 @@ class WrapperChannel:
             pdu = self._framer.next_pdu()  # DecodeError once out of step: the session reconnects
             if pdu is None:
                 return NEED_DATA
+            self.frames += 1
             if pdu.source == self._destination and pdu.destination == self._source:
                 return DataReceived(pdu.apdu)
             self.ignored_pdus += 1  # another association's answer on a shared gateway

@@ -14,6 +14,12 @@ raises its error. Each operation is written as a generator that yields while it 
 or a deadline, so the sequence reads top to bottom and both drivers (the blocking
 ``MeterSession``, the engine's selector loop) run exactly the same code.
 
+Every operation has an overall deadline (``operation_timeout``, or ``until`` when the driver set
+an earlier one) and a budget of frames and bytes received, counted here where bytes arrive: the
+answers' per-exchange deadlines move with every RR, segment and retransmission, these never do.
+When either runs out the operation fails with a ``TimeoutError_`` or ``RemoteProtocolError``
+naming the meter; it gets a short grace to close politely, then it is cut.
+
 Data that arrives while no operation runs is a late answer: it is traced and dropped, which is
 what the blocking driver's discard_input did, without a syscall.
 
@@ -30,12 +36,18 @@ from typing import Any, Union
 from ..protocol.apdu import MethodDescriptor
 from ..protocol.apdu.xdlms import Conformance
 from ..protocol.association import Association, Role
-from ..protocol.errors import DataAccessError, DlmsError, LocalProtocolError
+from ..protocol.errors import (
+    DataAccessError,
+    DlmsError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TimeoutError_,
+)
 from ..protocol.obis import Obis
 from .batching import WithListSupport
 from .channel import make_channel
 from .express import ExpressOp, ExpressRead
-from .machine_ops import MachineOpsMixin, Op, SessionState
+from .machine_ops import MachineOpsMixin, Op, SessionState, named_error
 from .reading import Reading, Ref, ScalerCache
 from .reads import DescriptorCache, ReadPlan
 from .settings import SessionSettings
@@ -48,6 +60,8 @@ _log = logging.getLogger("tb_dlms.session.session")
 _INF = float("inf")
 Result = Union[Reading, DataAccessError]
 _READY = SessionState.READY
+# What an operation that ran out may still take in while it closes politely.
+_GRACE_FRAMES, _GRACE_BYTES = 16, 16 * 2048
 
 
 class SessionMachine(MachineOpsMixin):
@@ -90,6 +104,15 @@ class SessionMachine(MachineOpsMixin):
         self._timeout = settings.response_timeout
         self._deadline = _INF
         self._frame_deadline = _INF
+        # The whole operation's bounds (see the module doc); ``until``: the driver's own cap.
+        self.until = _INF
+        self._op_deadline = _INF
+        self._op_limit = 0.0  # the duration _op_deadline was set from, for the message
+        self._op_frames = 0  # channel.frames when the operation began
+        self._op_bytes = 0  # bytes received since
+        self._op_max_frames = settings.max_operation_frames
+        self._op_max_bytes = settings.max_operation_bytes
+        self._overrun: DlmsError | None = None  # the operation ran out: its error
         self._out: list[bytes] = []
         self._mask: tuple[int, int] | None = None  # secret span of the AARQ in flight
         self._wire = False  # the driver's transport is up
@@ -120,8 +143,10 @@ class SessionMachine(MachineOpsMixin):
         if self._frame_deadline < self._deadline and (
             self.channel.partial or type(self._op) is ExpressOp  # (its pieces are its own)
         ):
-            return self._frame_deadline  # in the middle of a frame: the rest must follow soon
-        return self._deadline
+            at = self._frame_deadline  # in the middle of a frame: the rest must follow soon
+        else:
+            at = self._deadline
+        return at if at < self._op_deadline else self._op_deadline
 
     def receive_data(self, data: bytes, now: float) -> None:
         self._now = now
@@ -131,6 +156,10 @@ class SessionMachine(MachineOpsMixin):
             self.log.debug("%s: %s", self.name, self.trace.last_line())
         op = self._op
         if op is None:  # a late answer between operations: never attributed
+            return
+        self._op_bytes += len(data)
+        if self._op_bytes > self._op_max_bytes:
+            self._over_budget(now)
             return
         if type(op) is ExpressOp and op.waiting:
             outcome = op.try_answer(data, self._wall_ms)
@@ -145,11 +174,58 @@ class SessionMachine(MachineOpsMixin):
         self.channel.receive_data(data)
         self._frame_deadline = now + self.settings.inter_frame_timeout
         self._resume(False)
+        if (
+            self._op is not None
+            and self.channel.frames - self._op_frames > self._op_max_frames
+        ):
+            self._over_budget(now)
 
     def check_timeout(self, now: float) -> None:
         self._now = now
-        if self._op is not None and now >= self.next_timeout():
+        if self._op is None or now < self.next_timeout():
+            return
+        if now >= self._op_deadline:
+            self.abort(TimeoutError_(
+                f"{self.name}: operation did not end within {self._op_limit:.3g} s"
+                f" ({self._op_received()})"), now)
+        else:
             self._resume(True)
+
+    def abort(self, exc: DlmsError, now: float) -> None:
+        """Give up on the running operation (its deadline or budget ran out, or the driver's
+        watchdog fired): it fails with ``exc`` and may close politely within a short grace;
+        the second time it is cut at once."""
+        self._now = now
+        op = self._op
+        if op is None:
+            return
+        exc = named_error(exc, self.name)
+        if self._overrun is None:
+            self._begin(now, min(self.settings.response_timeout, 1.0))
+            self._op_max_frames, self._op_max_bytes = _GRACE_FRAMES, _GRACE_BYTES
+            self._overrun = exc
+            try:
+                op.throw(exc)
+            except StopIteration as stop:
+                self._finish(stop.value, None)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller by result()
+                self._finish(None, error)
+            return
+        error = self._overrun
+        self._abort_op()
+        if self.state is _READY or self.state is SessionState.CONNECTING:
+            self.state = SessionState.BROKEN
+            self.last_error = error
+        self._finish(None, error)
+
+    def _over_budget(self, now: float) -> None:
+        self.abort(RemoteProtocolError(
+            f"{self.name}: the meter kept talking: {self._op_received()} in one operation"
+            f" (at most {self._op_max_frames} frames, {self._op_max_bytes} bytes)"), now)
+
+    def _op_received(self) -> str:
+        frames = self.channel.frames - self._op_frames
+        return f"{frames} frames, {self._op_bytes} bytes received"
 
     def connection_lost(self, exc: DlmsError) -> None:
         """The transport failed (write error, reset, EOF): the operation fails with ``exc``."""
@@ -226,7 +302,9 @@ class SessionMachine(MachineOpsMixin):
         self._wire = self._wire and wire
         release = self.state is _READY and self.settings.release_on_close
         self._abort_op()
-        self._start(self._shutdown_op(release), now)
+        # Its own bound, not ``until``: a polite close is short and worth a moment.
+        short = min(self.settings.response_timeout, 1.0)
+        self._start(self._shutdown_op(release), now, (2.0 if release else 1.0) * short)
 
     # ------------------------------------------------------------------------ internals
     def _express(self, plan: ReadPlan, express: ExpressRead, now: float) -> bool:
@@ -246,6 +324,7 @@ class SessionMachine(MachineOpsMixin):
         self._now = now
         self._value = self._error = None
         self._frame_deadline = _INF
+        self._begin(now, self.settings.operation_limit, self.until)
         self.requests += 1
         self._write(frames)
         self._op = ExpressOp(
@@ -264,15 +343,30 @@ class SessionMachine(MachineOpsMixin):
     def _wall_ms(self) -> int:
         return int(self._wall() * 1000)
 
-    def _start(self, op: Op, now: float) -> None:
+    def _start(self, op: Op, now: float, limit: float | None = None) -> None:
         if self._op is not None:
             raise LocalProtocolError(f"{self.name}: another operation is running")
         self._now = now
         self.channel.discard()  # a late or partial answer must not meet this request
         self._value = self._error = None
         self._deadline = self._frame_deadline = _INF
+        if limit is None:
+            self._begin(now, self.settings.operation_limit, self.until)
+        else:
+            self._begin(now, limit)
         self._op = op
         self._resume(None)
+
+    def _begin(self, now: float, limit: float, until: float = _INF) -> None:
+        """The operation's overall deadline and budget start now."""
+        deadline = now + limit
+        self._op_deadline = deadline if deadline < until else until
+        self._op_limit = max(0.0, self._op_deadline - now)
+        self._op_frames = self.channel.frames
+        self._op_bytes = 0
+        self._op_max_frames = self.settings.max_operation_frames
+        self._op_max_bytes = self.settings.max_operation_bytes
+        self._overrun = None
 
     def _resume(self, timed_out: bool | None) -> None:
         op = self._op
@@ -286,7 +380,8 @@ class SessionMachine(MachineOpsMixin):
     def _finish(self, value: Any, error: BaseException | None) -> None:
         self._op = None
         self._value, self._error = value, error
-        self._deadline = self._frame_deadline = _INF
+        self._deadline = self._frame_deadline = self._op_deadline = _INF
+        self._overrun = None
 
     def _abort_op(self) -> None:
         op, self._op = self._op, None

@@ -304,17 +304,25 @@ class MachineOpsMixin:
             raise error from exc
 
     def _await(self, retries: int) -> Op:
-        """Wait for the event that answers the exchange; retransmit on silence."""
+        """Wait for the event that answers the exchange; retransmit on silence. A frame the
+        meter repeats makes the link repeat ours (or acknowledge again) at once: each counts
+        against ``retries`` as a retransmission would, else two peers could echo forever."""
         attempts = 0
         channel = self.channel
+        echoes = channel.duplicates
         while True:
             event = self._poll()
             if event is not None:
                 return event
+            repeated = channel.duplicates - echoes
+            if attempts + repeated > retries:
+                raise RemoteProtocolError(
+                    f"the meter repeated an old frame {repeated} time(s) instead of answering"
+                )
             timed_out = yield
             if not timed_out:
                 continue
-            if attempts >= retries:
+            if attempts + repeated >= retries:
                 raise TimeoutError_(
                     f"no answer within {self._timeout:g} s"
                     + (f" after {attempts} retransmission(s)" if attempts else "")
@@ -368,7 +376,7 @@ class MachineOpsMixin:
         """Name the meter in the error, remember it, dump the trace when it is a link problem."""
         if not isinstance(exc, DlmsError):
             return None
-        error = _named(exc, self.name)
+        error = named_error(exc, self.name)
         self.last_error = error
         if isinstance(error, AssociationError):
             self.log.warning("%s", error)
@@ -383,7 +391,7 @@ def _describe(event: Any) -> str:
     return f"{type(event).__name__}: {reason}" if reason else type(event).__name__
 
 
-def _named(exc: DlmsError, name: str) -> DlmsError:
+def named_error(exc: DlmsError, name: str) -> DlmsError:
     """The same error with the meter's name in front (unless it is already there)."""
     text = str(exc)
     if name in text:

@@ -32,7 +32,14 @@ class SessionSettings:
 
     Times are seconds. ``response_timeout`` bounds each exchange; after it the request is repeated
     (HDLC retransmission) up to ``retries`` times before the session is declared broken.
-    ``inter_frame_timeout`` bounds the silence in the middle of a frame. ``inactivity_timeout`` is
+    ``inter_frame_timeout`` bounds the silence in the middle of a frame.
+
+    Whatever the meter sends, no operation (connect, read, SET, ACTION, close) outlives
+    ``operation_timeout`` (0: twenty ``response_timeout``/``connect_timeout``, at least 60 s, so a
+    slow meter's long time-outs still fit) nor takes in more than ``max_operation_frames`` frames or
+    ``max_operation_bytes`` bytes: automatic RRs, segments and retransmissions never push these
+    forward (a meter that keeps talking would otherwise hold a read forever).
+    ``inactivity_timeout`` is
     the meter's (0 = none): ``keepalive_if_due`` sends a cheap GET once the link has been idle for
     ``inactivity_timeout - keepalive_margin``.
     """
@@ -48,6 +55,9 @@ class SessionSettings:
     response_timeout: float = 3.0
     retries: int = 2
     inter_frame_timeout: float = 1.0
+    operation_timeout: float = 0.0
+    max_operation_frames: int = 20_000  # ~2.5 MB at 128-byte frames: a year of load profile
+    max_operation_bytes: int = 8 * 1024 * 1024
     max_info_tx: int = 128
     max_info_rx: int = 128
     window_tx: int = 1
@@ -100,9 +110,11 @@ class SessionSettings:
         self._check_server()
         for name in ("connect_timeout", "response_timeout", "inter_frame_timeout"):
             self._seconds(name)
-        for name in ("inactivity_timeout", "keepalive_margin"):
+        for name in ("inactivity_timeout", "keepalive_margin", "operation_timeout"):
             self._seconds(name, positive=False)
         self._int("retries", 0, 100)
+        self._int("max_operation_frames", 1, 10**9)
+        self._int("max_operation_bytes", 64, 2**40)
         self._int("max_info_tx", 32, 2030)
         self._int("max_info_rx", 32, 2030)
         self._int("window_tx", 1, 7)
@@ -143,6 +155,13 @@ class SessionSettings:
         if self.address_size is None:
             return HdlcAddress.server(self.server_logical, self.server_physical)
         return HdlcAddress(self.server_logical, self.server_physical, self.address_size)
+
+    @property
+    def operation_limit(self) -> float:
+        """Seconds any one operation may take (see ``operation_timeout``)."""
+        if self.operation_timeout:
+            return float(self.operation_timeout)
+        return max(60.0, 20.0 * max(self.response_timeout, self.connect_timeout))
 
     @property
     def link_parameters(self) -> LinkParameters:

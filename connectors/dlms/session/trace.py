@@ -23,6 +23,10 @@ from ..protocol.axdr import encode_length
 __all__ = ["MASK_BYTE", "FrameTrace", "TraceEntry", "secret_span"]
 
 MASK_BYTE = "**"  # how a masked byte shows in the hex
+# An entry keeps at most this much of one read or write: a frame is at most 2,050 bytes, and a
+# meter that streams bytes must not make the ring hold 32 reads of 64 KiB, nor a dump of them
+# megabytes of hex (the --trace sink still sees every byte as it comes).
+ENTRY_BYTES = 2048
 
 
 class TraceEntry(NamedTuple):
@@ -30,6 +34,7 @@ class TraceEntry(NamedTuple):
     time: float  # wall clock, seconds since the epoch
     data: bytes
     masked: tuple[tuple[int, int], ...] = ()  # byte ranges hidden from every rendering
+    cut: int = 0  # bytes of the read/write not kept (beyond ENTRY_BYTES)
 
     @property
     def hex(self) -> str:
@@ -37,7 +42,8 @@ class TraceEntry(NamedTuple):
 
     def line(self) -> str:
         stamp = datetime.fromtimestamp(self.time, timezone.utc).strftime("%H:%M:%S.%f")[:-3] + "Z"
-        return f"{stamp} {self.direction} {self.hex}"
+        more = f" ... (+{self.cut} bytes)" if self.cut else ""
+        return f"{stamp} {self.direction} {self.hex}{more}"
 
 
 def secret_span(aarq: bytes, password: bytes) -> tuple[int, int]:
@@ -76,8 +82,8 @@ class FrameTrace:
         clock: Callable[[], float] = time.time,
         sink: Callable[[str], None] | None = None,
     ) -> None:
-        self._entries: deque[tuple[float, str, bytes, tuple[tuple[int, int], ...]]] = deque(
-            maxlen=size
+        self._entries: deque[tuple[float, str, bytes, tuple[tuple[int, int], ...], int]] = (
+            deque(maxlen=size)
         )
         self._clock = clock
         self.sink = sink
@@ -92,17 +98,22 @@ class FrameTrace:
                 buf[start:end] = bytes(max(0, min(end, len(buf)) - start))
             data = bytes(buf)
             masked = tuple(masked)
-        self._entries.append((self._clock(), direction, data, masked))  # type: ignore[arg-type]
+        t = self._clock()
+        cut = len(data) - ENTRY_BYTES
+        if cut > 0:
+            self._entries.append((t, direction, data[:ENTRY_BYTES], masked, cut))  # type: ignore[arg-type]
+        else:
+            self._entries.append((t, direction, data, masked, 0))  # type: ignore[arg-type]
         if self.sink is not None:
-            self.sink(self.last_line())
+            self.sink(TraceEntry(direction, t, data, masked).line())  # type: ignore[arg-type]
 
     def last_line(self) -> str:
         """The line of the latest entry (for a DEBUG log of the frame just recorded)."""
-        t, direction, data, masked = self._entries[-1]
-        return TraceEntry(direction, t, data, masked).line()
+        t, direction, data, masked, cut = self._entries[-1]
+        return TraceEntry(direction, t, data, masked, cut).line()
 
     def entries(self) -> list[TraceEntry]:
-        return [TraceEntry(d, t, data, m) for t, d, data, m in self._entries]
+        return [TraceEntry(d, t, data, m, cut) for t, d, data, m, cut in self._entries]
 
     def lines(self) -> list[str]:
         return [e.line() for e in self.entries()]
