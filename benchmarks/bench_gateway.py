@@ -2,7 +2,7 @@
 
 Everything as in production, on one machine: ``tb-dlms simulate`` in its own process, a private
 mosquitto, a ThingsBoard stand-in and ``python -m thingsboard_gateway.tb_gateway`` with our
-connector installed by ``tb-dlms install`` (the integration-test harness, tb_dlms.testing).
+connector installed by ``tb-dlms install`` (the demo and integration-test harness, tb_dlms.sandbox).
 The stand-in only counts what it receives (a full recorder would decode 1,000 messages a second
 in this process and compete with the gateway for the two cores); it decodes the health messages
 and a sample of the readings.
@@ -43,8 +43,8 @@ import time
 from typing import Any
 
 from tb_dlms.commands.install import connector_entry
-from tb_dlms.testing import Broker, GatewayProcess, ThingsBoardStandIn
-from tb_dlms.testing.meters import simulator_dlms_config
+from tb_dlms.sandbox import Broker, GatewayProcess, ThingsBoardStandIn
+from tb_dlms.sandbox.meters import simulator_dlms_config
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 READING_MARK = b'"active_energy"'  # once in every reading entry, never in health entries

@@ -51,7 +51,7 @@ def _strategy(config: Mapping[str, Any] | None) -> ReportStrategyConfig | None:
         return None
 
 
-class DlmsUplinkConverter(Converter):
+class DlmsUplinkConverter(Converter):  # type: ignore[misc] # the gateway has no types
     """``convert(meter, readings)`` with ``meter`` a ``MeterConfig`` (or any object with ``spec``
     and ``report_strategy``) and ``readings`` the engine's ``PointReading`` sequence.
 

@@ -194,11 +194,32 @@ def test_every_module_has_a_layer() -> None:
 
 def test_relative_and_absolute_imports_are_both_resolved() -> None:
     edges = {(i.source, i.target) for i in ALL_IMPORTS}
-    # capture.py imports relatively, the simulator absolutely: both must be seen.
+    # Both styles must be seen (the package itself imports relatively; see the next test).
     assert ("tb_dlms.capture", "tb_dlms.protocol.obis") in edges
     assert ("tb_dlms.simulator.model", "tb_dlms.protocol.obis") in edges
     # ``from . import values`` names a module, not the package.
     assert ("tb_dlms.simulator.model", "tb_dlms.simulator.values") in edges
+
+
+# Executed by the gateway from its extensions folder, outside any package: one absolute import.
+LOADER_TEMPLATES = {"tb_dlms.extension.dlms_connector", "tb_dlms.extension.dlms_converter"}
+
+
+def test_one_import_style_inside_the_package() -> None:
+    """Modules of the package import each other relatively, so the tree reads the same checked
+    out and installed, and the type checker follows the folders as they are (scripts/lint.sh)."""
+    absolute = []
+    for module, path in MODULES.items():
+        if module in LOADER_TEMPLATES:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node, _ in _walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            absolute += [f"{module}:{node.lineno} {n}" for n in names
+                         if n == "tb_dlms" or n.startswith("tb_dlms.")]
+    assert absolute == []
 
 
 def test_layers_import_only_layers_below() -> None:

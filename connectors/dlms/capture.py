@@ -77,7 +77,8 @@ def _describe_wrapper(data: bytes, show_secrets: bool) -> dict[str, Any]:
 
 def split_frames(data: bytes) -> list[tuple[int, bytes]]:
     """Cut a capture into frames by their length fields; consecutive frames may share a flag."""
-    frames, pos = [], 0
+    frames: list[tuple[int, bytes]] = []
+    pos = 0
     while pos < len(data):
         if data[pos] != FLAG:
             raise CaptureError(f"HDLC frame {len(frames) + 1}: expected the 0x7E flag (at byte {pos})")

@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.commands.{name}").register(sub)
     for command in sub.choices.values():
-        raw = issubclass(command.formatter_class, argparse.RawDescriptionHelpFormatter)
+        raw = isinstance(command.formatter_class, type) and issubclass(
+            command.formatter_class, argparse.RawDescriptionHelpFormatter)
         command.formatter_class = _ShowDefaultsRaw if raw else _ShowDefaults
     return parser
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tb_dlms.connector.config import load_config
-from tb_dlms.testing.meters import simulator_dlms_config
+from tb_dlms.sandbox.meters import simulator_dlms_config
 
 
 def two_on_one_port() -> dict[str, Any]:

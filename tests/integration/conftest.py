@@ -17,7 +17,7 @@ from harness_marks import (  # noqa: F401
     needs_connector,
     needs_gateway,
 )
-from tb_dlms.testing.broker import Broker
+from tb_dlms.sandbox.broker import Broker
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -45,7 +45,7 @@ def broker() -> Iterator[Broker]:
 
 @pytest.fixture
 def standin(broker: Broker) -> Iterator[Any]:
-    from tb_dlms.testing.tb_standin import ThingsBoardStandIn
+    from tb_dlms.sandbox.tb_standin import ThingsBoardStandIn
 
     tb = ThingsBoardStandIn(broker.host, broker.port).start()
     try:
@@ -59,7 +59,7 @@ def gateway_factory(broker: Broker, request: pytest.FixtureRequest) -> Iterator[
     """``make(connectors=[...], connector_files={...}, install="dlms")`` -> a started
     GatewayProcess on the test's broker (``install``: run ``tb-dlms install`` into its
     extensions folder first; None to skip)."""
-    from tb_dlms.testing.gateway import GatewayProcess
+    from tb_dlms.sandbox.gateway import GatewayProcess
 
     made: list[GatewayProcess] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from tb_dlms.testing.broker import find_mosquitto
+from tb_dlms.sandbox.broker import find_mosquitto
 
 HAVE_GATEWAY = importlib.util.find_spec("thingsboard_gateway") is not None
 HAVE_PAHO = importlib.util.find_spec("paho") is not None

@@ -22,7 +22,7 @@ def test_two_meters_on_one_tcp_port_both_publish(
     standin: Any, gateway_factory: Any, simulator: Any
 ) -> None:
     from tb_dlms.commands.install import connector_entry
-    from tb_dlms.testing.meters import simulator_dlms_config
+    from tb_dlms.sandbox.meters import simulator_dlms_config
 
     sim = simulator(2, meters_per_port=2)  # physical addresses 16 and 17 behind one port
     assert len(sim.ports) == 1

@@ -66,7 +66,7 @@ def _options(index: int) -> Any:
 
 
 def dlms_json(ports: list[int]) -> dict[str, Any]:
-    from tb_dlms.testing.meters import simulator_dlms_config
+    from tb_dlms.sandbox.meters import simulator_dlms_config
 
     config = simulator_dlms_config(ports, period_ms=1000, health_period_ms=1000)
     config["logLevel"] = "DEBUG"  # frames are traced at DEBUG: the secret test needs them on
@@ -113,8 +113,8 @@ def dlms_json(ports: list[int]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def run(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
     from tb_dlms.commands.install import connector_entry
+    from tb_dlms.sandbox import Broker, GatewayProcess, ThingsBoardStandIn
     from tb_dlms.simulator.server import SimulatorServer
-    from tb_dlms.testing import Broker, GatewayProcess, ThingsBoardStandIn
 
     failed_before = request.session.testsfailed
     broker = Broker().start()
@@ -156,7 +156,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
 
 def register_entries(standin: Any, device: str) -> list[tuple[int, dict[str, Any]]]:
     """(ts, values) of the telemetry entries that carry register readings."""
-    from tb_dlms.testing.meters import REGISTERS
+    from tb_dlms.sandbox.meters import REGISTERS
 
     keys = {k for k, _ in REGISTERS}
     return [(ts, v) for _, ts, v in standin.telemetry(device) if keys & set(v)]
@@ -189,7 +189,7 @@ def matches(value: Any, candidates: set[float]) -> bool:
 @pytest.mark.timeout(90)
 def test_published_values_equal_the_simulator_truth_at_the_read_time(run: Any) -> None:
     from tb_dlms.connector.alarms import ALARM_KEYS
-    from tb_dlms.testing.meters import REGISTERS
+    from tb_dlms.sandbox.meters import REGISTERS
 
     for device in DEVICES:
         wait_registers(run, device, count=4, timeout=60)

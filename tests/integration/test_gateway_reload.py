@@ -23,9 +23,9 @@ pytestmark = [pytest.mark.integration, needs_gateway, needs_broker, needs_connec
 @pytest.fixture
 def run(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
     from tb_dlms.commands.install import connector_entry
+    from tb_dlms.sandbox import Broker, GatewayProcess, ThingsBoardStandIn
+    from tb_dlms.sandbox.meters import simulator_dlms_config
     from tb_dlms.simulator.server import SimulatorServer
-    from tb_dlms.testing import Broker, GatewayProcess, ThingsBoardStandIn
-    from tb_dlms.testing.meters import simulator_dlms_config
 
     failed_before = request.session.testsfailed
     started: list[Any] = []

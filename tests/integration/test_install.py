@@ -250,7 +250,7 @@ def test_real_gateway_loads_connector_and_telemetry_arrives(
     standin: Any, gateway_factory: Any, simulator: Any
 ) -> None:
     from tb_dlms.commands.install import connector_entry
-    from tb_dlms.testing.meters import REGISTERS, simulator_dlms_config
+    from tb_dlms.sandbox.meters import REGISTERS, simulator_dlms_config
 
     sim = simulator(2)
     gw = gateway_factory(
@@ -294,7 +294,7 @@ def test_docker_default_config_is_valid_and_points_at_the_simulator() -> None:
 def test_dashboard_shows_the_keys_the_connector_publishes() -> None:
     from tb_dlms.connector.alarms import ALARM_KEYS
     from tb_dlms.engine.health import SNAPSHOT_KEYS
-    from tb_dlms.testing.meters import REGISTERS
+    from tb_dlms.sandbox.meters import REGISTERS
 
     dash = json.loads((ROOT / "dashboards/dlms_meter.json").read_text(encoding="utf-8"))
     conf = dash["configuration"]

@@ -9,7 +9,7 @@ import sys
 from ..protocol.errors import DlmsError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("decode", help="explain a captured HDLC frame, wrapper PDU or APDU")
     parser.add_argument("hex", nargs="+", help="hex bytes; spaces allowed (7E A0 07 ...)")
     parser.add_argument("--show-secrets", action="store_true", help="print LLS passwords")

@@ -223,7 +223,7 @@ def check_loader(folder: str | os.PathLike[str], class_name: str) -> type:
     raise ConfigError(f"{class_name} cannot be loaded from {folder}: {detail}")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "install",
         help="write the connector's loader files into a gateway extensions folder",

@@ -41,7 +41,9 @@ _POINT, _UPDATE, _RPC = by_key(POINT_FIELDS), by_key(ATTRIBUTE_UPDATE_FIELDS), b
 _STRATEGY = by_key(STRATEGY_FIELDS)
 
 
-def parse_report_strategy(section: Section, key: str = "reportStrategy") -> dict | None:
+def parse_report_strategy(
+    section: Section, key: str = "reportStrategy"
+) -> dict[str, Any] | None:
     """A gateway reportStrategy object, checked the way ReportStrategyConfig would refuse it."""
     s = section.obj(key)
     if s is None:
@@ -56,7 +58,7 @@ def parse_report_strategy(section: Section, key: str = "reportStrategy") -> dict
     out: dict[str, Any] = {"type": kind.upper()}
     if out["type"] in ("ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD"):
         f = _STRATEGY["reportPeriod"]
-        period = s.integer(f.key, None, int(f.lo), int(f.hi), required=True)
+        period = s.integer(f.key, None, *f.int_range(), required=True)
         if period is not None:
             out["reportPeriod"] = period
     elif s.has("reportPeriod"):
@@ -157,7 +159,7 @@ def _rpcs(meter: Section) -> list[RpcMethod]:
         index = None
         if kind is not None:  # the index is required, and named, by the kind
             f = _RPC["methodIndex" if kind == "action" else "attribute"]
-            index = s.integer(f.key, None, int(f.lo), int(f.hi), required=True)
+            index = s.integer(f.key, None, *f.int_range(), required=True)
         value_type = _type(s, "valueType", required=kind == "set")
         if method is not None and method in BUILTIN_RPCS:
             s.error("method", f"{show(method)} is a built-in RPC: choose another name")
@@ -201,7 +203,7 @@ def _connection(meter: Section) -> tuple[Any, dict[str, Any]]:
             for k in ("port", "baudrate", "bytesize", "parity", "stopbits", "modeE"))
         if port_name is None or c.bad:
             return None, {}
-        spec = SerialSpec(port_name, baud, bytesize, parity, stopbits, mode_e)  # type: ignore[arg-type]
+        spec = SerialSpec(port_name, baud, bytesize, parity, stopbits, mode_e)
         return spec, {"wrapper": False, "connect_timeout": connect_ms / 1000.0}
     return None, {}
 

@@ -11,19 +11,20 @@ address sizes, RPC kinds) are written here, next to the table they refer to.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from .. import config as _config_package  # config/ (tb_dlms.config): the files generated here
 from ._fields import num
 from .config_fields import AXDR_TYPE_NAMES, STRATEGY_FIELDS, TABLES, Field, by_key
 
 __all__ = ["readme", "schema", "main"]
 
-CONFIG_DIR = Path(_config_package.__file__).resolve().parent
+# config/ (installed as tb_dlms.config, package data only): the files generated here.
+CONFIG_DIR = Path(str(importlib.import_module("..config", __package__).__file__)).resolve().parent
 SCHEMA_PATH = CONFIG_DIR / "dlms.schema.json"
 README_PATH = CONFIG_DIR / "README.md"
 

@@ -64,6 +64,12 @@ class Field:
     secret: bool = False  # masked in get_config() (config.masked)
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
+    def int_range(self) -> tuple[int, int]:
+        """(lo, hi) of an integer field that has both."""
+        if self.lo is None or self.hi is None:
+            raise ValueError(f"{self.key} has no range")
+        return int(self.lo), int(self.hi)
+
 
 def _defaults(cls: Any) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(cls)}

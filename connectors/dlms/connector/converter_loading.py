@@ -13,6 +13,7 @@ code depends on the ``UplinkConverter`` interface below, not on a converter modu
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
@@ -23,6 +24,9 @@ DEFAULT_CONVERTER = "DlmsUplinkConverter"
 
 class UplinkConverter(Protocol):
     """What the connector calls on its converter (``converters/uplink.py`` documents each)."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None,
+                 logger: logging.Logger | None = None) -> None: ...
 
     def convert(self, config: Any, data: Sequence[Any]) -> Any: ...
 

@@ -21,22 +21,23 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from tb_dlms.connector._fields import show
-from tb_dlms.connector.alarms import MeterStatus
-from tb_dlms.connector.config import load_config, masked
-from tb_dlms.connector.converter_loading import DEFAULT_CONVERTER, UplinkConverter, converter_class
-from tb_dlms.connector.gc_tuning import freeze_startup_objects
-from tb_dlms.connector.model import ConnectorConfig, MeterConfig
-from tb_dlms.connector.publisher import Publisher
-from tb_dlms.connector.rpc import RpcDispatcher, connector_rpc, normalize_params
-from tb_dlms.connector.values import coerce_value
-from tb_dlms.engine.events import PointReading
-from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.spec import MeterSpec
-from tb_dlms.protocol.errors import ConfigError, DlmsError
-from tb_dlms.session.reading import Reading, Ref
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.gateway.statistics.statistics_service import StatisticsService
+
+from ..engine.events import PointReading
+from ..engine.health import MeterState
+from ..engine.spec import MeterSpec
+from ..protocol.errors import ConfigError, DlmsError
+from ..session.reading import Reading, Ref
+from ._fields import show
+from .alarms import MeterStatus
+from .config import load_config, masked
+from .converter_loading import DEFAULT_CONVERTER, UplinkConverter, converter_class
+from .gc_tuning import freeze_startup_objects
+from .model import ConnectorConfig, MeterConfig
+from .publisher import Publisher
+from .rpc import RpcDispatcher, connector_rpc, normalize_params
+from .values import coerce_value
 
 __all__ = ["DlmsConnector"]
 
@@ -47,11 +48,14 @@ def _make_logger(gateway: Any, name: str, level: str, remote: bool,
                  converter: bool = False) -> logging.Logger:
     from thingsboard_gateway.tb_utility.tb_logger import init_logger
 
+    log: logging.Logger
     if converter:
-        return init_logger(gateway, name + "_converter", level, enable_remote_logging=remote,
-                           is_converter_logger=True, attr_name=name)
-    return init_logger(gateway, name, level, enable_remote_logging=remote,
-                       is_connector_logger=True)
+        log = init_logger(gateway, name + "_converter", level, enable_remote_logging=remote,
+                          is_converter_logger=True, attr_name=name)
+    else:
+        log = init_logger(gateway, name, level, enable_remote_logging=remote,
+                          is_connector_logger=True)
+    return log
 
 
 class _Sink:
@@ -73,7 +77,7 @@ class _Sink:
         self._put(self._c._on_health, spec, snapshot)
 
 
-class DlmsConnector(Connector):
+class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
     """DLMS/COSEM meters as ThingsBoard devices. See config/README.md for dlms.json."""
 
     def __init__(self, gateway: Any, config: dict[str, Any], connector_type: str, *,
@@ -160,7 +164,7 @@ class DlmsConnector(Connector):
         sink = _Sink(self, self._publisher)
         if self._engine_factory is not None:
             return self._engine_factory(cfg.specs, sink)
-        from tb_dlms.engine.engine import PollingEngine
+        from ..engine.engine import PollingEngine
 
         return PollingEngine(cfg.specs, sink, log=self._log)
 
@@ -303,7 +307,7 @@ class DlmsConnector(Connector):
         self._submit_logged(meter.name, job, "static attributes")
 
     def _submit_logged(self, name: str, job: Callable[[Any], Any], what: str) -> Future[Any]:
-        future = self._engine.submit(name, job, 60.0)
+        future: Future[Any] = self._engine.submit(name, job, 60.0)
 
         def done(f: Future[Any]) -> None:
             exc = f.exception()

@@ -29,15 +29,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from tb_dlms.engine.events import EngineSink
-from tb_dlms.engine.loop import SelectorLoop
-from tb_dlms.engine.loop_meter import LoopMeter
-from tb_dlms.engine.loop_socket import LoopLine, resolve
-from tb_dlms.engine.meter import MeterRunner
-from tb_dlms.engine.schedule import stagger
-from tb_dlms.engine.spec import MeterSpec, TcpSpec, TransportSpec
-from tb_dlms.engine.worker import ChannelWorker, SessionFactory, SessionLike
-from tb_dlms.protocol.errors import ConfigError, LocalProtocolError
+from ..protocol.errors import ConfigError, LocalProtocolError
+from .events import EngineSink
+from .loop import SelectorLoop
+from .loop_meter import LoopMeter
+from .loop_socket import LoopLine, resolve
+from .meter import MeterRunner
+from .schedule import stagger
+from .spec import MeterSpec, TcpSpec, TransportSpec
+from .worker import ChannelWorker, SessionFactory, SessionLike
 
 __all__ = ["PollingEngine", "default_session_factory", "default_transport_factory"]
 
@@ -52,7 +52,7 @@ _TIMER_GRID_S = 0.01
 
 def default_transport_factory(spec: TransportSpec) -> Any:
     """The real transport for a channel (opened lazily by its worker)."""
-    from tb_dlms.transport import SerialTransport, TcpTransport
+    from ..transport import SerialTransport, TcpTransport
 
     if isinstance(spec, TcpSpec):
         return TcpTransport(spec.host, spec.port, spec.connect_timeout_s)
@@ -65,7 +65,7 @@ def default_session_factory(
     clock: Callable[[], float], wall_clock: Callable[[], float], log: logging.Logger
 ) -> SessionFactory:
     """``MeterSession`` per meter (imported late: the session layer depends on more modules)."""
-    from tb_dlms.session import MeterSession
+    from ..session import MeterSession
 
     def make(spec: MeterSpec, transport: Any) -> SessionLike:
         settings = spec.session
@@ -125,7 +125,7 @@ class PollingEngine:
         self._loop_meters: list[LoopMeter] = []
         self._loop_lines: list[LoopLine] = []
         self._loop: SelectorLoop | None = None
-        self._by_meter: dict[str, Any] = {}
+        self._by_meter: dict[str, ChannelWorker | LoopMeter] = {}
         # The selector loop drives real TCP sockets with SessionMachine; injected factories mean
         # blocking transports or sessions, which only a thread can drive.
         self._use_loop = (
@@ -175,7 +175,8 @@ class PollingEngine:
         self._channels = channels
         self._loop_meters = loop_meters
         self._loop_lines = lines
-        self._by_meter = {name: ch for ch in [*channels, *loop_meters] for name in ch.meters}
+        drivers: list[ChannelWorker | LoopMeter] = [*channels, *loop_meters]
+        self._by_meter = {name: d for d in drivers for name in d.meters}
         return channels
 
     def _loop_meter(self, m: MeterRunner, loop: SelectorLoop, line: LoopLine) -> LoopMeter:
@@ -187,7 +188,7 @@ class PollingEngine:
     def _machine(self, spec: MeterSpec) -> Any:
         if self._machine_factory is not None:
             return self._machine_factory(spec)
-        from tb_dlms.session.machine import SessionMachine
+        from ..session.machine import SessionMachine
 
         settings = spec.session
         if not getattr(settings, "name", True):  # errors and traces name the meter
@@ -281,7 +282,7 @@ class PollingEngine:
         return self._running
 
     # -- requests -------------------------------------------------------------------------------
-    def _channel(self, meter_name: str) -> Any:
+    def _channel(self, meter_name: str) -> ChannelWorker | LoopMeter:
         try:
             return self._by_meter[meter_name]
         except KeyError:

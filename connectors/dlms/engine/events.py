@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
-from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.spec import MeterSpec, PollPoint
-from tb_dlms.protocol.errors import DlmsError
+from ..protocol.errors import DlmsError
+from .health import MeterState
+from .spec import MeterSpec, PollPoint
 
 __all__ = ["EngineSink", "NullSink", "PointReading", "RecordingSink"]
 

@@ -59,7 +59,7 @@ import math
 from collections.abc import Callable
 from enum import Enum
 
-from tb_dlms.protocol.errors import LocalProtocolError
+from ..protocol.errors import LocalProtocolError
 
 __all__ = ["SNAPSHOT_KEYS", "MeterHealth", "MeterState"]
 

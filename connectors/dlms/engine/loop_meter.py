@@ -20,22 +20,22 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from tb_dlms.engine.events import EngineSink
-from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.loop import SelectorLoop
-from tb_dlms.engine.loop_ops import LoopOp
-from tb_dlms.engine.loop_rpc import LoopRpcMixin, LoopSession
-from tb_dlms.engine.loop_socket import LoopLine, resolve
-from tb_dlms.engine.meter import MeterRunner
-from tb_dlms.engine.policy import MeterPolicyMixin, broken_by
-from tb_dlms.engine.spec import TcpSpec
-from tb_dlms.protocol.errors import (
+from ..protocol.errors import (
     DlmsError,
     LocalProtocolError,
     TimeoutError_,
     TransportError,
 )
-from tb_dlms.session.machine import CLOCK_REF, SessionMachine, SessionState
+from ..session.machine import CLOCK_REF, SessionMachine, SessionState
+from .events import EngineSink
+from .health import MeterState
+from .loop import SelectorLoop
+from .loop_ops import LoopOp
+from .loop_rpc import LoopRpcMixin, LoopSession
+from .loop_socket import LoopLine, resolve
+from .meter import MeterRunner
+from .policy import MeterPolicyMixin, broken_by
+from .spec import TcpSpec
 
 __all__ = ["LoopMeter", "LoopSession", "resolve"]
 
@@ -228,7 +228,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                 if self.machine.keepalive_due(now):
                     self._start(LoopOp.KEEPALIVE, now)
                     return
-            wake = min(wake, m.next_keepalive, m.watchdog.last_fed + m.watchdog.silence)
+            wake = min(wake, m.next_keepalive, m.watchdog.fires_at)
         deadline = m.schedule.next_deadline(now)
         if m.session is None:
             # Associate a little ahead of the poll, so the cycle itself starts on time.

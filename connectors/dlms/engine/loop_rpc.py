@@ -16,17 +16,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.loop_ops import LoopOp
-from tb_dlms.engine.meter import CONNECT
-from tb_dlms.engine.policy import broken_by
-from tb_dlms.protocol.errors import DlmsError, LocalProtocolError, TransportError
-from tb_dlms.session.machine import SessionMachine, SessionState
+from ..protocol.errors import DlmsError, LocalProtocolError, TransportError
+from ..session.machine import SessionMachine, SessionState
+from .health import MeterState
+from .loop_ops import LoopOp
+from .meter import CONNECT
+from .policy import broken_by
 
 if TYPE_CHECKING:
-    from tb_dlms.engine.loop import SelectorLoop
-    from tb_dlms.engine.loop_socket import LoopLine
-    from tb_dlms.engine.meter import MeterRunner
+    from .loop import SelectorLoop
+    from .loop_socket import LoopLine
+    from .meter import MeterRunner
 
 __all__ = ["LoopRpcMixin", "LoopSession"]
 
@@ -130,7 +130,7 @@ class LoopRpcMixin:
             cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
             return
         holder = self.line.holder
-        if holder is not None and holder is not self:  # another meter of the line: its turn
+        if holder is not None and holder is not self:  # type: ignore[comparison-overlap] # mixin
             self.line.wait(lambda: self.rpc_op(start, cf))
             return
         if self.line.sock is None and self.machine.state is _READY:

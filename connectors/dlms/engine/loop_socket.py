@@ -22,13 +22,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tb_dlms.engine.spec import TcpSpec
-from tb_dlms.protocol.errors import DlmsError, TransportError
-from tb_dlms.transport.tcp import connect_error, describe, start_connect
-from tb_dlms.transport.tcp import resolve as resolve_address
+from ..protocol.errors import DlmsError, TransportError
+from ..transport.tcp import connect_error, describe, start_connect
+from ..transport.tcp import resolve as resolve_address
+from .spec import TcpSpec
 
 if TYPE_CHECKING:
-    from tb_dlms.engine.loop import SelectorLoop
+    from .loop import SelectorLoop
 
 __all__ = ["LineUser", "LoopLine", "resolve"]
 

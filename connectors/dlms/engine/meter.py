@@ -12,12 +12,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from tb_dlms.engine.health import MeterHealth
-from tb_dlms.engine.recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
-from tb_dlms.engine.schedule import PollSchedule
-from tb_dlms.engine.spec import MeterSpec
-from tb_dlms.protocol.errors import TimeoutError_, TransportError
-from tb_dlms.session.reading import Ref
+from ..protocol.errors import TimeoutError_, TransportError
+from ..session.reading import Ref
+from .health import MeterHealth
+from .recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
+from .schedule import PollSchedule
+from .spec import MeterSpec
 
 __all__ = ["CONNECT", "MeterRunner"]
 

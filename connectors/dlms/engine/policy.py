@@ -14,11 +14,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
-from tb_dlms.engine.events import EngineSink, PointReading
-from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.meter import MeterRunner
-from tb_dlms.engine.schedule import CycleBooking
-from tb_dlms.protocol.errors import (
+from ..protocol.errors import (
     AuthenticationError,
     DataAccessError,
     DlmsError,
@@ -26,6 +22,10 @@ from tb_dlms.protocol.errors import (
     TimeoutError_,
     TransportError,
 )
+from .events import EngineSink, PointReading
+from .health import MeterState
+from .meter import MeterRunner
+from .schedule import CycleBooking
 
 __all__ = ["MAX_READ_TIMEOUTS", "NOT_WAITING", "MeterPolicyMixin", "broken_by"]
 
@@ -45,7 +45,7 @@ def broken_by(exc: BaseException, meter: MeterRunner) -> bool:
         # state gets MAX_READ_TIMEOUTS chances.
         state = getattr(meter.session, "state", None)
         if state is not None:
-            return getattr(state, "value", state) != "ready"
+            return bool(getattr(state, "value", state) != "ready")
         meter.timeouts += 1
         return meter.timeouts >= MAX_READ_TIMEOUTS
     return True

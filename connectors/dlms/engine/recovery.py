@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-from tb_dlms.protocol.errors import LocalProtocolError
+from ..protocol.errors import LocalProtocolError
 
 __all__ = [
     "Backoff",

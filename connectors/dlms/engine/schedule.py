@@ -29,7 +29,7 @@ import math
 from collections.abc import Hashable, Iterator
 from typing import Generic, NamedTuple, TypeVar
 
-from tb_dlms.protocol.errors import LocalProtocolError
+from ..protocol.errors import LocalProtocolError
 
 __all__ = ["BusSchedule", "CycleBooking", "PollSchedule", "stagger"]
 

@@ -19,19 +19,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from tb_dlms.engine.events import EngineSink
-from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.meter import CONNECT, MeterRunner
-from tb_dlms.engine.policy import MeterPolicyMixin
-from tb_dlms.engine.policy import broken_by as _broken_by
-from tb_dlms.engine.schedule import BusSchedule
-from tb_dlms.engine.spec import MeterSpec, ObjectRef
-from tb_dlms.protocol.errors import (
+from ..protocol.errors import (
     DlmsError,
     LocalProtocolError,
     TimeoutError_,
     TransportError,
 )
+from .events import EngineSink
+from .health import MeterState
+from .meter import CONNECT, MeterRunner
+from .policy import MeterPolicyMixin
+from .policy import broken_by as _broken_by
+from .schedule import BusSchedule
+from .spec import MeterSpec, ObjectRef
 
 __all__ = ["ChannelWorker", "SessionFactory", "SessionLike"]
 
@@ -303,7 +303,7 @@ class ChannelWorker(MeterPolicyMixin):
     def _keepalive(self, m: MeterRunner, now: float) -> None:
         m.next_keepalive = now + self._keepalive_check_s
         try:
-            m.session.keepalive_if_due()  # type: ignore[union-attr]
+            m.session.keepalive_if_due()
         except Exception as exc:  # noqa: BLE001
             if _broken_by(exc, m):
                 self._drop(m, exc, MeterState.BACKOFF, f"keep-alive failed: {exc}")
@@ -314,7 +314,7 @@ class ChannelWorker(MeterPolicyMixin):
         session = m.session
         requests = getattr(session, "requests", None)
         try:
-            results = session.read(m.refs) if m.refs else []  # type: ignore[union-attr]
+            results = session.read(m.refs) if m.refs else []
             if len(results) != len(m.refs):
                 raise LocalProtocolError(
                     f"session returned {len(results)} results for {len(m.refs)} points"
@@ -322,12 +322,12 @@ class ChannelWorker(MeterPolicyMixin):
         except Exception as exc:  # noqa: BLE001 - classified below, never kills the worker
             end = self._clock()
             booking = self._bus.complete(m.spec.name, started, end)
-            sent = 1 if requests is None else session.requests - requests  # type: ignore[union-attr]
+            sent = 1 if requests is None else session.requests - requests
             if self._cycle_failed(m, exc, started, end, booking, sent):
                 self._drop(m, exc, MeterState.BACKOFF, f"session lost: {exc}")
             return
         end = self._clock()
-        sent = 1 if requests is None else session.requests - requests  # type: ignore[union-attr]
+        sent = 1 if requests is None else session.requests - requests
         booking = self._bus.complete(m.spec.name, started, end)
         self._cycle_done(m, results, started, end, sent, wall_ms, booking)
 

@@ -8,6 +8,23 @@
 * :mod:`.meters` - the ``dlms.json`` that reads the meters of ``tb-dlms simulate``.
 
 Product code, in the commands layer: the demo a user runs needs it, so it lives here and the test
-harness (:mod:`tb_dlms.testing`) re-uses it, never the other way round. Needs the gateway extra
+harness (tests, benchmarks) uses it too, never the other way round. Needs the gateway extra
 (thingsboard-gateway, paho-mqtt) and the ``mosquitto`` binary; the connector never imports it.
 """
+
+from __future__ import annotations
+
+from .broker import Broker, BrokerError, free_port
+from .gateway import GatewayError, GatewayProcess, write_gateway_config
+from .tb_standin import Message, ThingsBoardStandIn
+
+__all__ = [
+    "Broker",
+    "BrokerError",
+    "GatewayError",
+    "GatewayProcess",
+    "Message",
+    "ThingsBoardStandIn",
+    "free_port",
+    "write_gateway_config",
+]

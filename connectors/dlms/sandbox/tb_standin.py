@@ -79,6 +79,7 @@ class ThingsBoardStandIn:
         shared_attributes: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         self.host = host
         self.port = port
@@ -95,7 +96,7 @@ class ThingsBoardStandIn:
         self._ids = itertools.count(100001)  # far from the gateway's own request ids (1, 2, ...)
         self._connected = threading.Event()
         self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tb_dlms.protocol.errors import LocalProtocolError
+from ..protocol.errors import LocalProtocolError
 
 __all__ = [
     "REQUEST_ITEM_SIZE",

@@ -208,8 +208,8 @@ class SessionMachine(MachineOpsMixin):
                 op.throw(exc)
             except StopIteration as stop:
                 self._finish(stop.value, None)
-            except BaseException as error:  # noqa: BLE001 - handed to the caller by result()
-                self._finish(None, error)
+            except BaseException as thrown:  # noqa: BLE001 - handed to the caller by result()
+                self._finish(None, thrown)
             return
         error = self._overrun
         self._abort_op()
@@ -318,7 +318,7 @@ class SessionMachine(MachineOpsMixin):
             return False  # the full path raises the same, with its bookkeeping
         head = self.assoc.expected_with_list(express.flags)
         frames = None if head is None else self.channel.express_send(apdu)
-        if frames is None:
+        if frames is None or head is None:
             self.assoc.abandon()  # nothing went out: the invoke id is simply skipped
             return False
         self._now = now

@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tb_dlms.protocol.apdu.get import GetResponseWithList
-from tb_dlms.protocol.apdu.xdlms import Conformance
-from tb_dlms.protocol.association import (
+from ..protocol.apdu.get import GetResponseWithList
+from ..protocol.apdu.xdlms import Conformance
+from ..protocol.association import (
     NEED_DATA,
     ActionRequested,
     Association,
@@ -37,9 +37,9 @@ from tb_dlms.protocol.association import (
     Role,
     SetRequested,
 )
-from tb_dlms.protocol.axdr import encode_length
-from tb_dlms.protocol.errors import DlmsError
-from tb_dlms.protocol.hdlc import (
+from ..protocol.axdr import encode_length
+from ..protocol.errors import DlmsError
+from ..protocol.hdlc import (
     ConnectRequested,
     DataReceived,
     Disconnected,
@@ -52,8 +52,7 @@ from tb_dlms.protocol.hdlc import (
     encode_frame,
     scan,
 )
-from tb_dlms.protocol.wrapper import WrapperFramer, encode_wrapper
-
+from ..protocol.wrapper import WrapperFramer, encode_wrapper
 from .model import MeterModel, MeterOptions
 
 __all__ = [

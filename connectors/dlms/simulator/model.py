@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, Union
 
-from tb_dlms.protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
-from tb_dlms.protocol.axdr import DataType, Typed
-from tb_dlms.protocol.cosem_datetime import CosemDateTime
-from tb_dlms.protocol.errors import DlmsError, LocalProtocolError
-from tb_dlms.protocol.obis import Obis
-
+from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
+from ..protocol.axdr import DataType, Typed
+from ..protocol.cosem_datetime import CosemDateTime
+from ..protocol.errors import DlmsError, LocalProtocolError
+from ..protocol.obis import Obis
 from . import values as _v
 from .objects import ACTION_TABLE, CLASS_OF, GET_TABLE, PROFILE, REG_TYPES, SET_TABLE
 from .profile import datetime_bytes, native, read_buffer, row_span

@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from tb_dlms.protocol.axdr import DataType, Typed
-from tb_dlms.protocol.obis import Obis
-
+from ..protocol.axdr import DataType, Typed
+from ..protocol.obis import Obis
 from . import values as _v
 from .profile import CLOCK_OBIS, CaptureObject, ProfileSpec
 
 if TYPE_CHECKING:  # annotations only
-    from tb_dlms.protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
+    from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
 
 
 class ObjectHost(Protocol):

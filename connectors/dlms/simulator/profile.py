@@ -32,12 +32,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tb_dlms.protocol.apdu.common import DataAccessResult, SelectiveAccess
-from tb_dlms.protocol.axdr import DataType, Typed
-from tb_dlms.protocol.cosem_datetime import CosemDateTime
-from tb_dlms.protocol.errors import DlmsError
-from tb_dlms.protocol.obis import Obis
-
+from ..protocol.apdu.common import DataAccessResult, SelectiveAccess
+from ..protocol.axdr import DataType, Typed
+from ..protocol.cosem_datetime import CosemDateTime
+from ..protocol.errors import DlmsError
+from ..protocol.obis import Obis
 from .values import EPOCH
 
 __all__ = [

@@ -22,7 +22,7 @@ import math
 from functools import lru_cache
 from typing import NamedTuple
 
-from tb_dlms.protocol.obis import Obis
+from ..protocol.obis import Obis
 
 __all__ = [
     "EPOCH",

@@ -1,27 +1,9 @@
-"""A reusable harness that proves the connector inside the REAL ThingsBoard IoT Gateway.
+"""What only tests and benchmarks need, beside the demo's pieces in :mod:`tb_dlms.sandbox`
+(broker, ThingsBoard stand-in, real gateway process, the simulator's ``dlms.json``), which the
+tests import from there.
 
-The broker, the ThingsBoard stand-in, the gateway process and the simulator's ``dlms.json`` are
-the ones ``tb-dlms demo`` runs (:mod:`tb_dlms.sandbox`); this package re-exports them under the
-names the tests use and adds what only tests need (:mod:`.pty`: socat pseudo terminals).
+- :mod:`.pty`: socat pseudo terminals (serial lines for the transport and engine tests);
+- :mod:`.hostile`: a meter that misbehaves on purpose (tests/hostile, benchmarks/bench_hostile).
 
-Used by ``tests/integration`` and the benchmarks. May import any layer; no product module may
-import it (tests/test_layers.py). Needs the gateway extra (thingsboard-gateway, paho-mqtt) and the
-``mosquitto`` binary.
+May import any layer; no product module may import it (tests/test_layers.py).
 """
-
-from __future__ import annotations
-
-from .broker import Broker, BrokerError, free_port
-from .gateway import GatewayError, GatewayProcess, write_gateway_config
-from .tb_standin import Message, ThingsBoardStandIn
-
-__all__ = [
-    "Broker",
-    "BrokerError",
-    "GatewayError",
-    "GatewayProcess",
-    "Message",
-    "ThingsBoardStandIn",
-    "free_port",
-    "write_gateway_config",
-]

@@ -25,20 +25,20 @@ import threading
 import time
 from typing import Any
 
-from tb_dlms.engine.events import RecordingSink
-from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.spec import MeterSpec
-from tb_dlms.protocol.association import AssociationState
-from tb_dlms.protocol.hdlc import (
+from ..engine.events import RecordingSink
+from ..engine.health import MeterState
+from ..engine.spec import MeterSpec
+from ..protocol.association import AssociationState
+from ..protocol.hdlc import (
     LLC_RESPONSE,
     Frame,
     FrameKind,
     HdlcFramer,
     encode_frame,
 )
-from tb_dlms.simulator.connection import MeterSession as SimulatedConnection
-from tb_dlms.simulator.connection import SimulatedMeter
-from tb_dlms.simulator.model import MeterModel
+from ..simulator.connection import MeterSession as SimulatedConnection
+from ..simulator.connection import SimulatedMeter
+from ..simulator.model import MeterModel
 
 __all__ = ["MODES", "NESTING_DEPTH", "HostileMeter", "SegmentTalker", "TimedSink", "wait_for"]
 
@@ -90,8 +90,12 @@ class _Connection(SimulatedConnection):
 
     __slots__ = ("value",)
 
+    def __init__(self, meter: SimulatedMeter, value: bytes) -> None:
+        super().__init__(meter)
+        self.value = value
+
     def _get(self, assoc: Any, event: Any) -> bytes:
-        raw = assoc.respond_get(event.invoke_id, [None] * len(event.items))
+        raw: bytes = assoc.respond_get(event.invoke_id, [None] * len(event.items))
         return raw[:-1] + self.value  # the last item's null-data (00) becomes the hostile value
 
 
@@ -156,8 +160,7 @@ class HostileMeter:
 
     def _serve(self, sock: socket.socket) -> None:
         sock.settimeout(0.2)
-        conn = _Connection(SimulatedMeter(MeterModel(0), 0x10))
-        conn.value = _VALUES.get(self.mode, b"\x00")
+        conn = _Connection(SimulatedMeter(MeterModel(0), 0x10), _VALUES.get(self.mode, b"\x00"))
         framer = HdlcFramer()
         talker: SegmentTalker | None = None
         last_reply = b""

@@ -5,9 +5,9 @@ They move bytes and know nothing of DLMS: framing, retries and request matching 
 
 from __future__ import annotations
 
-from tb_dlms.transport.base import Transport
-from tb_dlms.transport.mode_e import Identification, ModeESettings
-from tb_dlms.transport.serial_port import SerialTransport
-from tb_dlms.transport.tcp import TcpTransport
+from .base import Transport
+from .mode_e import Identification, ModeESettings
+from .serial_port import SerialTransport
+from .tcp import TcpTransport
 
 __all__ = ["Identification", "ModeESettings", "SerialTransport", "TcpTransport", "Transport"]

@@ -12,7 +12,7 @@ import abc
 from types import TracebackType
 from typing import Optional, Type, TypeVar
 
-from tb_dlms.protocol.errors import TransportError
+from ..protocol.errors import TransportError
 
 __all__ = ["Transport"]
 

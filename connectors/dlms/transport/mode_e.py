@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, Tuple
 
-from tb_dlms.protocol.errors import (
+from ..protocol.errors import (
     DecodeError,
     LocalProtocolError,
     RemoteProtocolError,

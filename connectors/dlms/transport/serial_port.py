@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 import serial  # type: ignore[import-untyped]
 import serial.rs485  # type: ignore[import-untyped]
-from tb_dlms.protocol.errors import DlmsError, LocalProtocolError, TransportError
-from tb_dlms.transport.base import Transport
-from tb_dlms.transport.mode_e import Identification, ModeESettings, sign_on
+
+from ..protocol.errors import DlmsError, LocalProtocolError, TransportError
+from .base import Transport
+from .mode_e import Identification, ModeESettings, sign_on
 
 __all__ = ["SerialTransport"]
 

@@ -8,8 +8,8 @@ import os
 import socket
 from typing import Any, Optional
 
-from tb_dlms.protocol.errors import TimeoutError_, TransportError
-from tb_dlms.transport.base import Transport
+from ..protocol.errors import TimeoutError_, TransportError
+from .base import Transport
 
 __all__ = ["TcpTransport", "connect_error", "describe", "resolve", "start_connect", "tune_socket"]
 
