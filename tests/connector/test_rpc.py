@@ -14,7 +14,7 @@ from tb_dlms.connector.values import coerce_value, parse_type_name
 from tb_dlms.protocol.apdu import ActionResult, DataAccessResult
 from tb_dlms.protocol.axdr import BitString, DataType, Typed
 from tb_dlms.protocol.cosem_datetime import CosemDateTime
-from tb_dlms.protocol.errors import ConfigError, DataAccessError, LocalProtocolError, TimeoutError_
+from tb_dlms.protocol.errors import ConfigError, DataAccessError, LocalProtocolError, NoAnswer
 from tb_dlms.protocol.obis import Obis
 from tb_dlms.session.reading import Reading, Ref
 
@@ -278,7 +278,7 @@ def test_unknown_methods_and_devices_are_error_replies(rpc: RpcDispatcher) -> No
 
 
 def test_engine_failures_become_error_replies(rpc: RpcDispatcher, engine: FakeEngine) -> None:
-    engine.fail_with = TimeoutError_("Microstar-1: request not started within 30 s")
+    engine.fail_with = NoAnswer("Microstar-1: request not started within 30 s")
     assert call(rpc, "clock_read") == {
         "success": False, "error": "Microstar-1: request not started within 30 s"}
     engine.fail_with = RuntimeError("bug")

@@ -12,7 +12,7 @@ from tb_dlms.engine.engine import PollingEngine
 from tb_dlms.engine.events import RecordingSink
 from tb_dlms.engine.health import SNAPSHOT_KEYS, MeterState
 from tb_dlms.engine.spec import MeterSpec, SerialSpec, TcpSpec
-from tb_dlms.protocol.errors import ConfigError, LocalProtocolError
+from tb_dlms.protocol.errors import ConfigError, EngineError, EngineStopped
 
 
 class Rig:
@@ -149,9 +149,9 @@ def test_reconnect_and_observation_through_the_engine():
 def test_submit_refuses_unknown_meters_and_a_stopped_engine():
     rig = Rig([make_spec("m", period=10.0)])
     future = rig.engine.submit("m", lambda s: 1, 1.0)
-    with pytest.raises(LocalProtocolError, match="not running"):
+    with pytest.raises(EngineStopped, match="not running"):
         future.result(0)
-    with rig.engine, pytest.raises(LocalProtocolError, match="unknown meter 'x'"):
+    with rig.engine, pytest.raises(EngineError, match="unknown meter 'x'"):
         rig.engine.submit("x", lambda s: 1, 1.0)
 
 

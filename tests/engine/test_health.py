@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 from tb_dlms.engine import health as health_module
 from tb_dlms.engine.health import SNAPSHOT_KEYS, MeterHealth, MeterState
-from tb_dlms.protocol.errors import LocalProtocolError
+from tb_dlms.protocol.errors import ConfigError, EngineError
 
 
 def test_fresh_snapshot_has_every_documented_key():
@@ -131,11 +131,11 @@ def test_state_values_are_the_documented_strings():
 
 
 def test_unknown_state_and_bad_alpha_are_refused():
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(EngineError):
         MeterHealth().record_state("sleeping", 0.0)
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         MeterHealth(ewma_alpha=0.0)
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         MeterHealth(ewma_alpha=1.5)
 
 

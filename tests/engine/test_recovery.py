@@ -15,7 +15,7 @@ from tb_dlms.engine.recovery import (
     ReconnectPolicy,
     Watchdog,
 )
-from tb_dlms.protocol.errors import LocalProtocolError
+from tb_dlms.protocol.errors import ConfigError
 
 # --- Backoff -------------------------------------------------------------------------------------
 
@@ -61,7 +61,7 @@ def test_backoff_never_overflows_when_a_meter_stays_down():
     ],
 )
 def test_backoff_rejects_bad_settings(kwargs):
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         Backoff(**kwargs)
 
 
@@ -125,7 +125,7 @@ def test_gate_counts_spacing_from_a_close_too():
 
 
 def test_gate_rejects_negative_spacing():
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         ConnectGate(-1.0)
 
 
@@ -202,9 +202,9 @@ def test_breaker_event_queue_is_bounded():
 
 
 def test_breaker_rejects_bad_settings():
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         CircuitBreaker(failure_threshold=0)
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         CircuitBreaker(open_s=-1.0)
 
 
@@ -234,7 +234,7 @@ def test_watchdog_check_fires_once_per_silence():
 
 
 def test_watchdog_rejects_zero_silence():
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         Watchdog(0.0)
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tb_dlms.engine.schedule import BusSchedule, PollSchedule, stagger
-from tb_dlms.protocol.errors import LocalProtocolError
+from tb_dlms.protocol.errors import ConfigError, EngineError
 
 
 def test_deadlines_start_at_start_plus_phase():
@@ -92,12 +92,12 @@ def test_early_start_serves_pending_slot():
     ],
 )
 def test_bad_settings_are_refused(kwargs):
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         PollSchedule(**kwargs)
 
 
 def test_cycle_ending_before_start_is_refused():
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(EngineError):
         PollSchedule(1.0, 0.0).complete(2.0, 1.0)
 
 
@@ -147,7 +147,7 @@ def test_stagger_thousand_meters_one_millisecond_apart():
 
 @pytest.mark.parametrize("index,count", [(0, 0), (-1, 3), (3, 3)])
 def test_stagger_rejects_bad_index(index, count):
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(ConfigError):
         stagger(index, count, 1.0)
 
 
@@ -196,10 +196,10 @@ def test_bus_membership():
     s = PollSchedule(1.0, 0.0)
     bus.add(7, s)
     assert 7 in bus and len(bus) == 1 and list(bus) == [7] and bus.schedule(7) is s
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(EngineError):
         bus.add(7, PollSchedule(1.0, 0.0))
     assert bus.remove(7) is s
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(EngineError):
         bus.remove(7)
 
 

@@ -15,9 +15,9 @@ from tb_dlms.engine.meter import MeterRunner
 from tb_dlms.engine.spec import MeterSpec, RecoverySpec, SerialSpec
 from tb_dlms.engine.worker import ChannelWorker
 from tb_dlms.protocol.errors import (
-    LocalProtocolError,
+    EngineStopped,
+    NoAnswer,
     ServiceError,
-    TimeoutError_,
     TransportError,
 )
 
@@ -151,10 +151,10 @@ def test_minimum_spacing_holds_between_a_lost_session_and_the_next_attempt():
 def test_one_timeout_keeps_the_session_two_in_a_row_drop_it():
     clock, meter, worker, _sink, _ = one()
     drive(worker, clock, 1001.5)
-    meter.failures.append(TimeoutError_("no answer"))
+    meter.failures.append(NoAnswer("no answer"))
     drive(worker, clock, 1004.5)
     assert len(meter.connects) == 1 and meter.closes == 0  # one lost reply: session kept
-    meter.failures.extend([TimeoutError_("no answer"), TimeoutError_("no answer")])
+    meter.failures.extend([NoAnswer("no answer"), NoAnswer("no answer")])
     drive(worker, clock, 1010.0)
     assert meter.closes == 1 and len(meter.connects) == 2
     assert worker.meters["m1"].health.failed_reads == 3
@@ -274,7 +274,7 @@ def test_shutdown_closes_sessions_and_fails_queued_requests():
     worker.shutdown()
     assert meter.closes == 1 and not line.is_open
     assert sink.states_of("m1")[-1] is S.DISCONNECTED
-    with pytest.raises(LocalProtocolError, match="stopped"):
+    with pytest.raises(EngineStopped, match="stopped"):
         future.result(0)
 
 

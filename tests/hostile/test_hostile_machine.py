@@ -5,7 +5,7 @@ segment makes the link send an RR, which moves the per-answer deadline."""
 from __future__ import annotations
 
 import pytest
-from tb_dlms.protocol.errors import ConfigError, RemoteProtocolError, TimeoutError_
+from tb_dlms.protocol.errors import ConfigError, NoAnswer, RemoteProtocolError
 from tb_dlms.session import FrameTrace, Ref, SessionMachine, SessionSettings, SessionState
 from tb_dlms.session.trace import ENTRY_BYTES
 from tb_dlms.simulator.connection import MeterSession as MeterConnection
@@ -42,7 +42,7 @@ def test_segments_and_rrs_never_push_the_operation_deadline():
             machine.receive_data(segment, now)
     assert now == pytest.approx(110.0)
     assert machine.state is SessionState.BROKEN
-    with pytest.raises(TimeoutError_, match=r"meter-7: operation did not end within 10 s \(19 fr"):
+    with pytest.raises(NoAnswer, match=r"meter-7: operation did not end within 10 s \(19 fr"):
         machine.result()
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from session_peer import REGISTERS, T0
-from tb_dlms.protocol.errors import TimeoutError_
+from tb_dlms.protocol.errors import NoAnswer
 from tb_dlms.session import Reading, SessionMachine, SessionSettings, SessionState
 from tb_dlms.simulator.connection import MeterSession as MeterConnection
 from tb_dlms.simulator.connection import SimulatedMeter
@@ -76,7 +76,7 @@ def test_timeouts_come_from_now_retransmit_then_break():
     assert machine.next_timeout() == pytest.approx(14.0)
     machine.check_timeout(14.0)
     assert not machine.busy and machine.state is SessionState.BROKEN
-    with pytest.raises(TimeoutError_, match="meter-7: no answer within 2 s after 1 retransmission"):
+    with pytest.raises(NoAnswer, match="meter-7: no answer within 2 s after 1 retransmission"):
         machine.result()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from session_peer import REGISTERS, T0, NoWithList, ScriptedPeer
-from tb_dlms.protocol.errors import LocalProtocolError, TimeoutError_
+from tb_dlms.protocol.errors import LocalProtocolError, NoAnswer
 from tb_dlms.session import MeterSession, Reading, SessionSettings, SessionState
 from tb_dlms.simulator.model import MeterModel
 from tb_dlms.transport import TcpTransport
@@ -93,7 +93,7 @@ def test_silent_meter_breaks_the_session_after_the_retries(caplog, wrapper):
         s = open_session(peer, wrapper=wrapper, response_timeout=0.1, retries=2, name="m-9")
         with (
             caplog.at_level(logging.WARNING, logger="tb_dlms.session"),
-            pytest.raises(TimeoutError_, match="m-9.*2 retransmission"),
+            pytest.raises(NoAnswer, match="m-9.*2 retransmission"),
         ):
             s.read(REGISTERS)
         assert s.retransmissions == 2

@@ -18,8 +18,8 @@ from tb_dlms.protocol.errors import (
     DecodeError,
     DlmsError,
     LocalProtocolError,
+    NoAnswer,
     RemoteProtocolError,
-    TimeoutError_,
     TransportError,
 )
 from tb_dlms.transport.mode_e import (
@@ -403,7 +403,7 @@ def test_mode_e_silent_meter_times_out_naming_the_port(pty_pair):
     options = ModeESettings(identification_timeout=0.3)
     transport = SerialTransport(pty_pair.a, mode_e=True, mode_e_settings=options)
     start = time.monotonic()
-    with pytest.raises(TimeoutError_, match=f"serial {pty_pair.a} mode E: no identification within 0.3 s"):
+    with pytest.raises(NoAnswer, match=f"serial {pty_pair.a} mode E: no identification within 0.3 s"):
         transport.open()
     assert time.monotonic() - start < 1.0
     assert not transport.is_open

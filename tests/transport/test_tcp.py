@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from tb_dlms.protocol.errors import DlmsError, TimeoutError_, TransportError
+from tb_dlms.protocol.errors import DlmsError, NoAnswer, TransportError
 from tb_dlms.transport.base import Transport
 from tb_dlms.transport.tcp import TcpTransport
 
@@ -115,14 +115,14 @@ def test_connect_refused_names_host_and_port(closed_port):
     t = TcpTransport("127.0.0.1", closed_port)
     with pytest.raises(TransportError, match=rf"tcp 127\.0\.0\.1:{closed_port}: connect failed") as info:
         t.open()
-    assert not isinstance(info.value, TimeoutError_)
+    assert not isinstance(info.value, NoAnswer)
     assert not t.is_open
 
 
 def test_connect_timeout_raises_timeout_error(full_backlog_port):
     t = TcpTransport("127.0.0.1", full_backlog_port, connect_timeout=0.2)
     start = time.monotonic()
-    with pytest.raises(TimeoutError_, match=rf"127\.0\.0\.1:{full_backlog_port}: connect timed out"):
+    with pytest.raises(NoAnswer, match=rf"127\.0\.0\.1:{full_backlog_port}: connect timed out"):
         t.open()
     assert time.monotonic() - start < 1.0
     assert not t.is_open

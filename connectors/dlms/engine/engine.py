@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ..protocol.errors import ConfigError, LocalProtocolError
+from ..protocol.errors import ConfigError, EngineError, EngineStopped
 from .events import EngineSink
 from .loop import SelectorLoop
 from .loop_meter import LoopMeter
@@ -198,7 +198,7 @@ class PollingEngine:
     def start(self) -> None:
         with self._lock:
             if self._running:
-                raise LocalProtocolError("the polling engine is already running")
+                raise EngineError("the polling engine is already running")
             channels = self.build()
             loop = self._loop
             if loop is not None and self._loop_meters:
@@ -286,19 +286,19 @@ class PollingEngine:
         try:
             return self._by_meter[meter_name]
         except KeyError:
-            raise LocalProtocolError(f"unknown meter {meter_name!r}") from None
+            raise EngineError(f"unknown meter {meter_name!r}") from None
 
     def submit(
         self, meter_name: str, fn: Callable[[Any], T], timeout_s: float = 30.0
     ) -> Future[T]:
         """Run ``fn(session)`` on the meter's own worker between cycles.
 
-        The future fails with ``TimeoutError_`` when the request could not start within
+        The future fails with ``RequestNotStarted`` when the request could not start within
         ``timeout_s``, and with ``TransportError`` when the meter cannot be connected in time.
         """
         if not self._running:
             future: Future[T] = Future()
-            future.set_exception(LocalProtocolError("the polling engine is not running"))
+            future.set_exception(EngineStopped("the polling engine is not running"))
             return future
         return self._channel(meter_name).submit(meter_name, fn, timeout_s)
 

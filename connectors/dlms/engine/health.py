@@ -59,7 +59,7 @@ import math
 from collections.abc import Callable
 from enum import Enum
 
-from ..protocol.errors import LocalProtocolError
+from ..protocol.errors import ConfigError, EngineError
 
 __all__ = ["SNAPSHOT_KEYS", "MeterHealth", "MeterState"]
 
@@ -132,7 +132,7 @@ class MeterHealth:
         self, ewma_alpha: float = 0.2, wall_clock: Callable[[], float] | None = None
     ) -> None:
         if not (math.isfinite(ewma_alpha) and 0.0 < ewma_alpha <= 1.0):
-            raise LocalProtocolError(f"ewma_alpha must be in (0, 1], got {ewma_alpha!r}")
+            raise ConfigError(f"ewma_alpha must be in (0, 1], got {ewma_alpha!r}")
         self.alpha = float(ewma_alpha)
         self._wall_clock = wall_clock  # epoch seconds (time.time), for last_success_ts only
         self.successful_reads = 0
@@ -223,7 +223,7 @@ class MeterHealth:
         """The connection state became ``state`` at ``now``; returns True if it changed."""
         new = state if isinstance(state, MeterState) else _STATES.get(state)
         if new is None:
-            raise LocalProtocolError(f"unknown meter state {state!r}")
+            raise EngineError(f"unknown meter state {state!r}")
         self._seen(now)
         if new is self.state:
             return False

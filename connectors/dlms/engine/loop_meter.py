@@ -21,9 +21,11 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..protocol.errors import (
+    DeadlineExceeded,
     DlmsError,
-    LocalProtocolError,
-    TimeoutError_,
+    EngineError,
+    EngineStopped,
+    NoAnswer,
     TransportError,
 )
 from ..session.machine import CLOCK_REF, SessionMachine, SessionState
@@ -176,7 +178,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             if now >= self._open_deadline:
                 after = self._spec.connect_timeout_s
                 self.line.abandon_open()
-                self.opened(TimeoutError_(
+                self.opened(NoAnswer(
                     f"{self.description}: connect timed out after {after:g} s"))
             else:
                 self._arm(self._open_deadline)
@@ -184,7 +186,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             m = self.m
             if m.session is not None and m.watchdog.check(now):
                 # Checked while an operation runs too: the operation ends now, as a failure.
-                self.machine.abort(TimeoutError_(self._watchdog_detail(m, now)), now)
+                self.machine.abort(DeadlineExceeded(self._watchdog_detail(m, now)), now)
             else:
                 self.machine.check_timeout(now)
             self._after_io()
@@ -221,7 +223,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         if m.session is not None:
             if m.watchdog.check(now):
                 detail = self._watchdog_detail(m, now)
-                self._drop(TimeoutError_(detail), MeterState.UNREACHABLE, detail, now)
+                self._drop(DeadlineExceeded(detail), MeterState.UNREACHABLE, detail, now)
                 return
             if now >= m.next_keepalive:
                 m.next_keepalive = now + self._keepalive_check_s
@@ -313,7 +315,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             _fn, future, _deadline, _t = m.jobs.popleft()
             if future.set_running_or_notify_cancel():
                 future.set_exception(
-                    LocalProtocolError(f"{m.spec.name}: the polling engine stopped"))
+                    EngineStopped(f"{m.spec.name}: the polling engine stopped"))
 
         def done(end: float) -> None:
             self._session_ended(m, None, MeterState.DISCONNECTED, "polling engine stopped", end)
@@ -422,7 +424,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         m = self.m
         booking = m.schedule.complete(self._started, end)
         if exc is None and len(results) != len(m.refs):
-            exc = LocalProtocolError(
+            exc = EngineError(
                 f"session returned {len(results)} results for {len(m.refs)} points")
         if exc is not None:
             sent = self.machine.requests - self._requests

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.errors import DlmsError, LocalProtocolError, TransportError
+from ..protocol.errors import DlmsError, EngineError, EngineStopped, TransportError
 from ..session.machine import SessionMachine, SessionState
 from .health import MeterState
 from .loop_ops import LoopOp
@@ -64,7 +64,7 @@ class LoopRpcMixin:
     def submit(self, name: str, fn: Callable[[Any], Any], timeout_s: float) -> Future[Any]:
         future: Future[Any] = Future()
         if self.stopping:
-            future.set_exception(LocalProtocolError(f"{name}: the polling engine is stopped"))
+            future.set_exception(EngineStopped(f"{name}: the polling engine is stopped"))
             return future
         self.m.jobs.append((fn, future, self._clock() + timeout_s, timeout_s))
         self.loop.call_soon_threadsafe(self.kick)
@@ -127,7 +127,7 @@ class LoopRpcMixin:
     def rpc_op(self, start: Callable[[SessionMachine, float], Any], cf: Future[Any]) -> None:
         """On the loop: run one operation of an RPC and complete ``cf`` with its outcome."""
         if self.op is not LoopOp.RPC or self.stopping:
-            cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
+            cf.set_exception(EngineStopped(f"{self.m.spec.name}: the polling engine stopped"))
             return
         holder = self.line.holder
         if holder is not None and holder is not self:  # type: ignore[comparison-overlap] # mixin
@@ -153,7 +153,7 @@ class LoopRpcMixin:
             return
         if self.op is LoopOp.RPC_OP:  # stopping: abandoned
             self.op = LoopOp.RPC
-            cf.set_exception(LocalProtocolError(f"{self.m.spec.name}: the polling engine stopped"))
+            cf.set_exception(EngineStopped(f"{self.m.spec.name}: the polling engine stopped"))
             return
         try:
             cf.set_result(self.machine.result())
@@ -198,7 +198,7 @@ class LoopSession:
     def _run(self, start: Callable[[SessionMachine, float], Any]) -> Any:
         meter = self._meter
         if meter.loop.in_loop:
-            raise LocalProtocolError("a request function must not run on the polling loop")
+            raise EngineError("a request function must not run on the polling loop")
         cf: Future[Any] = Future()
         meter.loop.call_soon_threadsafe(lambda: meter.rpc_op(start, cf))
         return cf.result()

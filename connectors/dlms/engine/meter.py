@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..protocol.errors import TimeoutError_, TransportError
+from ..protocol.errors import RequestNotStarted, TransportError
 from ..session.reading import Ref
 from .health import MeterHealth
 from .recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
@@ -123,7 +123,7 @@ class MeterRunner:
                 jobs.popleft()
                 if future.set_running_or_notify_cancel():
                     future.set_exception(
-                        TimeoutError_(f"{name}: request not started within {timeout_s} s"))
+                        RequestNotStarted(f"{name}: request not started within {timeout_s} s"))
                 continue
             if self.session is None:
                 decision = self.policy.decide(now)

@@ -18,8 +18,8 @@ from ..protocol.errors import (
     AuthenticationError,
     DataAccessError,
     DlmsError,
+    NoAnswer,
     ServiceError,
-    TimeoutError_,
     TransportError,
 )
 from .events import EngineSink, PointReading
@@ -40,7 +40,7 @@ def broken_by(exc: BaseException, meter: MeterRunner) -> bool:
     """Does this failure leave the session unusable?"""
     if isinstance(exc, (DataAccessError, ServiceError)):
         return False  # the meter answered, with a refusal: link and association are fine
-    if isinstance(exc, TimeoutError_):
+    if isinstance(exc, NoAnswer):
         # MeterSession already retransmitted and marks itself broken; a session without a
         # state gets MAX_READ_TIMEOUTS chances.
         state = getattr(meter.session, "state", None)

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-from ..protocol.errors import LocalProtocolError
+from ..protocol.errors import ConfigError
 
 __all__ = [
     "Backoff",
@@ -40,7 +40,7 @@ __all__ = [
 def _check(name: str, value: float, low: float, low_ok: bool = True) -> float:
     value = float(value)
     if not math.isfinite(value) or value < low or (value == low and not low_ok):
-        raise LocalProtocolError(f"{name} must be {'>=' if low_ok else '>'} {low}, got {value!r}")
+        raise ConfigError(f"{name} must be {'>=' if low_ok else '>'} {low}, got {value!r}")
     return value
 
 
@@ -66,7 +66,7 @@ class Backoff:
         self.multiplier = _check("multiplier", multiplier, 1.0)
         self.jitter = _check("jitter", jitter, 0.0)
         if self.jitter >= 1.0:  # a jitter of 100 % could yield a zero delay: a retry storm
-            raise LocalProtocolError(f"jitter must be below 1.0, got {self.jitter!r}")
+            raise ConfigError(f"jitter must be below 1.0, got {self.jitter!r}")
         self._rng = rng if rng is not None else random.Random()
         self._base = self.initial
         self.attempts = 0  # delays handed out since the last reset
@@ -146,7 +146,7 @@ class CircuitBreaker:
 
     def __init__(self, failure_threshold: int = 5, open_s: float = 60.0, max_events: int = 32):
         if failure_threshold < 1:
-            raise LocalProtocolError(f"failure_threshold must be >= 1, got {failure_threshold!r}")
+            raise ConfigError(f"failure_threshold must be >= 1, got {failure_threshold!r}")
         self.failure_threshold = int(failure_threshold)
         self.open_s = _check("open_s", open_s, 0.0)
         self.state = BreakerState.CLOSED

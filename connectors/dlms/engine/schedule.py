@@ -29,7 +29,7 @@ import math
 from collections.abc import Hashable, Iterator
 from typing import Generic, NamedTuple, TypeVar
 
-from ..protocol.errors import LocalProtocolError
+from ..protocol.errors import ConfigError, EngineError
 
 __all__ = ["BusSchedule", "CycleBooking", "PollSchedule", "stagger"]
 
@@ -41,7 +41,7 @@ _SLOT_EPS = 1e-9
 def _finite(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value):
-        raise LocalProtocolError(f"{name} must be a finite number, got {value!r}")
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
     return value
 
 
@@ -70,14 +70,14 @@ class PollSchedule:
     ) -> None:
         period = _finite("period_s", period_s)
         if period <= 0.0:
-            raise LocalProtocolError(f"period_s must be positive, got {period!r}")
+            raise ConfigError(f"period_s must be positive, got {period!r}")
         phase = _finite("phase_s", phase_s)
         if phase < 0.0:
-            raise LocalProtocolError(f"phase_s must not be negative, got {phase!r}")
+            raise ConfigError(f"phase_s must not be negative, got {phase!r}")
         tolerance = 0.1 * period if tolerance_s is None else _finite("tolerance_s", tolerance_s)
         # A tolerance of a whole period would make every slot "on time" and two slots run at once.
         if not 0.0 <= tolerance < period:
-            raise LocalProtocolError(f"tolerance_s must be in [0, period_s), got {tolerance!r}")
+            raise ConfigError(f"tolerance_s must be in [0, period_s), got {tolerance!r}")
         self.period = period
         self.origin = _finite("start", start) + phase
         self.tolerance = tolerance
@@ -122,7 +122,7 @@ class PollSchedule:
     def complete(self, started_at: float, now: float) -> CycleBooking:
         """Book a cycle that started at ``started_at`` and ended at ``now``."""
         if now < started_at:
-            raise LocalProtocolError("a cycle cannot end before it started")
+            raise EngineError("a cycle cannot end before it started")
         served = max(self._next, self._slot_at(started_at))
         deadline = self.deadline(served)
         lateness = started_at - deadline
@@ -159,10 +159,10 @@ def stagger(index: int, count: int, period: float) -> float:
     1,000 meters at a 1 s period start 1 ms apart instead of all in the same millisecond.
     """
     if count < 1 or not 0 <= index < count:
-        raise LocalProtocolError(f"stagger index {index} out of range for {count} meters")
+        raise ConfigError(f"stagger index {index} out of range for {count} meters")
     period = _finite("period", period)
     if period <= 0.0:
-        raise LocalProtocolError(f"period must be positive, got {period!r}")
+        raise ConfigError(f"period must be positive, got {period!r}")
     return period * index / count
 
 
@@ -184,7 +184,7 @@ class BusSchedule(Generic[K]):
 
     def add(self, key: K, schedule: PollSchedule) -> None:
         if key in self._members:
-            raise LocalProtocolError(f"meter {key!r} is already on this bus")
+            raise EngineError(f"meter {key!r} is already on this bus")
         self._members[key] = schedule
         self._served[key] = 0
 
@@ -193,7 +193,7 @@ class BusSchedule(Generic[K]):
         try:
             return self._members.pop(key)
         except KeyError:
-            raise LocalProtocolError(f"meter {key!r} is not on this bus") from None
+            raise EngineError(f"meter {key!r} is not on this bus") from None
 
     def schedule(self, key: K) -> PollSchedule:
         return self._members[key]

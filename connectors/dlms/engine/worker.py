@@ -20,9 +20,10 @@ from concurrent.futures import Future
 from typing import Any, Protocol
 
 from ..protocol.errors import (
+    DeadlineExceeded,
     DlmsError,
-    LocalProtocolError,
-    TimeoutError_,
+    EngineError,
+    EngineStopped,
     TransportError,
 )
 from .events import EngineSink
@@ -94,7 +95,7 @@ class ChannelWorker(MeterPolicyMixin):
         keepalive_check_s: float = 5.0,
     ) -> None:
         if not meters:
-            raise LocalProtocolError(f"channel {key} has no meter")
+            raise EngineError(f"channel {key} has no meter")
         self.key = key
         self.meters = {m.spec.name: m for m in meters}
         self.transport = transport
@@ -140,7 +141,7 @@ class ChannelWorker(MeterPolicyMixin):
     def submit(self, name: str, fn: Callable[[Any], Any], timeout_s: float) -> Future[Any]:
         future: Future[Any] = Future()
         if self._stopping:
-            future.set_exception(LocalProtocolError(f"{name}: the polling engine is stopped"))
+            future.set_exception(EngineStopped(f"{name}: the polling engine is stopped"))
             return future
         self.meters[name].jobs.append((fn, future, self._clock() + timeout_s, timeout_s))
         self._wake.set()
@@ -173,7 +174,7 @@ class ChannelWorker(MeterPolicyMixin):
                 _fn, future, _deadline, _t = m.jobs.popleft()
                 if future.set_running_or_notify_cancel():
                     future.set_exception(
-                        LocalProtocolError(f"{m.spec.name}: the polling engine stopped")
+                        EngineStopped(f"{m.spec.name}: the polling engine stopped")
                     )
             self._drop(m, None, MeterState.DISCONNECTED, "polling engine stopped")
         self.abort_line()
@@ -298,7 +299,7 @@ class ChannelWorker(MeterPolicyMixin):
 
     def _watchdog_expired(self, m: MeterRunner, now: float) -> None:
         detail = self._watchdog_detail(m, now)
-        self._drop(m, TimeoutError_(detail), MeterState.UNREACHABLE, detail)
+        self._drop(m, DeadlineExceeded(detail), MeterState.UNREACHABLE, detail)
 
     def _keepalive(self, m: MeterRunner, now: float) -> None:
         m.next_keepalive = now + self._keepalive_check_s
@@ -316,7 +317,7 @@ class ChannelWorker(MeterPolicyMixin):
         try:
             results = session.read(m.refs) if m.refs else []
             if len(results) != len(m.refs):
-                raise LocalProtocolError(
+                raise EngineError(
                     f"session returned {len(results)} results for {len(m.refs)} points"
                 )
         except Exception as exc:  # noqa: BLE001 - classified below, never kills the worker

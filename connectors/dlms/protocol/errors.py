@@ -8,11 +8,31 @@ illegal (bad FCS, truncated APDU, unexpected frame). Everything the package rais
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, TypeVar
+
+_E = TypeVar("_E", bound="DlmsError")
 
 
 class DlmsError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose.
+
+    ``meter`` names the meter the error concerns, set by the layer that knows it (``for_meter``:
+    the session, the engine); ``str()`` then starts with it, so every log line, health detail
+    and RPC reply says which meter, without each message spelling it out.
+    """
+
+    meter: Optional[str] = None
+
+    def for_meter(self: _E, name: str) -> _E:
+        """This error, about meter ``name`` (a name set earlier is kept)."""
+        if self.meter is None:
+            self.meter = name
+        return self
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        meter = self.meter
+        return text if meter is None or meter in text else f"{meter}: {text}"
 
 
 class ProtocolError(DlmsError):
@@ -65,9 +85,28 @@ class TransportError(DlmsError):
     """The byte pipe failed: connect refused, closed, timed out."""
 
 
-class TimeoutError_(TransportError):  # noqa: N801 - avoid shadowing the builtin
-    """No (complete) answer within the allowed time."""
+class NoAnswer(TransportError):
+    """The meter did not answer, or not completely, within the answer time-out and its retries."""
+
+
+class DeadlineExceeded(NoAnswer):
+    """An operation did not end within its overall deadline (a meter that keeps talking, or
+    drips its answer, cannot push it forward) or the watchdog's silence."""
 
 
 class ConfigError(DlmsError, ValueError):
     """A setting is invalid: the message names the meter and the field."""
+
+
+class EngineError(DlmsError):
+    """The polling engine was asked for what it cannot do now: it is stopped, the meter is not
+    one of its meters, a request waited too long for its turn."""
+
+
+class EngineStopped(EngineError):
+    """The polling engine is not running (not started yet, or stopped)."""
+
+
+class RequestNotStarted(EngineError):
+    """A queued request did not get the meter within its time-out (the meter stayed busy or
+    could not be connected)."""

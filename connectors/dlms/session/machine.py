@@ -17,7 +17,7 @@ or a deadline, so the sequence reads top to bottom and both drivers (the blockin
 Every operation has an overall deadline (``operation_timeout``, or ``until`` when the driver set
 an earlier one) and a budget of frames and bytes received, counted here where bytes arrive: the
 answers' per-exchange deadlines move with every RR, segment and retransmission, these never do.
-When either runs out the operation fails with a ``TimeoutError_`` or ``RemoteProtocolError``
+When either runs out the operation fails with a ``NoAnswer`` or ``RemoteProtocolError``
 naming the meter; it gets a short grace to close politely, then it is cut.
 
 Data that arrives while no operation runs is a late answer: it is traced and dropped, which is
@@ -38,16 +38,16 @@ from ..protocol.apdu.xdlms import Conformance
 from ..protocol.association import Association, Role
 from ..protocol.errors import (
     DataAccessError,
+    DeadlineExceeded,
     DlmsError,
     LocalProtocolError,
     RemoteProtocolError,
-    TimeoutError_,
 )
 from ..protocol.obis import Obis
 from .batching import WithListSupport
 from .channel import make_channel
 from .express import ExpressOp, ExpressRead
-from .machine_ops import MachineOpsMixin, Op, SessionState, named_error
+from .machine_ops import MachineOpsMixin, Op, SessionState
 from .reading import Reading, Ref, ScalerCache
 from .reads import DescriptorCache, ReadPlan
 from .settings import SessionSettings
@@ -185,7 +185,7 @@ class SessionMachine(MachineOpsMixin):
         if self._op is None or now < self.next_timeout():
             return
         if now >= self._op_deadline:
-            self.abort(TimeoutError_(
+            self.abort(DeadlineExceeded(
                 f"{self.name}: operation did not end within {self._op_limit:.3g} s"
                 f" ({self._op_received()})"), now)
         else:
@@ -199,7 +199,7 @@ class SessionMachine(MachineOpsMixin):
         op = self._op
         if op is None:
             return
-        exc = named_error(exc, self.name)
+        exc = exc.for_meter(self.name)
         if self._overrun is None:
             self._begin(now, min(self.settings.response_timeout, 1.0))
             self._op_max_frames, self._op_max_bytes = _GRACE_FRAMES, _GRACE_BYTES

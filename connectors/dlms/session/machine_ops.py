@@ -30,13 +30,11 @@ from ..protocol.association import (
 )
 from ..protocol.errors import (
     AssociationError,
-    DataAccessError,
-    DecodeError,
     DlmsError,
     LocalProtocolError,
+    NoAnswer,
     RemoteProtocolError,
     ServiceError,
-    TimeoutError_,
 )
 from ..protocol.hdlc import Connected, DataReceived, UnexpectedFrame, UnnumberedDataReceived
 from .batching import WithListSupport
@@ -323,7 +321,7 @@ class MachineOpsMixin:
             if not timed_out:
                 continue
             if attempts + repeated >= retries:
-                raise TimeoutError_(
+                raise NoAnswer(
                     f"no answer within {self._timeout:g} s"
                     + (f" after {attempts} retransmission(s)" if attempts else "")
                 )
@@ -332,7 +330,7 @@ class MachineOpsMixin:
             channel.discard()
             again = channel.retransmit()
             if not again:
-                raise TimeoutError_(f"no answer within {self._timeout:g} s")
+                raise NoAnswer(f"no answer within {self._timeout:g} s")
             self._write(again)
 
     def _poll(self) -> Any:
@@ -376,7 +374,7 @@ class MachineOpsMixin:
         """Name the meter in the error, remember it, dump the trace when it is a link problem."""
         if not isinstance(exc, DlmsError):
             return None
-        error = named_error(exc, self.name)
+        error = exc.for_meter(self.name)
         self.last_error = error
         if isinstance(error, AssociationError):
             self.log.warning("%s", error)
@@ -389,24 +387,4 @@ class MachineOpsMixin:
 def _describe(event: Any) -> str:
     reason = getattr(event, "reason", None)
     return f"{type(event).__name__}: {reason}" if reason else type(event).__name__
-
-
-def named_error(exc: DlmsError, name: str) -> DlmsError:
-    """The same error with the meter's name in front (unless it is already there)."""
-    text = str(exc)
-    if name in text:
-        return exc
-    message = f"{name}: {text}"
-    if isinstance(exc, AssociationError):
-        return type(exc)(message, exc.result, exc.diagnostic)
-    if isinstance(exc, DataAccessError):
-        return exc
-    if isinstance(exc, DecodeError):
-        error = DecodeError(message)
-        error.offset = exc.offset
-        return error
-    try:
-        return type(exc)(message)
-    except TypeError:  # pragma: no cover - a subclass with another signature
-        return exc
 

@@ -11,7 +11,7 @@ values (and, the first time in an association, the register scalers) in as few G
 requests as the negotiated PDU sizes allow: 9 registers are 1 round trip once the scalers are
 cached. A meter that refuses GET-with-list is polled with single GETs and that is remembered.
 
-Failures: a ``TimeoutError_`` after ``retries`` retransmissions or when the operation outlives
+Failures: a ``NoAnswer`` after ``retries`` retransmissions or when the operation outlives
 its overall deadline (``operation_timeout``; ``machine.until`` caps it for a whole command), a
 ``RemoteProtocolError`` when the link drops, the meter sends nonsense, repeats old frames or keeps
 talking past the operation's frame/byte budget. Either leaves the session BROKEN (the engine closes and

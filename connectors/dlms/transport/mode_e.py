@@ -19,8 +19,8 @@ from typing import Callable, Optional, Protocol, Tuple
 from ..protocol.errors import (
     DecodeError,
     LocalProtocolError,
+    NoAnswer,
     RemoteProtocolError,
-    TimeoutError_,
 )
 
 __all__ = [
@@ -237,7 +237,7 @@ def sign_on(
 ) -> Identification:
     """Run the mode E sign-on on an open port; leaves it at the agreed baud rate, 8N1.
 
-    Raises ``TimeoutError_`` when no complete identification arrives, ``RemoteProtocolError`` on a
+    Raises ``NoAnswer`` when no complete identification arrives, ``RemoteProtocolError`` on a
     garbled one or when the meter does not offer HDLC (and ``require_hdlc``); messages start with
     ``label`` (the transport passes its description). pyserial's own exceptions pass through: the
     transport maps them.
@@ -252,8 +252,8 @@ def sign_on(
         ident = _read_identification(port, settings.identification_timeout)
     except DecodeError as exc:
         raise RemoteProtocolError(f"{label}: garbled identification: {exc}") from exc
-    except TimeoutError_ as exc:
-        raise TimeoutError_(f"{label}: {exc}") from exc
+    except NoAnswer as exc:
+        raise NoAnswer(f"{label}: {exc}") from exc
     received_at = time.monotonic()
     if settings.require_hdlc and not ident.supports_hdlc:
         raise RemoteProtocolError(
@@ -313,6 +313,6 @@ def _read_identification(port: SerialLike, budget: float) -> Identification:
                 return ident
             pending = pending[consumed:]
         if time.monotonic() >= deadline:
-            raise TimeoutError_(
+            raise NoAnswer(
                 f"no identification within {budget:g} s (got {pending!r})"
             )

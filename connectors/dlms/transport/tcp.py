@@ -8,7 +8,7 @@ import os
 import socket
 from typing import Any, Optional
 
-from ..protocol.errors import TimeoutError_, TransportError
+from ..protocol.errors import NoAnswer, TransportError
 from .base import Transport
 
 __all__ = ["TcpTransport", "connect_error", "describe", "resolve", "start_connect", "tune_socket"]
@@ -123,7 +123,7 @@ class TcpTransport(Transport):
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except socket.timeout as exc:
-            raise TimeoutError_(
+            raise NoAnswer(
                 f"{self._description}: connect timed out after {self.connect_timeout:g} s"
             ) from exc
         except OSError as exc:
