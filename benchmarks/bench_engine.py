@@ -13,7 +13,7 @@ Figures printed (nothing asserted):
   steady window (target < 8 us), the share of cycles started on time (target >= 99 %) and RSS;
   start-up objects are frozen out of the garbage collector after the warm-up, as the connector
   does in the gateway (``--no-freeze``: not);
-- the same meters read by our MeterSession alone and by the gurux-dlms client in its best mode
+- the same meters read by our BlockingSession alone and by the gurux-dlms client in its best mode
   (GET-with-list of the values, scalers read once), each in one tight loop: CPU per register.
 
 Run: python benchmarks/bench_engine.py [--count 1000] [--seconds 20] [--period 1.0]
@@ -38,7 +38,7 @@ from tb_dlms.engine.engine import PollingEngine
 from tb_dlms.engine.events import NullSink
 from tb_dlms.engine.loop_meter import LoopMeter
 from tb_dlms.engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, TcpSpec
-from tb_dlms.session import MeterSession, SessionSettings
+from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.simulator.values import REGISTERS
 
 POINTS = tuple(PollPoint(r.key, ObjectRef(3, r.obis, 2)) for r in REGISTERS)
@@ -189,12 +189,12 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
 
 
 def session_loop(base_port: int, meters: int, seconds: float) -> dict[str, Any]:
-    """Our MeterSession alone, one thread, GET-with-list cycles over ``meters`` meters."""
+    """Our BlockingSession alone, one thread, GET-with-list cycles over ``meters`` meters."""
     from tb_dlms.transport import TcpTransport
 
     sessions = []
     for i in range(meters):
-        s = MeterSession(TcpTransport("127.0.0.1", base_port + i),
+        s = BlockingSession(TcpTransport("127.0.0.1", base_port + i),
                          SessionSettings(client=16, name=f"m{i}"))
         s.connect()
         sessions.append(s)
@@ -334,7 +334,7 @@ def main() -> None:
     finally:
         sim.stop()
     print(f"\n== tight loop, {n} meters, GET-with-list of 9 registers, one thread")
-    print(f"  tb_dlms MeterSession           {ours['cpu_us_per_register']:.2f} us CPU/register "
+    print(f"  tb_dlms BlockingSession           {ours['cpu_us_per_register']:.2f} us CPU/register "
           f"({ours['registers']} registers)")
     if theirs is not None:
         print(f"  gurux-dlms GXDLMSClient        {theirs['cpu_us_per_register']:.2f} us "

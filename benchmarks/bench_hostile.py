@@ -2,7 +2,7 @@
 misbehaves, for each mode of ``tb_dlms.testing.hostile.HostileMeter``.
 
 Three tables:
-* the blocking driver (``MeterSession``, default budgets, ``operation_timeout`` as given): time
+* the blocking driver (``BlockingSession``, default budgets, ``operation_timeout`` as given): time
   to give up, frames and bytes received by the failed read, tracemalloc peak during it, the error;
 * ``tb-dlms read --timeout N`` as a subprocess: wall time (interpreter start included), exit code;
 * the engine on its selector loop, one hostile meter beside a good one for a few seconds: failed
@@ -24,7 +24,7 @@ import tracemalloc
 from tb_dlms.engine.engine import PollingEngine
 from tb_dlms.engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, TcpSpec
 from tb_dlms.protocol.errors import DlmsError
-from tb_dlms.session import MeterSession, SessionSettings
+from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.simulator.server import SimulatorServer
 from tb_dlms.simulator.values import REGISTERS
 from tb_dlms.testing.hostile import MODES, HostileMeter, TimedSink
@@ -40,7 +40,7 @@ ENGINE_RUN_S = 5.0
 def blocking(mode: str, deadline: float) -> str:
     with HostileMeter(mode) as meter:
         settings = SessionSettings(name=mode, response_timeout=0.5, operation_timeout=deadline)
-        session = MeterSession(TcpTransport("127.0.0.1", meter.port), settings)
+        session = BlockingSession(TcpTransport("127.0.0.1", meter.port), settings)
         session.connect()
         frames0, bytes0 = session.machine.channel.frames, session.machine.bytes_received
         tracemalloc.start()
@@ -100,7 +100,7 @@ def main() -> None:
     print(f"deadline {deadline:g} s; default budgets: "
           f"{SessionSettings().max_operation_frames} frames, "
           f"{SessionSettings().max_operation_bytes} bytes per operation\n")
-    print("blocking driver (MeterSession)")
+    print("blocking driver (BlockingSession)")
     print("mode      gave up s   frames    bytes rx   peak KiB  error")
     for mode in MODES:
         print(blocking(mode, deadline))

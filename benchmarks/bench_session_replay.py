@@ -17,7 +17,7 @@ import time
 from tb_dlms.session import SessionSettings
 from tb_dlms.session.machine import SessionMachine
 from tb_dlms.session.reading import Ref
-from tb_dlms.simulator.connection import MeterSession as SimSession
+from tb_dlms.simulator.connection import ServerSession as SimSession
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
 from tb_dlms.simulator.values import REGISTERS

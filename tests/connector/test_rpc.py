@@ -24,7 +24,7 @@ NOW = dt.datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
 
 class FakeSession:
-    """Answers like MeterSession: get/read -> Reading | DataAccessError, set -> result, action."""
+    """Answers like BlockingSession: get/read -> Reading | DataAccessError, set -> result, action."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []

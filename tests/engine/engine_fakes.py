@@ -2,7 +2,7 @@
 
 ``FakeMeter`` holds what the far end does (up/down, credentials, a script of read failures, how
 long a read takes on the fake clock); ``FakeSession`` is what ``ChannelWorker`` drives, shaped
-like ``tb_dlms.session.MeterSession`` (connect / read / keepalive_if_due / close).
+like ``tb_dlms.session.BlockingSession`` (connect / read / keepalive_if_due / close).
 
 The selector loop (the production path for TCP) drives ``SessionMachine`` over a ``LoopLine``
 instead: ``FakeMachine`` is the machine's shape over the same ``FakeMeter`` (each operation ends
@@ -143,7 +143,7 @@ class FakeSession:
     def close(self) -> None:
         self.connected = False
         self.meter.closes += 1
-        self.line.close()  # like MeterSession: closing the session closes its transport
+        self.line.close()  # like BlockingSession: closing the session closes its transport
 
 
 def make_spec(

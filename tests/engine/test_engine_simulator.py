@@ -1,4 +1,4 @@
-"""PollingEngine + real MeterSession against the simulator on loopback.
+"""PollingEngine + real BlockingSession against the simulator on loopback.
 
 Truth: every value published must equal what the simulated meter's model says for that register
 at the reading's time (values are constant within a whole second; a reply computed just before a
@@ -23,7 +23,7 @@ from tb_dlms.engine.health import MeterState
 from tb_dlms.engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, SerialSpec, TcpSpec
 from tb_dlms.protocol.errors import TransportError
 from tb_dlms.session import SessionSettings
-from tb_dlms.simulator.connection import MeterSession as SimulatedConnection
+from tb_dlms.simulator.connection import ServerSession as SimulatedConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel, MeterOptions
 from tb_dlms.simulator.server import SimulatorServer

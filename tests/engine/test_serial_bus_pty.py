@@ -13,7 +13,7 @@ import threading
 import pytest
 import serial
 from tb_dlms.engine.spec import SerialSpec
-from tb_dlms.simulator.connection import MeterSession as SimulatedConnection
+from tb_dlms.simulator.connection import ServerSession as SimulatedConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
 from tb_dlms.testing.pty import PtyPair

@@ -8,7 +8,7 @@ import pytest
 from tb_dlms.protocol.errors import ConfigError, NoAnswer, RemoteProtocolError
 from tb_dlms.session import FrameTrace, Ref, SessionMachine, SessionSettings, SessionState
 from tb_dlms.session.trace import ENTRY_BYTES
-from tb_dlms.simulator.connection import MeterSession as MeterConnection
+from tb_dlms.simulator.connection import ServerSession as MeterConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
 from tb_dlms.simulator.values import REGISTERS as SIMULATED

@@ -1,4 +1,4 @@
-"""The blocking driver (``MeterSession``, used by ``tb-dlms read`` and the serial bus workers)
+"""The blocking driver (``BlockingSession``, used by ``tb-dlms read`` and the serial bus workers)
 against each hostile meter: the read fails within its deadline, with an error naming the meter,
 having taken in a bounded number of frames and a bounded heap."""
 
@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 from hostile_bounds import CLOSE_MARGIN_S, PEAK_BYTES
 from tb_dlms.protocol.errors import DlmsError, RemoteProtocolError
-from tb_dlms.session import MeterSession, SessionSettings
+from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.session.machine import SessionState
 from tb_dlms.testing.hostile import HostileMeter
 from tb_dlms.transport import TcpTransport
@@ -26,7 +26,7 @@ def settings(name: str, **extra: object) -> SessionSettings:
 
 def test_every_hostile_read_ends_by_its_deadline_with_bounded_frames_and_memory(hostile):
     name = f"hostile-{hostile.mode}"
-    session = MeterSession(TcpTransport("127.0.0.1", hostile.port), settings(name))
+    session = BlockingSession(TcpTransport("127.0.0.1", hostile.port), settings(name))
     session.connect()
     frames_before = session.machine.channel.frames
     tracemalloc.start()
@@ -48,7 +48,7 @@ def test_every_hostile_read_ends_by_its_deadline_with_bounded_frames_and_memory(
 
 
 def test_close_after_a_hostile_read_is_bounded_too(hostile):
-    session = MeterSession(TcpTransport("127.0.0.1", hostile.port), settings("m"))
+    session = BlockingSession(TcpTransport("127.0.0.1", hostile.port), settings("m"))
     session.connect()
     with pytest.raises(DlmsError):
         session.read(REFS)
@@ -63,7 +63,7 @@ def test_a_repeated_frame_counts_against_the_retries():
     # sides echoed forever; now the third repeat (retries=2) ends the read, long before the
     # deadline.
     with HostileMeter("repeat") as meter:
-        session = MeterSession(TcpTransport("127.0.0.1", meter.port),
+        session = BlockingSession(TcpTransport("127.0.0.1", meter.port),
                                settings("echo", operation_timeout=30.0))
         session.connect()
         started = time.monotonic()
@@ -76,7 +76,7 @@ def test_a_repeated_frame_counts_against_the_retries():
 
 def test_the_frame_budget_ends_a_meter_that_keeps_talking_before_the_deadline():
     with HostileMeter("segments") as meter:
-        session = MeterSession(
+        session = BlockingSession(
             TcpTransport("127.0.0.1", meter.port),
             settings("talker", operation_timeout=60.0, max_operation_frames=500),
         )
@@ -88,7 +88,7 @@ def test_the_frame_budget_ends_a_meter_that_keeps_talking_before_the_deadline():
 
 def test_the_deadline_ends_a_slow_drip_that_never_misses_a_frame_timeout():
     with HostileMeter("drip") as meter:
-        session = MeterSession(TcpTransport("127.0.0.1", meter.port), settings("drip"))
+        session = BlockingSession(TcpTransport("127.0.0.1", meter.port), settings("drip"))
         session.connect()
         with pytest.raises(DlmsError, match=f"drip: operation did not end within {DEADLINE_S:g} s"):
             session.read(REFS)

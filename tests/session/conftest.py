@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 from session_peer import T0
-from tb_dlms.session import MeterSession, SessionSettings
+from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.simulator.model import MeterOptions
 from tb_dlms.simulator.server import SimulatorServer
 from tb_dlms.transport import TcpTransport
@@ -34,12 +34,12 @@ def simulator() -> Iterator[Callable[..., SimulatorServer]]:
 
 
 @pytest.fixture
-def session() -> Iterator[Callable[..., MeterSession]]:
-    made: list[MeterSession] = []
+def session() -> Iterator[Callable[..., BlockingSession]]:
+    made: list[BlockingSession] = []
 
-    def make(port: int, **settings: Any) -> MeterSession:
+    def make(port: int, **settings: Any) -> BlockingSession:
         settings.setdefault("response_timeout", 0.5)
-        s = MeterSession(TcpTransport("127.0.0.1", port, 2.0), SessionSettings(**settings))
+        s = BlockingSession(TcpTransport("127.0.0.1", port, 2.0), SessionSettings(**settings))
         made.append(s)
         return s
 

@@ -1,4 +1,4 @@
-"""A scripted meter for session tests: the simulator's sans-IO ``MeterSession`` (our server-role
+"""A scripted meter for session tests: the simulator's sans-IO ``ServerSession`` (our server-role
 core + the MeterModel) behind one loopback TCP listener, with a hook that sees every batch of
 bytes the meter wants to send and decides what really goes out (hold, drop, reorder).
 
@@ -17,7 +17,7 @@ from typing import Any
 from tb_dlms.protocol.apdu import ExceptionResponse, ServiceErrorCode, StateError
 from tb_dlms.session import Ref
 from tb_dlms.simulator import values as v
-from tb_dlms.simulator.connection import MeterSession as MeterConnection
+from tb_dlms.simulator.connection import ServerSession as MeterConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import DEFAULT_OPTIONS, MeterModel, MeterOptions
 

@@ -18,9 +18,9 @@ from tb_dlms.protocol.errors import DataAccessError, TransportError
 from tb_dlms.protocol.units import ScalerUnit
 from tb_dlms.session import Reading, SessionMachine, SessionSettings, SessionState
 from tb_dlms.session.express import compile_express
+from tb_dlms.session.read_plan import DescriptorCache, ReadPlan
 from tb_dlms.session.reading import Ref, ScalerCache
-from tb_dlms.session.reads import DescriptorCache, ReadPlan
-from tb_dlms.simulator.connection import MeterSession as MeterConnection
+from tb_dlms.simulator.connection import ServerSession as MeterConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import DEFAULT_OPTIONS, MeterModel, MeterOptions
 

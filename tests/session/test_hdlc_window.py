@@ -11,7 +11,7 @@ import pytest
 from session_peer import REGISTERS, T0
 from tb_dlms.connector.config import load_config
 from tb_dlms.protocol.hdlc import LinkParameters
-from tb_dlms.session import MeterSession, SessionState
+from tb_dlms.session import BlockingSession, SessionState
 from tb_dlms.simulator.model import MeterOptions
 from tb_dlms.simulator.server import SimulatorServer
 from tb_dlms.transport import TcpTransport
@@ -41,7 +41,7 @@ def test_window_sizes_end_to_end_with_full_and_partial_acknowledgement(window, p
     srv = SimulatorServer(1, 0, options=options, clock=lambda: T0).run_in_thread()
     try:
         settings = settings_from_dlms_json(srv.ports[0], window)
-        s = MeterSession(TcpTransport("127.0.0.1", srv.ports[0], 2.0), settings)
+        s = BlockingSession(TcpTransport("127.0.0.1", srv.ports[0], 2.0), settings)
         started = time.monotonic()
         s.connect()
         link = s._channel.link

@@ -12,7 +12,7 @@ import pytest
 from session_peer import REGISTERS, T0
 from tb_dlms.protocol.errors import NoAnswer
 from tb_dlms.session import Reading, SessionMachine, SessionSettings, SessionState
-from tb_dlms.simulator.connection import MeterSession as MeterConnection
+from tb_dlms.simulator.connection import ServerSession as MeterConnection
 from tb_dlms.simulator.connection import SimulatedMeter
 from tb_dlms.simulator.model import MeterModel
 

@@ -1,4 +1,4 @@
-"""MeterSession against the simulator over real loopback sockets: values, round trips, quirks.
+"""BlockingSession against the simulator over real loopback sockets: values, round trips, quirks.
 
 Expected values come from the simulator's own model (MeterModel.expected, clock frozen at T0):
 the nine registers of ORIGINAL_SYSTEM.md with the Blue Book scalers and units.
@@ -22,7 +22,7 @@ from tb_dlms.protocol.errors import (
 )
 from tb_dlms.protocol.obis import Obis
 from tb_dlms.protocol.units import unit_symbol
-from tb_dlms.session import FrameTrace, MeterSession, Reading, SessionSettings, SessionState
+from tb_dlms.session import BlockingSession, FrameTrace, Reading, SessionSettings, SessionState
 from tb_dlms.transport import TcpTransport
 
 
@@ -36,7 +36,7 @@ def assert_registers(readings: list, model) -> None:
         assert reading.value == model.expected_value(ref.obis)
 
 
-def spy_requests(session: MeterSession) -> list[list[tuple[int, int]]]:
+def spy_requests(session: BlockingSession) -> list[list[tuple[int, int]]]:
     """(class_id, attribute) of every attribute the session asks for, per GET request."""
     assoc = session._assoc
     seen: list[list[tuple[int, int]]] = []
@@ -135,7 +135,7 @@ def test_a_long_password_over_more_than_8_segments_never_reaches_trace_or_log(
     srv = simulator(max_info_field=max_info, password=password)
     settings = SessionSettings(client=1, authentication="lls", password=password,
                                max_info_tx=max_info, max_info_rx=max_info, response_timeout=0.5)
-    s = MeterSession(TcpTransport("127.0.0.1", srv.ports[0], 2.0), settings,
+    s = BlockingSession(TcpTransport("127.0.0.1", srv.ports[0], 2.0), settings,
                      trace=FrameTrace(size=256))  # room for every frame of the test
     log = logging.getLogger("tb_dlms.test.secret")
     with caplog.at_level(logging.DEBUG):
@@ -213,7 +213,7 @@ def test_connection_refused_is_a_transport_error(simulator):
     srv = simulator()
     port = srv.ports[0]
     srv.stop()
-    s = MeterSession(TcpTransport("127.0.0.1", port, 1.0), SessionSettings())
+    s = BlockingSession(TcpTransport("127.0.0.1", port, 1.0), SessionSettings())
     with pytest.raises(TransportError, match=str(port)):
         s.connect()
     assert s.state is SessionState.CLOSED
@@ -240,7 +240,7 @@ def test_failures_per_object_and_rpcs(simulator, session):
 def test_keepalive_only_when_the_link_is_idle_near_the_inactivity_timeout(simulator):
     srv = simulator()
     now = [1000.0]
-    s = MeterSession(
+    s = BlockingSession(
         TcpTransport("127.0.0.1", srv.ports[0]),
         SessionSettings(inactivity_timeout=180, keepalive_margin=30),
         clock=lambda: now[0],

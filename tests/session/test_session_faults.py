@@ -1,4 +1,4 @@
-"""MeterSession against scripted meters: late replies, silence, a refused GET-with-list."""
+"""BlockingSession against scripted meters: late replies, silence, a refused GET-with-list."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from session_peer import REGISTERS, T0, NoWithList, ScriptedPeer
 from tb_dlms.protocol.errors import LocalProtocolError, NoAnswer
-from tb_dlms.session import MeterSession, Reading, SessionSettings, SessionState
+from tb_dlms.session import BlockingSession, Reading, SessionSettings, SessionState
 from tb_dlms.simulator.model import MeterModel
 from tb_dlms.transport import TcpTransport
 
@@ -17,9 +17,9 @@ ENERGY = REGISTERS[8]  # 1-1:1.8.0: grows with time, so every hour gives another
 VOLTAGE = REGISTERS[0]
 
 
-def open_session(peer: ScriptedPeer, **settings: Any) -> MeterSession:
+def open_session(peer: ScriptedPeer, **settings: Any) -> BlockingSession:
     settings.setdefault("response_timeout", 0.3)
-    s = MeterSession(TcpTransport("127.0.0.1", peer.port), SessionSettings(**settings))
+    s = BlockingSession(TcpTransport("127.0.0.1", peer.port), SessionSettings(**settings))
     s.connect()
     return s
 

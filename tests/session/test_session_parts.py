@@ -21,7 +21,7 @@ from tb_dlms.session import (
     WrapperChannel,
     render_value,
 )
-from tb_dlms.session.reads import DescriptorCache, ReadPlan
+from tb_dlms.session.read_plan import DescriptorCache, ReadPlan
 from tb_dlms.session.trace import secret_span
 
 V1 = Obis.parse("1-1:32.7.0")

@@ -1,21 +1,21 @@
 """The simulator counts the polite closes it sees (RLRQ, HDLC DISC): the gateway shutdown test
 uses these counters to prove that every session was released and disconnected, not just cut.
 
-Driven by our own client session (tb_dlms.session.MeterSession) over loopback TCP.
+Driven by our own client session (tb_dlms.session.BlockingSession) over loopback TCP.
 """
 
 from __future__ import annotations
 
 import time
 
-from tb_dlms.session import MeterSession, SessionSettings
+from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.simulator.server import SimulatorServer
 from tb_dlms.transport import TcpTransport
 
 REF = (3, "1-1:32.7.0", 2)
 
 
-def _session(port: int, **settings: object) -> MeterSession:
+def _session(port: int, **settings: object) -> BlockingSession:
     base: dict[str, object] = {
         "client": 1,
         "authentication": "lls",
@@ -23,7 +23,7 @@ def _session(port: int, **settings: object) -> MeterSession:
         "response_timeout": 1.0,
     }
     base.update(settings)
-    return MeterSession(TcpTransport("127.0.0.1", port, 2.0), SessionSettings(**base))
+    return BlockingSession(TcpTransport("127.0.0.1", port, 2.0), SessionSettings(**base))
 
 
 def _wait(predicate: object, timeout: float = 3.0) -> None:

@@ -701,16 +701,16 @@ def test_a_failing_session_costs_one_connection_only(make_server, monkeypatch, c
     srv = make_server(2)
     healthy = client(srv, 1)
     healthy.open()
-    from tb_dlms.simulator.connection import MeterSession
+    from tb_dlms.simulator.connection import ServerSession
 
-    original = MeterSession.receive
+    original = ServerSession.receive
 
     def broken(self, data):
         if self.meter.index == 0:
             raise RuntimeError("simulated bug")
         return original(self, data)
 
-    monkeypatch.setattr(MeterSession, "receive", broken)
+    monkeypatch.setattr(ServerSession, "receive", broken)
     victim = client(srv, 0)
     victim.sock.sendall(victim.link.connect())
     with pytest.raises((EOFError, ConnectionError)):

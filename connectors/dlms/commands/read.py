@@ -122,7 +122,7 @@ def _transport(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..session import FrameTrace, MeterSession
+    from ..session import BlockingSession, FrameTrace
 
     if not 0 < args.timeout < 1e6:  # (nan fails this too)
         return _fail(f"--timeout must be a positive number of seconds, not {args.timeout}")
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     quiet.propagate = False
     if not quiet.handlers:
         quiet.addHandler(logging.NullHandler())
-    session = MeterSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
+    session = BlockingSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
     # One deadline for connect and read together, whatever the meter sends (close has its own
     # short bound): the command ends within --timeout plus a moment.
     session.machine.until = time.monotonic() + args.timeout

@@ -22,9 +22,9 @@ from typing import Any
 
 from ..engine.spec import SerialSpec
 from ..protocol.errors import ConfigError
-from ._fields import MAX_DEPTH, Report, Section, depth_over, num, show
-from ._meter import METER_KEYS, parse_meter, parse_report_strategy
 from .config_fields import LOG_LEVELS, TOP_FIELDS, by_key, keys, secret_keys
+from .field_readers import MAX_DEPTH, Report, Section, depth_over, num, show
+from .meter_entry import METER_KEYS, parse_meter, parse_report_strategy
 from .model import ConnectorConfig, MeterConfig
 
 __all__ = ["LOG_LEVELS", "MASK", "METER_KEYS", "TOP_KEYS", "is_secret_key", "load_config",

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._fields import num
 from .config_fields import AXDR_TYPE_NAMES, STRATEGY_FIELDS, TABLES, Field, by_key
+from .field_readers import num
 
 __all__ = ["readme", "schema", "main"]
 

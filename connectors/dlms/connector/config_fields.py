@@ -1,6 +1,6 @@
 """Every dlms.json key in one table: key, type, default, range, meaning.
 
-The loader (``_meter.py``, ``config.py``) reads the scalar keys through these entries, and
+The loader (``meter_entry.py``, ``config.py``) reads the scalar keys through these entries, and
 ``config_docs`` generates ``config/dlms.schema.json`` and the key tables of ``config/README.md``
 from them, so the three cannot drift apart (a test compares the committed files with what this
 table generates).

@@ -29,10 +29,10 @@ from ..engine.health import MeterState
 from ..engine.spec import MeterSpec
 from ..protocol.errors import ConfigError, DlmsError
 from ..session.reading import Reading, Ref
-from ._fields import show
 from .alarms import MeterStatus
 from .config import load_config, masked
 from .converter_loading import DEFAULT_CONVERTER, UplinkConverter, converter_class
+from .field_readers import show
 from .gc_tuning import freeze_startup_objects
 from .model import ConnectorConfig, MeterConfig
 from .publisher import Publisher

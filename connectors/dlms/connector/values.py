@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..protocol.axdr import BitString, DataType, Typed
 from ..protocol.cosem_datetime import CosemDate, CosemDateTime, CosemTime
 from ..protocol.errors import ConfigError, LocalProtocolError
-from ._fields import show
+from .field_readers import show
 
 __all__ = ["TYPE_NAMES", "coerce_value", "parse_type_name", "type_name"]
 

@@ -12,7 +12,7 @@ one serial bus) and routes RPCs and reconnect requests to whatever owns the line
   performs).
 - Serial lines (and every channel when a custom ``session_factory`` or ``transport_factory`` is
   injected: blocking sessions) get a ``ChannelWorker`` thread with the blocking
-  ``MeterSession``; serial lines are slow and few. These threads get a small stack (256 KiB).
+  ``BlockingSession``; serial lines are slow and few. These threads get a small stack (256 KiB).
 
 Tests reach the loop path with ``machine_factory`` (what stands in for ``SessionMachine``) and
 ``line_factory`` (for ``LoopLine``): the production loop, timers and turn-taking over fake far ends.
@@ -64,14 +64,14 @@ def default_transport_factory(spec: TransportSpec) -> Any:
 def default_session_factory(
     clock: Callable[[], float], wall_clock: Callable[[], float], log: logging.Logger
 ) -> SessionFactory:
-    """``MeterSession`` per meter (imported late: the session layer depends on more modules)."""
-    from ..session import MeterSession
+    """``BlockingSession`` per meter (imported late: the session layer depends on more modules)."""
+    from ..session import BlockingSession
 
     def make(spec: MeterSpec, transport: Any) -> SessionLike:
         settings = spec.session
         if not getattr(settings, "name", True):  # errors and traces name the meter
             settings = dataclasses.replace(settings, name=spec.name)
-        return MeterSession(transport, settings, clock=clock, wall_clock=wall_clock, log=log)
+        return BlockingSession(transport, settings, clock=clock, wall_clock=wall_clock, log=log)
 
     return make
 

@@ -1,6 +1,6 @@
 """``LoopMeter``: one TCP meter on the shared ``SelectorLoop``, as a non-blocking state machine.
 
-The second driver of ``SessionMachine`` (the blocking one is ``MeterSession``): a non-blocking
+The second driver of ``SessionMachine`` (the blocking one is ``BlockingSession``): a non-blocking
 socket with a non-blocking connect, the machine's deadlines as loop timers, and the engine's
 decisions from ``MeterPolicyMixin`` (the same as the threaded bus worker's). At most one thing
 runs per meter (``op``): opening, associating, a read cycle, a keep-alive, an RPC, a close; the

@@ -184,7 +184,7 @@ class _Line:
 
 
 class LoopSession:
-    """The session an RPC's ``fn`` gets on the loop path: MeterSession's get/read/set/action,
+    """The session an RPC's ``fn`` gets on the loop path: BlockingSession's get/read/set/action,
     each run by the loop while this (RPC) thread waits."""
 
     def __init__(self, meter: Any) -> None:

@@ -63,7 +63,7 @@ class MeterRunner:
         self.spec = spec
         self.points = spec.points
         # Built once in the session's own reference type: every cycle hands the same tuple over
-        # (MeterSession caches its request plan per tuple of refs).
+        # (BlockingSession caches its request plan per tuple of refs).
         self.refs = tuple(
             Ref(p.ref.class_id, p.ref.obis, p.ref.attribute, p.ref.access) for p in spec.points
         )

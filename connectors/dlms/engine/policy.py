@@ -41,7 +41,7 @@ def broken_by(exc: BaseException, meter: MeterRunner) -> bool:
     if isinstance(exc, (DataAccessError, ServiceError)):
         return False  # the meter answered, with a refusal: link and association are fine
     if isinstance(exc, NoAnswer):
-        # MeterSession already retransmitted and marks itself broken; a session without a
+        # BlockingSession already retransmitted and marks itself broken; a session without a
         # state gets MAX_READ_TIMEOUTS chances.
         state = getattr(meter.session, "state", None)
         if state is not None:

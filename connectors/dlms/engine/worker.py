@@ -41,7 +41,7 @@ _MAX_WAIT_S = 5.0
 
 
 class SessionLike(Protocol):
-    """What the worker needs of ``tb_dlms.session.MeterSession``."""
+    """What the worker needs of ``tb_dlms.session.BlockingSession``."""
 
     def connect(self) -> Any: ...
 
@@ -275,7 +275,7 @@ class ChannelWorker(MeterPolicyMixin):
         except Exception as exc:  # noqa: BLE001 - a dead line cannot be closed politely
             self._log.debug("%s: close: %s", m.spec.name, exc)
         if len(self.meters) == 1:
-            self.abort_line()  # MeterSession closes its transport itself; other sessions may not
+            self.abort_line()  # BlockingSession closes its transport itself; other sessions may not
 
     def _drop(
         self, m: MeterRunner, exc: BaseException | None, state: MeterState, detail: str

@@ -1,15 +1,15 @@
 """The client session layer: drives the sans-IO protocol core over a transport for one meter.
 
-``MeterSession`` (connect, read, get/set/action, keep-alive, close), its ``SessionSettings``, the
+``BlockingSession`` (connect, read, get/set/action, keep-alive, close), its ``SessionSettings``, the
 ``Reading`` values it returns and the ``FrameTrace`` it dumps when a meter misbehaves.
 """
 
 from __future__ import annotations
 
+from .blocking import CLOCK_REF, BlockingSession, SessionState
 from .channel import ApduChannel, HdlcChannel, WrapperChannel, make_channel
 from .machine import SessionMachine
 from .reading import Reading, Ref, ScalerCache, render_value
-from .session import CLOCK_REF, MeterSession, SessionState
 from .settings import SessionSettings
 from .trace import FrameTrace, TraceEntry
 
@@ -18,7 +18,7 @@ __all__ = [
     "ApduChannel",
     "FrameTrace",
     "HdlcChannel",
-    "MeterSession",
+    "BlockingSession",
     "Reading",
     "Ref",
     "ScalerCache",

@@ -12,7 +12,7 @@ driver then moves bytes (``data_to_send()`` out, ``receive_data(data, now)`` in)
 transport fails, until ``busy`` is false; ``result()`` then returns the operation's value or
 raises its error. Each operation is written as a generator that yields while it waits for bytes
 or a deadline, so the sequence reads top to bottom and both drivers (the blocking
-``MeterSession``, the engine's selector loop) run exactly the same code.
+``BlockingSession``, the engine's selector loop) run exactly the same code.
 
 Every operation has an overall deadline (``operation_timeout``, or ``until`` when the driver set
 an earlier one) and a budget of frames and bytes received, counted here where bytes arrive: the
@@ -48,15 +48,15 @@ from .batching import WithListSupport
 from .channel import make_channel
 from .express import ExpressOp, ExpressRead
 from .machine_ops import MachineOpsMixin, Op, SessionState
+from .read_plan import DescriptorCache, ReadPlan
 from .reading import Reading, Ref, ScalerCache
-from .reads import DescriptorCache, ReadPlan
 from .settings import SessionSettings
 from .trace import FrameTrace
 
 __all__ = ["CLOCK_REF", "SessionMachine", "SessionState"]
 
 CLOCK_REF = Ref(8, Obis(0, 0, 1, 0, 0, 255), 2)  # the cheap GET of a keep-alive
-_log = logging.getLogger("tb_dlms.session.session")
+_log = logging.getLogger("tb_dlms.session.blocking")
 _INF = float("inf")
 Result = Union[Reading, DataAccessError]
 _READY = SessionState.READY

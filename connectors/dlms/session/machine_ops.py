@@ -40,8 +40,8 @@ from ..protocol.hdlc import Connected, DataReceived, UnexpectedFrame, Unnumbered
 from .batching import WithListSupport
 from .channel import ApduChannel
 from .express import compile_express
+from .read_plan import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
 from .reading import Ref, ScalerCache
-from .reads import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
 from .settings import SessionSettings
 from .trace import FrameTrace, secret_span
 

@@ -3,14 +3,14 @@ behind a serial-to-Ethernet converter) as the client sees it.
 
 Every byte the client sends reaches every meter, each answers only the HDLC frames addressed to its
 own physical address (a frame for another meter is line noise to it), and the answers go back on
-the one connection. Same surface as :class:`~.connection.MeterSession` for the socket loop.
+the one connection. Same surface as :class:`~.connection.ServerSession` for the socket loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .connection import MeterSession, SimulatedMeter
+from .connection import ServerSession, SimulatedMeter
 
 __all__ = ["ConcentratorSession"]
 
@@ -24,7 +24,7 @@ class ConcentratorSession:
         if not meters:
             raise ValueError("a concentrator needs at least one meter")
         self.meter = meters[0]  # latency and log lines: the first meter's
-        self.sessions = [MeterSession(m) for m in meters]
+        self.sessions = [ServerSession(m) for m in meters]
 
     @property
     def closed(self) -> bool:

@@ -1,7 +1,7 @@
 """One TCP connection to a simulated meter, without sockets: bytes in, bytes out.
 
 :class:`SimulatedMeter` is what one listening port serves (its MeterModel, HDLC address, link and
-association limits, quirks). :class:`MeterSession` is one client connection to it: a server-role
+association limits, quirks). :class:`ServerSession` is one client connection to it: a server-role
 ``HdlcConnection`` (or a wrapper framer) under a server-role ``Association``, with the model
 answering GET / SET / ACTION. ``receive(data)`` returns the bytes to write back; the socket loop
 (:mod:`.server`) owns time (latency, inactivity) and the sockets.
@@ -56,7 +56,7 @@ from ..protocol.wrapper import WrapperFramer, encode_wrapper
 from .model import MeterModel, MeterOptions
 
 __all__ = [
-    "GARBAGE", "LLS_CLIENTS", "PUBLIC_CLIENT", "MeterSession", "SimulatedMeter", "spoil_with_list",
+    "GARBAGE", "LLS_CLIENTS", "PUBLIC_CLIENT", "ServerSession", "SimulatedMeter", "spoil_with_list",
 ]
 
 PUBLIC_CLIENT = 16
@@ -155,7 +155,7 @@ def spoil_with_list(raw: bytes, results: list[Any], quirk: str) -> bytes:
     raise ValueError(f"unknown bad_with_list quirk {quirk!r}")
 
 
-class MeterSession:
+class ServerSession:
     """One client connection: ``receive(data) -> bytes to write``; ``closed`` asks the loop to
     close the socket (wrapper stream out of step)."""
 

@@ -3,7 +3,7 @@
 Meter ``i`` listens on ``base_port + i`` with its own :class:`~.model.MeterModel` (index ``i``):
 HDLC (server address logical 1, physical ``physical_base + i``, or the 1-byte address the
 original meter used) or the IEC 62056-47 wrapper (server wPort 1). Each TCP connection gets a
-:class:`~.connection.MeterSession`. No thread per meter: ``selectors`` over non-blocking
+:class:`~.connection.ServerSession`. No thread per meter: ``selectors`` over non-blocking
 sockets, a timer heap for the latency quirk, one sweep per second for the inactivity timeout.
 
 Use::
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .concentrator import ConcentratorSession
-from .connection import MeterSession, SimulatedMeter
+from .connection import ServerSession, SimulatedMeter
 from .model import DEFAULT_OPTIONS, MeterModel, MeterOptions
 
 __all__ = ["SimulatorServer"]
@@ -347,7 +347,7 @@ class SimulatorServer:
             if len(station.meters) > 1:
                 session: Any = ConcentratorSession(station.meters)
             else:
-                session = MeterSession(station.meter, self.wrapper)
+                session = ServerSession(station.meter, self.wrapper)
             client = _Client(sock, station, session)
             station.clients.add(client)
             self._sel.register(sock, _READ, client)

@@ -2,7 +2,7 @@
 
 For the hostile-meter suite (tests/hostile) and its benchmark: every read against it must end
 within its deadline with bounded memory. The connect phase (SNRM/UA, AARQ/AARE, public client 16
-or LLS) is the simulator's own (``simulator.connection.MeterSession``); after the association,
+or LLS) is the simulator's own (``simulator.connection.ServerSession``); after the association,
 ``mode`` decides what the meter does:
 
 * ``segments``: answers every frame we send (GET, RR, DISC) with one more I-frame segment whose
@@ -36,7 +36,7 @@ from ..protocol.hdlc import (
     HdlcFramer,
     encode_frame,
 )
-from ..simulator.connection import MeterSession as SimulatedConnection
+from ..simulator.connection import ServerSession as SimulatedConnection
 from ..simulator.connection import SimulatedMeter
 from ..simulator.model import MeterModel
 

@@ -1,4 +1,4 @@
-"""``MeterSession``: one meter over one blocking transport, for months without a human.
+"""``BlockingSession``: one meter over one blocking transport, for months without a human.
 
 A thin driver of ``SessionMachine`` (machine.py), where the protocol logic lives: this class only
 opens and closes the transport, writes what the machine produces, reads until the machine's next
@@ -34,7 +34,7 @@ from .reading import Reading
 from .settings import SessionSettings
 from .trace import FrameTrace
 
-__all__ = ["CLOCK_REF", "MeterSession", "SessionState"]
+__all__ = ["CLOCK_REF", "BlockingSession", "SessionState"]
 
 _log = logging.getLogger(__name__)
 Result = Union[Reading, DataAccessError]
@@ -45,7 +45,7 @@ _COUNTERS = (
 )
 
 
-class MeterSession:
+class BlockingSession:
     """The client session of one meter over a blocking ``Transport`` (see the module doc)."""
 
     def __init__(
@@ -116,7 +116,7 @@ class MeterSession:
         except Exception as exc:  # noqa: BLE001 - closing never raises
             m.log.debug("%s: while closing: %s", self.name, exc)
 
-    def __enter__(self) -> MeterSession:  # noqa: PYI034 - final class
+    def __enter__(self) -> BlockingSession:  # noqa: PYI034 - final class
         self.connect()
         return self
 
@@ -124,7 +124,7 @@ class MeterSession:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<MeterSession {self.name} {self.machine.state.value}>"
+        return f"<BlockingSession {self.name} {self.machine.state.value}>"
 
     # ------------------------------------------------------------------------------ services
     def read(self, refs: Iterable[Any]) -> list[Result]:

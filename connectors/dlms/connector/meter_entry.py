@@ -14,7 +14,6 @@ from ..engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, SerialS
 from ..protocol.errors import ConfigError, DlmsError
 from ..protocol.obis import Obis
 from ..session.settings import SessionSettings
-from ._fields import MISSING, Report, Section, num, show
 from .config_fields import (
     ATTRIBUTE_UPDATE_FIELDS,
     CONNECT_TIMEOUT,
@@ -29,6 +28,7 @@ from .config_fields import (
     by_key,
     keys,
 )
+from .field_readers import MISSING, Report, Section, num, show
 from .model import BUILTIN_RPCS, AttributeUpdate, MeterConfig, RpcMethod
 from .values import coerce_value, parse_type_name
 
