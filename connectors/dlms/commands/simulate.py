@@ -23,6 +23,21 @@ def _not_negative(text: str) -> int:
     return value
 
 
+def _key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a key is 32 hex digits") from None
+    if len(key) != 16:
+        raise argparse.ArgumentTypeError(f"a key is 32 hex digits (16 octets), got {len(key)} octets")
+    return key
+
+
+# The Green Book's example keys: documented test keys, never for a real meter.
+_TEST_BLOCK_KEY = "000102030405060708090A0B0C0D0E0F"
+_TEST_AUTH_KEY = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "simulate",
@@ -61,7 +76,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--meters-per-port", type=_positive, default=1,
         help="meters behind each port, like a data concentrator (HDLC physical addresses)",
     )
-    p.add_argument("--password", default="22222222", help="LLS password of clients 1 and 32")
+    p.add_argument("--password", default="22222222",
+                   help="LLS password of clients 1 and 32 (also the secret of HLS MD5, SHA1, SHA256)")
+    p.add_argument(
+        "--auth", choices=("lls", "hls-gmac", "hls-sha256", "hls-md5", "hls-sha1"), default="lls",
+        metavar="MODE", help="authentication of clients 1 and 32, default lls; or hls-gmac, "
+        "hls-sha256, hls-md5, hls-sha1 (client 16 stays public)",
+    )
+    p.add_argument(
+        "--security", choices=("none", "auth", "enc", "auth-enc"),
+        help="ciphered xDLMS (suite 0) required of clients 1 and 32 (default: auth-enc with "
+        "hls-gmac, else none); the client system title comes from the AARQ",
+    )
+    p.add_argument("--block-key", type=_key, default=_TEST_BLOCK_KEY, metavar="HEX32",
+                   help="global unicast block cipher key (default: the Green Book test key "
+                   f"{_TEST_BLOCK_KEY})")
+    p.add_argument("--auth-key", type=_key, default=_TEST_AUTH_KEY, metavar="HEX32",
+                   help=f"authentication key (default: the Green Book test key {_TEST_AUTH_KEY})")
     p.add_argument(
         "--inactivity-timeout", type=float, default=180.0, help="seconds before idle links close"
     )
@@ -88,12 +119,26 @@ def _options(args: argparse.Namespace) -> Any:
         "bad_with_list": args.bad_with_list or "",
         "window": args.window,
         "partial_ack": args.partial_ack,
+        "authentication": args.auth,
+        "security": _security(args),
+        "block_key": _as_key(args.block_key),
+        "auth_key": _as_key(args.auth_key),
     }
     if args.max_info is not None:
         kw["max_info_field"] = args.max_info
     if args.max_pdu is not None:
         kw["max_pdu_size"] = args.max_pdu
     return MeterOptions(**kw)
+
+
+def _as_key(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else bytes.fromhex(value)  # the default: a string
+
+
+def _security(args: argparse.Namespace) -> str:
+    if args.security is None:
+        return "auth-enc" if args.auth == "hls-gmac" else ""
+    return "" if args.security == "none" else str(args.security)
 
 
 def _print_expected(codes: list[str]) -> int:
@@ -140,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     address = "wPort 1" if server.wrapper else f"logical 1, physical {args.physical_base}..{last}"
     if args.meters_per_port > 1:
         address += f", {args.meters_per_port} meters per port"
+    if options.authentication != "lls":  # keys never printed
+        address += f", {options.authentication} {options.security or 'plain'}"
     print(
         f"tb-dlms simulate: {args.count} meter(s) on {args.host}:{ports[0]}..{ports[-1]} "
         f"({kind}, {address}, max info {options.max_info_field}, max PDU {options.max_pdu_size})",

@@ -196,6 +196,12 @@ class Association(ServerRole):
             if not self._inbox:
                 return NEED_DATA
             raw = self._inbox.popleft()
+            if self.role is Role.SERVER:
+                before = len(self._outbox)
+                opened = self._server_open(raw)  # deciphered, or None when refused
+                if opened is None:
+                    continue
+                raw = opened
             apdu = decode_apdu(raw, typed=self.role is Role.SERVER or self.settings.typed_values)
             handler = self._table.get((self._state, type(apdu)))
             if handler is None:
@@ -203,6 +209,8 @@ class Association(ServerRole):
                     f"unexpected {type(apdu).__name__} in state {self._state.value} "
                     f"({self.role.value})")
             handler(self, apdu)
+            if self.role is Role.SERVER:
+                self._server_seal_outbox(before)
         return self._events.popleft()
 
     def data_to_send(self) -> bytes:
@@ -219,6 +227,9 @@ class Association(ServerRole):
     def associate(self) -> bytes:
         self._require(Role.CLIENT, AssociationState.IDLE)
         s = self.settings
+        if s.authentication.hls:
+            raise LocalProtocolError(
+                f"{s.authentication.value}: HLS is served by the server role only, so far")
         aarq = AARQ(
             ApplicationContext.LOGICAL_NAME, s.authentication.mechanism,
             s.password if s.authentication is Authentication.LLS else None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from .apdu.acse import (
     AcseServiceProviderDiagnostic,
@@ -23,6 +23,9 @@ from .apdu.common import (
 from .apdu.service import ConfirmedServiceError, ExceptionResponse
 from .apdu.xdlms import DEFAULT_CLIENT_CONFORMANCE, Conformance
 from .errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from .security.server import ServerSecurity
 
 # One Role and one NEED_DATA sentinel for both state machines (HDLC link and association), so
 # the session layer tests ``is NEED_DATA`` and passes the same Role to both.
@@ -54,18 +57,37 @@ class AssociationState(Enum):
     IDLE = "idle"  # no association: initial, after release, rejection or reset()
     AWAITING_AARE = "awaiting-aare"  # client: AARQ sent
     ASSOCIATED = "associated"
+    AWAITING_HLS = "awaiting-hls"  # server: HLS AARE sent, the client's f(StoC) not yet checked
     AWAITING_RLRE = "awaiting-rlre"  # client: RLRQ sent
 
 
 class Authentication(str, Enum):
-    """Config vocabulary ("none", "lls") for the ACSE mechanism this stack speaks."""
+    """Config vocabulary ("none", "lls", "hls-gmac", ...) for the ACSE mechanism.
+
+    The HLS ones are served by the server role only (the client side comes with the session)."""
 
     NONE = "none"
     LLS = "lls"
+    HLS_MD5 = "hls-md5"
+    HLS_SHA1 = "hls-sha1"
+    HLS_GMAC = "hls-gmac"
+    HLS_SHA256 = "hls-sha256"
 
     @property
     def mechanism(self) -> AuthMechanism:
-        return AuthMechanism.LLS if self is Authentication.LLS else AuthMechanism.NONE
+        return _MECHANISMS[self]
+
+    @property
+    def hls(self) -> bool:
+        return self.mechanism >= AuthMechanism.HLS_MD5
+
+
+_MECHANISMS = {
+    Authentication.NONE: AuthMechanism.NONE, Authentication.LLS: AuthMechanism.LLS,
+    Authentication.HLS_MD5: AuthMechanism.HLS_MD5, Authentication.HLS_SHA1: AuthMechanism.HLS_SHA1,
+    Authentication.HLS_GMAC: AuthMechanism.HLS_GMAC,
+    Authentication.HLS_SHA256: AuthMechanism.HLS_SHA256,
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,9 @@ class AssociationSettings:
     typed_values: bool = False
     max_reassembly_size: int = 1 << 20
     calling_ap_title: bytes | None = None
+    # Server: keys, system title, policy and counters of HLS-GMAC / ciphering (mutable, shared
+    # by the associations of one meter: the client's invocation counter must keep growing).
+    security: ServerSecurity | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         try:
@@ -100,6 +125,10 @@ class AssociationSettings:
             object.__setattr__(self, "password", self.password.encode("utf-8"))
         if auth is Authentication.LLS and not self.password:
             raise LocalProtocolError("LLS authentication needs a password")
+        if auth is Authentication.HLS_GMAC and self.security is None:
+            raise LocalProtocolError("HLS-GMAC needs keys and a system title (security)")
+        if auth.hls and auth is not Authentication.HLS_GMAC and not self.password:
+            raise LocalProtocolError(f"{auth.value} authentication needs a secret (password)")
         if not 12 <= self.max_pdu_size <= 0xFFFF:
             raise LocalProtocolError(f"max_pdu_size out of range 12..65535: {self.max_pdu_size}")
         object.__setattr__(self, "conformance", Conformance(self.conformance))

@@ -67,7 +67,9 @@ from .association_events import (
     Role,
     SetRequested,
 )
-from .errors import LocalProtocolError
+from .association_hls import HlsServer
+from .errors import DlmsError, LocalProtocolError
+from .security import is_ciphered
 
 # Blue Book: the smallest max receive PDU size an xDLMS InitiateRequest may propose.
 _MIN_PDU = 12
@@ -81,6 +83,7 @@ class _Request:
     with_list: bool
     high_priority: bool
     confirmed: bool
+    cipher: bool | None = None  # the request came ciphered: None no, else general-glo?
 
 
 @dataclass
@@ -92,7 +95,7 @@ class _Blocks:
     sent: int  # number of the last block sent
 
 
-class ServerRole:
+class ServerRole(HlsServer):
     # Set up by Association.reset(); declared for the type checker.
     role: Role
     settings: AssociationSettings
@@ -105,6 +108,7 @@ class ServerRole:
     def _server_reset(self) -> None:
         self._request: _Request | None = None
         self._blocks: _Blocks | None = None
+        self._hls_reset()
 
     @property
     def client_max_pdu_size(self) -> int:
@@ -122,7 +126,7 @@ class ServerRole:
             raw = GetResponseNormal(invoke_id, results[0], hp, conf).encode()
         limit = self._peer_max_pdu
         if len(raw) <= limit:
-            return raw
+            return self._protect(raw, req.cipher)
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ:
             return ExceptionResponse(StateError.SERVICE_NOT_ALLOWED,
                                      ServiceErrorCode.PDU_TOO_LONG).encode()
@@ -131,8 +135,8 @@ class ServerRole:
         chunks = [payload[i:i + size] for i in range(0, len(payload), size)]
         if len(chunks) > 1:
             self._blocks = _Blocks(invoke_id, hp, conf, chunks, 1)
-        return GetResponseWithDataBlock(invoke_id, len(chunks) == 1, 1, chunks[0], hp,
-                                        conf).encode()
+        return self._protect(GetResponseWithDataBlock(invoke_id, len(chunks) == 1, 1, chunks[0],
+                                                      hp, conf).encode(), req.cipher)
 
     def respond_set(self, invoke_id: int,
                     results: DataAccessResult | Sequence[DataAccessResult]) -> bytes:
@@ -140,15 +144,19 @@ class ServerRole:
             results = (results,)
         req = self._take_request("set", invoke_id, len(results))
         if req.with_list:
-            return SetResponseWithList(invoke_id, tuple(results), req.high_priority,
-                                       req.confirmed).encode()
-        return SetResponseNormal(invoke_id, results[0], req.high_priority, req.confirmed).encode()
+            raw = SetResponseWithList(invoke_id, tuple(results), req.high_priority,
+                                      req.confirmed).encode()
+        else:
+            raw = SetResponseNormal(invoke_id, results[0], req.high_priority,
+                                    req.confirmed).encode()
+        return self._protect(raw, req.cipher)
 
     def respond_action(self, invoke_id: int, result: ActionResult,
                        return_data: Any = None) -> bytes:
         req = self._take_request("action", invoke_id, 1)
-        return ActionResponseNormal(invoke_id, result, return_data, req.high_priority,
-                                    req.confirmed).encode()
+        return self._protect(ActionResponseNormal(invoke_id, result, return_data,
+                                                  req.high_priority, req.confirmed).encode(),
+                             req.cipher)
 
     def _take_request(self, kind: str, invoke_id: int, count: int) -> _Request:
         if self.role is not Role.SERVER:
@@ -168,7 +176,17 @@ class ServerRole:
         self._request = self._blocks = None
         self._conformance = Conformance.NONE
         expected = s.authentication.mechanism
+        sec = s.security
+        context = (ApplicationContext.LOGICAL_NAME_WITH_CIPHERING
+                   if sec is not None and sec.policy is not None else ApplicationContext.LOGICAL_NAME)
         init = aarq.user_information
+        ciphered = isinstance(init, bytes) and is_ciphered(init)
+        hls_ok = self._hls_check_aarq(aarq)
+        if isinstance(init, bytes) and ciphered and hls_ok and aarq.application_context == context:
+            try:  # glo-initiate-request: deciphered with the calling-AP-title
+                init = InitiateRequest.decode(self._hls_open_initiate(init))
+            except DlmsError:
+                init = None
         proposed = init.proposed_conformance if isinstance(init, InitiateRequest) else Conformance.NONE
         client_pdu = init.client_max_receive_pdu_size if isinstance(init, InitiateRequest) else 0
         # Lenient reading: 0 is taken as "no limit" (some clients send it).
@@ -176,7 +194,7 @@ class ServerRole:
         negotiated = Conformance(proposed & s.conformance)
         diag = AcseServiceUserDiagnostic.NULL
         error: ConfirmedServiceError | None = None
-        if aarq.application_context != ApplicationContext.LOGICAL_NAME:
+        if aarq.application_context != context:
             diag = AcseServiceUserDiagnostic.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED
         elif aarq.mechanism != expected:
             diag = (AcseServiceUserDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED
@@ -185,6 +203,10 @@ class ServerRole:
         elif s.authentication is Authentication.LLS and not hmac.compare_digest(
                 aarq.calling_authentication_value or b"", s.password):
             diag = AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE
+        elif not hls_ok:
+            diag = AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE
+        elif context is ApplicationContext.LOGICAL_NAME_WITH_CIPHERING and not ciphered:
+            diag = AcseServiceUserDiagnostic.NO_REASON_GIVEN  # the Green Book wants it ciphered
         elif not isinstance(init, InitiateRequest):
             diag = AcseServiceUserDiagnostic.NO_REASON_GIVEN
         else:
@@ -200,7 +222,17 @@ class ServerRole:
                 error = ConfirmedServiceError(ConfirmedService.INITIATE_ERROR, ErrorClass.INITIATE,
                                               reason)
         accepted = diag == AcseServiceUserDiagnostic.NULL and error is None
-        if accepted:
+        if accepted and s.authentication.hls:
+            assert sec is not None  # _hls_check_aarq refuses HLS without it
+            plain = InitiateResponse(negotiated, s.max_pdu_size, 6)
+            response = sec.seal(plain.encode(), False) if ciphered else plain
+            aare = AARE(AssociationResult.ACCEPTED,
+                        AcseServiceUserDiagnostic.AUTHENTICATION_REQUIRED, expected, self._stoc,
+                        response, context, sec.system_title)
+            self._state = AssociationState.AWAITING_HLS
+            self._conformance = negotiated
+            self._peer_max_pdu = min(client_pdu, s.max_pdu_size)
+        elif accepted:
             aare = AARE(AssociationResult.ACCEPTED, diag, user_information=InitiateResponse(
                 negotiated, s.max_pdu_size, 6))
             self._state = AssociationState.ASSOCIATED
@@ -241,7 +273,7 @@ class ServerRole:
     def _accept(self, kind: str, apdu: Any, count: int, with_list: bool, event: Any) -> None:
         self._blocks = None  # a new request ends any long get (the client moved on)
         self._request = _Request(kind, apdu.invoke_id, count, with_list, apdu.high_priority,
-                                 apdu.confirmed)
+                                 apdu.confirmed, self._cipher)
         self._events.append(event)
 
     def _on_get(self, apdu: GetRequestNormal | GetRequestWithList) -> None:
@@ -285,6 +317,9 @@ class ServerRole:
             self._accept("set", apdu, len(items), with_list,
                          SetRequested(apdu.invoke_id, tuple(items), with_list))
 
+    def _on_hls_reply(self, apdu: ActionRequestNormal) -> None:
+        self._hls_reply(apdu)  # pass 3 of HLS: see association_hls
+
     def _on_action(self, apdu: ActionRequestNormal) -> None:
         if self._granted((Conformance.ACTION, "action")):
             self._accept("action", apdu, 1, False,
@@ -293,6 +328,7 @@ class ServerRole:
 
 _Handler = Callable[[Any, Any], None]
 _I, _A = AssociationState.IDLE, AssociationState.ASSOCIATED
+_H = AssociationState.AWAITING_HLS
 _REQUESTS: dict[type, _Handler] = {
     GetRequestNormal: ServerRole._on_get, GetRequestWithList: ServerRole._on_get,
     GetRequestNext: ServerRole._on_get_next, SetRequestNormal: ServerRole._on_set,
@@ -303,6 +339,11 @@ SERVER_TABLE: dict[tuple[AssociationState, type], _Handler] = {
     (_A, AARQ): ServerRole._on_aarq,  # a new AARQ replaces the association
     (_I, RLRQ): ServerRole._on_rlrq,
     (_A, RLRQ): ServerRole._on_rlrq,
+    (_H, AARQ): ServerRole._on_aarq,
+    (_H, RLRQ): ServerRole._on_rlrq,
+    (_H, ActionRequestNormal): ServerRole._on_hls_reply,
+    **{(_H, kind): ServerRole._on_unassociated for kind in _REQUESTS
+       if kind is not ActionRequestNormal},
     **{(_A, kind): handler for kind, handler in _REQUESTS.items()},
     **{(_I, kind): ServerRole._on_unassociated for kind in _REQUESTS},
 }

@@ -9,8 +9,10 @@ answering GET / SET / ACTION. ``receive(data)`` returns the bytes to write back;
 HDLC addressing, like real meters: the server answers logical device 1 with its physical address
 (2 or 4 bytes, as the client chose) or without one (1 byte, like the original field meter), so the
 link is built on the first frame addressed to us, with the addresses that frame used. The client
-address picks the association: 1 and 32 LLS with the meter's password, 16 public without
-authentication, any other client is refused at the AARQ.
+address picks the association: 1 and 32 LLS with the meter's password (or the HLS mechanism and
+ciphering of ``MeterOptions.authentication``/``security``, with the meter's ServerSecurity: keys,
+system title from its index, replay guard), 16 public without authentication, any other client
+is refused at the AARQ.
 
 Quirks applied here (counted on service responses only, so association always works):
 ``drop_every`` N (the Nth GET/SET/ACTION answer is computed but never written: HDLC clients then
@@ -52,8 +54,10 @@ from ..protocol.hdlc import (
     encode_frame,
     scan,
 )
+from ..protocol.security import GcmKey, Policy, SecurityContext
+from ..protocol.security.server import ServerSecurity
 from ..protocol.wrapper import WrapperFramer, encode_wrapper
-from .model import MeterModel, MeterOptions
+from .model import MeterModel, MeterOptions, server_system_title
 
 __all__ = [
     "GARBAGE", "LLS_CLIENTS", "PUBLIC_CLIENT", "ServerSession", "SimulatedMeter", "spoil_with_list",
@@ -65,7 +69,7 @@ MANAGEMENT_LOGICAL = 1
 # Noise before a reply: no 0x7E in it, so the HDLC framer skips it as line garbage.
 GARBAGE = b"\x00\xff\x55\xaa\x13\x11"
 # GET / SET / ACTION request tags: the answers the drop and garbage quirks count.
-_SERVICE_TAGS = frozenset((0xC0, 0xC1, 0xC3))
+_SERVICE_TAGS = frozenset((0xC0, 0xC1, 0xC3, 0xC8, 0xC9, 0xCB, 0xDB))  # plain, glo-, general-glo
 _PRELINK_LIMIT = 4096  # bytes kept while no frame addressed to us has come
 
 
@@ -83,6 +87,7 @@ class SimulatedMeter:
         "physical",
         "releases",
         "requests",
+        "security",
     )
 
     def __init__(self, model: MeterModel, physical: int) -> None:
@@ -95,6 +100,7 @@ class SimulatedMeter:
             options.max_info_field, options.max_info_field, options.window, options.window
         )
         self.conformance = server_conformance(options)
+        self.security = server_security(model)  # None: LLS meter
         self._settings: dict[tuple[int, bytes], AssociationSettings] = {}
         self.requests = 0  # GET / SET / ACTION requests answered (block transfers count once)
         # Polite closes seen (a client shutting down cleanly sends RLRQ, then DISC on HDLC).
@@ -115,11 +121,12 @@ class SimulatedMeter:
                 auth, secret = Authentication.NONE, b""
             else:
                 # Unknown clients get a secret nobody knows: their AARQ is refused.
-                auth = Authentication.LLS
+                auth = Authentication(self.options.authentication)
                 secret = password if client_sap in LLS_CLIENTS else os.urandom(16)
             settings = AssociationSettings(
                 authentication=auth,
                 password=secret,
+                security=None if client_sap == PUBLIC_CLIENT else self.security,
                 conformance=self.conformance,
                 max_pdu_size=self.options.max_pdu_size,
             )
@@ -127,6 +134,18 @@ class SimulatedMeter:
                 self._settings.clear()
             self._settings[key] = settings
         return settings
+
+
+def server_security(model: MeterModel) -> ServerSecurity | None:
+    """Keys, system title (from the meter index) and replay guard of an HLS meter."""
+    options = model.options
+    if options.authentication == "lls":
+        return None
+    policy = {"": None, "auth": Policy.AUTHENTICATION, "enc": Policy.ENCRYPTION,
+              "auth-enc": Policy.AUTHENTICATED_ENCRYPTION}[options.security]
+    context = SecurityContext(GcmKey(options.block_key, options.auth_key))
+    return ServerSecurity(context, server_system_title(model.index), policy,
+                          lambda: os.urandom(16), model.received)
 
 
 def server_conformance(options: MeterOptions) -> Conformance:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, Union
 
@@ -26,6 +26,7 @@ from ..protocol.axdr import DataType, Typed
 from ..protocol.cosem_datetime import CosemDateTime
 from ..protocol.errors import DlmsError, LocalProtocolError
 from ..protocol.obis import Obis
+from ..protocol.security import CounterGuard
 from . import values as _v
 from .objects import ACTION_TABLE, CLASS_OF, GET_TABLE, PROFILE, REG_TYPES, SET_TABLE
 from .profile import datetime_bytes, native, read_buffer, row_span
@@ -34,6 +35,10 @@ __all__ = ["DEFAULT_OPTIONS", "ControlState", "MeterModel", "MeterOptions"]
 
 AnyObis = Union[Obis, bytes, bytearray, memoryview, str]
 GetResult = Union[Typed, DataAccessResult]
+# Documented test keys (the Green Book's examples), the defaults of `tb-dlms simulate`.
+GREEN_BOOK_BLOCK_KEY = bytes(range(16))  # 000102...0F
+GREEN_BOOK_AUTH_KEY = bytes(range(0xD0, 0xE0))  # D0D1...DF
+AUTHENTICATIONS = ("lls", "hls-md5", "hls-sha1", "hls-gmac", "hls-sha256")
 
 
 @dataclass(frozen=True)
@@ -60,14 +65,34 @@ class MeterOptions:
     # Take only the first N I frames of each burst from the client and drop the rest (0 = all):
     # the poll is answered by RR N(R) below the client's last frame, a partial acknowledgement.
     partial_ack: int = 0
+    # Clients 1 and 32: "lls", or an HLS mechanism ("hls-gmac", "hls-sha256", "hls-md5",
+    # "hls-sha1"; the last three use ``password`` as the HLS secret). ``security``: "" (plain
+    # xDLMS), "auth", "enc" or "auth-enc" (ciphering required, suite 0, global keys below).
+    authentication: str = "lls"
+    security: str = ""
+    block_key: bytes = field(default=GREEN_BOOK_BLOCK_KEY, repr=False)
+    auth_key: bytes = field(default=GREEN_BOOK_AUTH_KEY, repr=False)
 
     def __post_init__(self) -> None:
+        if self.authentication not in AUTHENTICATIONS:
+            raise LocalProtocolError(f"authentication must be one of {AUTHENTICATIONS}, "
+                                     f"got {self.authentication!r}")
+        if self.security not in ("", "auth", "enc", "auth-enc"):
+            raise LocalProtocolError(f"security must be '', 'auth', 'enc' or 'auth-enc', "
+                                     f"got {self.security!r}")
+        if self.security and self.authentication == "lls":
+            raise LocalProtocolError("ciphering (security) needs an HLS authentication")
         if self.bad_with_list not in ("", "short", "block"):
             raise LocalProtocolError(f"bad_with_list must be '', 'short' or 'block', "
                                      f"got {self.bad_with_list!r}")
 
 
 DEFAULT_OPTIONS = MeterOptions()
+
+
+def server_system_title(index: int) -> bytes:
+    """Meter ``index``'s system title: manufacturer id "TBD" and the index (5 octets)."""
+    return b"TBD" + (index & 0xFFFFFFFFFF).to_bytes(5, "big")
 
 
 class ControlState:
@@ -139,6 +164,7 @@ class MeterModel:
         "_serial",
         "index",
         "options",
+        "received",
     )
 
     def __init__(
@@ -161,6 +187,9 @@ class MeterModel:
         self._off: tuple[tuple[int, int], ...] = ()  # closed supply-off intervals, as taus
         self._off_since: int | None = None  # tau the supply went off, while it is off
         self._secret: bytes | None = None  # set through the association's attribute 7
+        # The management client's last accepted invocation counter (replay protection); the
+        # frame counter object 0-0:43.1.0.255 shows it to the public client.
+        self.received = CounterGuard()
 
     # -- the three services ----------------------------------------------------------------
     def get(
@@ -222,6 +251,10 @@ class MeterModel:
     @property
     def logical_device_name(self) -> bytes:
         return b"SIMLDN%010d" % self.index  # 16 octets, the Blue Book maximum
+
+    @property
+    def frame_counter(self) -> int:
+        return self.received.last or 0
 
     @property
     def lls_password(self) -> bytes:

@@ -39,6 +39,8 @@ class ObjectHost(Protocol):
     def get_clock(self) -> Typed: ...
     def get_profile_buffer(self, access: SelectiveAccess | None) -> Typed | DataAccessResult: ...
     def get_entries_in_use(self) -> int: ...
+    @property
+    def frame_counter(self) -> int: ...
     def set_clock(self, value: Any) -> DataAccessResult: ...
     def set_control_mode(self, value: Any) -> DataAccessResult: ...
     def set_secret(self, value: Any) -> DataAccessResult: ...
@@ -56,6 +58,7 @@ __all__ = [
     "ASSOCIATION_OBIS",
     "CLASS_OF",
     "DISCONNECT_OBIS",
+    "FRAME_COUNTER_OBIS",
     "GET_TABLE",
     "LDN_OBIS",
     "OBJECT_DEFS",
@@ -74,6 +77,7 @@ ASSOCIATION_OBIS = Obis.parse("0-0:40.0.0")
 SERIAL_OBIS = Obis.parse("0-0:96.1.0")
 LDN_OBIS = Obis.parse("0-0:42.0.0")
 DISCONNECT_OBIS = Obis.parse("0-0:96.3.10")
+FRAME_COUNTER_OBIS = Obis.parse("0-0:43.1.0")
 PROFILE_OBIS = Obis.parse("1-0:99.1.0")
 
 # Register value types: what a real three-phase meter uses for each quantity.
@@ -235,6 +239,15 @@ _PROFILE = ObjectDef(
 )
 
 
+# Data (class 1): the last invocation counter accepted from the management client; a client
+# that lost its own continues from value + 1. Public: read without ciphering by client 16.
+_FRAME_COUNTER = ObjectDef(
+    1, 0, FRAME_COUNTER_OBIS,
+    (_ln(FRAME_COUNTER_OBIS), AttrDef(2, lambda m, a: _dlu(m.frame_counter))),
+    (),
+)
+
+
 def _association(object_list: list[Typed]) -> ObjectDef:
     listed = Typed(DataType.ARRAY, object_list)  # the same object for every meter and read
     return ObjectDef(
@@ -297,6 +310,7 @@ def _build() -> tuple[tuple[ObjectDef, ...], Typed]:
         *(_register(s) for s in _v.REGISTERS),
         _DISCONNECT,
         _PROFILE,
+        _FRAME_COUNTER,
     )
     # The association lists itself too; its own entry does not depend on the list's content.
     own = _association([])
