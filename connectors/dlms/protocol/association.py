@@ -76,6 +76,7 @@ from .association_events import (
     SetResult,
     StaleResponse,
 )
+from .association_hls_client import HlsClient
 from .association_server import SERVER_TABLE, ServerRole
 from .errors import (
     AssociationError,
@@ -137,7 +138,7 @@ class _Pending:
     size: int = 0
 
 
-class Association(ServerRole):
+class Association(ServerRole, HlsClient):
     def __init__(self, role: Role, settings: AssociationSettings | None = None) -> None:
         self.role = Role(role)
         self.settings = settings or AssociationSettings()
@@ -156,6 +157,7 @@ class Association(ServerRole):
         self._next_invoke = 1
         self._expected: dict[tuple[int, int], bytes] = {}  # expected_with_list's answers
         self._server_reset()
+        self._hls_client_reset()
 
     # The negotiated conformance, mirrored as a plain int for the per-request service checks.
     @property
@@ -202,6 +204,8 @@ class Association(ServerRole):
                 if opened is None:
                     continue
                 raw = opened
+            elif self.settings.security is not None:
+                raw = self._client_open(raw)
             apdu = decode_apdu(raw, typed=self.role is Role.SERVER or self.settings.typed_values)
             handler = self._table.get((self._state, type(apdu)))
             if handler is None:
@@ -228,8 +232,10 @@ class Association(ServerRole):
         self._require(Role.CLIENT, AssociationState.IDLE)
         s = self.settings
         if s.authentication.hls:
-            raise LocalProtocolError(
-                f"{s.authentication.value}: HLS is served by the server role only, so far")
+            aarq_bytes = self._hls_associate(
+                InitiateRequest(s.conformance, s.max_pdu_size, s.dlms_version))
+            self._state = AssociationState.AWAITING_AARE
+            return aarq_bytes
         aarq = AARQ(
             ApplicationContext.LOGICAL_NAME, s.authentication.mechanism,
             s.password if s.authentication is Authentication.LLS else None,
@@ -354,6 +360,7 @@ class Association(ServerRole):
         return iid
 
     def _send(self, pending: _Pending, raw: bytes) -> tuple[int, bytes]:
+        raw = self._client_seal(raw)
         if len(raw) > self._peer_max_pdu:
             raise LocalProtocolError(
                 f"request of {len(raw)} bytes exceeds the server's max PDU size "
@@ -365,6 +372,9 @@ class Association(ServerRole):
     def _on_aare(self, aare: AARE) -> None:
         self._state = AssociationState.IDLE
         info = aare.user_information
+        if aare.result == AssociationResult.ACCEPTED and self.settings.authentication.hls:
+            self._hls_on_aare(aare)
+            return
         if aare.result == AssociationResult.ACCEPTED:
             if not isinstance(info, InitiateResponse):
                 raise RemoteProtocolError("accepted AARE without an xDLMS InitiateResponse")
@@ -382,6 +392,12 @@ class Association(ServerRole):
         error = AuthenticationError if aare.diagnostic in _AUTH_DIAGNOSTICS else AssociationError
         raise error(f"association rejected: {reason}{detail}", int(aare.result),
                     int(aare.diagnostic))
+
+    def _on_hls_answer(self, apdu: ActionResponseNormal) -> None:
+        self._hls_on_reply(apdu)  # pass 4 of HLS: see association_hls_client
+
+    def _on_hls_refusal(self, apdu: ExceptionResponse | ConfirmedServiceError) -> None:
+        self._hls_on_refusal(apdu)
 
     def _on_rlre(self, rlre: RLRE) -> None:
         self._state = AssociationState.IDLE
@@ -445,8 +461,8 @@ class Association(ServerRole):
         if not block.last_block:
             p.next_block += 1
             s = self.settings
-            self._outbox.append(GetRequestNext(p.invoke_id, block.block_number,
-                                               s.high_priority, s.confirmed).encode())
+            self._outbox.append(self._client_seal(GetRequestNext(
+                p.invoke_id, block.block_number, s.high_priority, s.confirmed).encode()))
             return
         self._pending = None
         results = decode_block_payload(b"".join(p.chunks), p.with_list,
@@ -456,6 +472,7 @@ class Association(ServerRole):
 _Handler = Callable[[Association, Any], None]
 _A, _W, _R = (AssociationState.ASSOCIATED, AssociationState.AWAITING_AARE,
               AssociationState.AWAITING_RLRE)
+_H = AssociationState.AWAITING_HLS
 _CLIENT_TABLE: dict[tuple[AssociationState, type], _Handler] = {
     (_W, AARE): Association._on_aare,
     (_W, ExceptionResponse): Association._on_service_error,
@@ -463,6 +480,9 @@ _CLIENT_TABLE: dict[tuple[AssociationState, type], _Handler] = {
     (_A, ExceptionResponse): Association._on_service_error,
     (_A, ConfirmedServiceError): Association._on_service_error,
     (_R, RLRE): Association._on_rlre,
+    (_H, ActionResponseNormal): Association._on_hls_answer,
+    (_H, ExceptionResponse): Association._on_hls_refusal,
+    (_H, ConfirmedServiceError): Association._on_hls_refusal,
     **{(state, kind): Association._on_response
        for state in (_A, _R) for kind in _RESPONSE_KIND},
 }

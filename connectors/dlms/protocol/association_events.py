@@ -25,7 +25,7 @@ from .apdu.xdlms import DEFAULT_CLIENT_CONFORMANCE, Conformance
 from .errors import LocalProtocolError
 
 if TYPE_CHECKING:
-    from .security.server import ServerSecurity
+    from .security.server import AssociationSecurity
 
 # One Role and one NEED_DATA sentinel for both state machines (HDLC link and association), so
 # the session layer tests ``is NEED_DATA`` and passes the same Role to both.
@@ -111,7 +111,7 @@ class AssociationSettings:
     calling_ap_title: bytes | None = None
     # Server: keys, system title, policy and counters of HLS-GMAC / ciphering (mutable, shared
     # by the associations of one meter: the client's invocation counter must keep growing).
-    security: ServerSecurity | None = field(default=None, repr=False)
+    security: AssociationSecurity | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         try:

@@ -42,9 +42,9 @@ from .security import (
     verify_response,
 )
 from .security.hls import check_challenge
-from .security.server import ServerSecurity
+from .security.server import AssociationSecurity
 
-__all__ = ["HlsServer", "ServerSecurity"]
+__all__ = ["HlsServer", "AssociationSecurity"]
 
 ASSOCIATION_LN = bytes((0, 0, 40, 0, 0, 255))
 REPLY_TO_HLS = 1  # method of the association LN object
@@ -166,9 +166,7 @@ class HlsServer:
             assert sec is not None and self._client_title is not None  # checked at the AARQ
             key = sec.context.global_key
             verify_gmac_response(key, self._client_title, self._stoc, reply)
-            counter = sec.invocation_counter
-            sec.invocation_counter += 1
-            return gmac_response(key, sec.system_title, counter, self._ctos)
+            return gmac_response(key, sec.system_title, sec.take_counter(), self._ctos)
         if mechanism is AuthMechanism.HLS_SHA256:
             sec = s.security
             assert sec is not None and self._client_title is not None

@@ -10,7 +10,7 @@ HDLC addressing, like real meters: the server answers logical device 1 with its 
 (2 or 4 bytes, as the client chose) or without one (1 byte, like the original field meter), so the
 link is built on the first frame addressed to us, with the addresses that frame used. The client
 address picks the association: 1 and 32 LLS with the meter's password (or the HLS mechanism and
-ciphering of ``MeterOptions.authentication``/``security``, with the meter's ServerSecurity: keys,
+ciphering of ``MeterOptions.authentication``/``security``, with the meter's AssociationSecurity: keys,
 system title from its index, replay guard), 16 public without authentication, any other client
 is refused at the AARQ.
 
@@ -55,7 +55,7 @@ from ..protocol.hdlc import (
     scan,
 )
 from ..protocol.security import GcmKey, Policy, SecurityContext
-from ..protocol.security.server import ServerSecurity
+from ..protocol.security.server import AssociationSecurity
 from ..protocol.wrapper import WrapperFramer, encode_wrapper
 from .model import MeterModel, MeterOptions, server_system_title
 
@@ -136,7 +136,7 @@ class SimulatedMeter:
         return settings
 
 
-def server_security(model: MeterModel) -> ServerSecurity | None:
+def server_security(model: MeterModel) -> AssociationSecurity | None:
     """Keys, system title (from the meter index) and replay guard of an HLS meter."""
     options = model.options
     if options.authentication == "lls":
@@ -144,7 +144,7 @@ def server_security(model: MeterModel) -> ServerSecurity | None:
     policy = {"": None, "auth": Policy.AUTHENTICATION, "enc": Policy.ENCRYPTION,
               "auth-enc": Policy.AUTHENTICATED_ENCRYPTION}[options.security]
     context = SecurityContext(GcmKey(options.block_key, options.auth_key))
-    return ServerSecurity(context, server_system_title(model.index), policy,
+    return AssociationSecurity(context, server_system_title(model.index), policy,
                           lambda: os.urandom(16), model.received)
 
 

@@ -1,4 +1,4 @@
-"""The security state of a server (the meter simulator's side of suite 0), sans-IO."""
+"""The security state of one end of an association under suite 0 (client or server), sans-IO."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from .apdu import Deciphered, SecurityContext
 from .control import CounterGuard, Policy, ReplayedInvocationCounter, SecurityControl
 
 
-class ServerSecurity:
-    """The security state of one server (meter), shared by its associations.
+class AssociationSecurity:
+    """The security state of one end (a meter, or a client of one meter), shared by the
+    associations it makes: ``system_title`` is ours, ``guard`` checks the peer's counters and
+    ``invocation_counter`` is the next of ours.
 
     ``policy`` None: ciphered APDUs are accepted at any protection level but not required.
     ``challenge()`` draws StoC (the caller's randomness: this layer draws none). ``guard.last``
@@ -35,7 +37,7 @@ class ServerSecurity:
         self.hls_refused = 0  # associations dropped at pass 3 (wrong f(StoC))
 
     def __repr__(self) -> str:
-        return (f"ServerSecurity(system_title={self.system_title.hex()}, policy={self.policy}, "
+        return (f"AssociationSecurity(system_title={self.system_title.hex()}, policy={self.policy}, "
                 f"last_counter={self.guard.last}, replays={self.replays})")
 
     def open(self, raw: bytes, client_title: bytes | None) -> Deciphered:
@@ -48,8 +50,13 @@ class ServerSecurity:
             raise
         return opened
 
-    def seal(self, plain: bytes, general: bool) -> bytes:
-        control = SecurityControl(self.policy or Policy.AUTHENTICATED_ENCRYPTION)
+    def take_counter(self) -> int:
+        """Our next invocation counter, used once."""
         counter = self.invocation_counter
         self.invocation_counter += 1
+        return counter
+
+    def seal(self, plain: bytes, general: bool) -> bytes:
+        control = SecurityControl(self.policy or Policy.AUTHENTICATED_ENCRYPTION)
+        counter = self.take_counter()
         return self.context.encrypt(plain, control, self.system_title, counter, general=general)

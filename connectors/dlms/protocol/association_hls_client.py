@@ -1,0 +1,184 @@
+"""Client role of HLS (mechanisms 3-6) and ciphered xDLMS (security suite 0), sans-IO.
+
+The AARQ carries our system title and CtoS (its InitiateRequest ciphered as glo-initiate-request
+under a security policy); the AARE brings the server's system title and StoC. We then queue
+method 1 of the current association (0-0:40.0.0.255) with f(StoC) in data_to_send() (the
+session sends it like a GET-next) and report ``Associated`` only once the meter's f(CtoS)
+verifies. Every request is then ciphered with our system title and the next invocation counter
+(``AssociationSecurity.invocation_counter``, counted up per APDU); answers are deciphered with the
+server's title, their protection checked against the policy and their counter against replay.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from .apdu import (
+    AARE,
+    ActionRequestNormal,
+    ActionResponseNormal,
+    ActionResult,
+    ApplicationContext,
+    AuthMechanism,
+    ConfirmedServiceError,
+    ExceptionResponse,
+    InitiateRequest,
+    InitiateResponse,
+    MethodDescriptor,
+)
+from .apdu.xdlms import Conformance
+from .association_events import Associated, AssociationSettings, AssociationState
+from .axdr import DataType, Typed
+from .errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
+from .obis import Obis
+from .security import (
+    Ciphering,
+    HlsAuthenticationFailed,
+    SecurityControl,
+    gmac_response,
+    hash_response,
+    hls_aarq,
+    is_ciphered,
+    open_aare,
+    server_title_and_stoc,
+    sha256_response,
+    verify_gmac_response,
+    verify_response,
+)
+from .security.server import AssociationSecurity
+
+__all__ = ["HlsClient"]
+
+_REPLY_TO_HLS = MethodDescriptor(15, Obis.parse("0-0:40.0.0"), 1)
+_PLAIN_RESPONSES = frozenset((0xC4, 0xC5, 0xC7))  # get/set/action responses
+
+
+class HlsClient:
+    """Mixin of Association (client role): HLS passes 1-4 and the cipher step."""
+
+    settings: AssociationSettings
+    _state: AssociationState
+    _events: deque[Any]
+    _outbox: deque[bytes]
+    _conformance: Conformance
+    _peer_max_pdu: int
+
+    def _hls_client_reset(self) -> None:
+        self._server_title: bytes | None = None
+        self._own_ctos = self._server_stoc = b""
+        self._hls_invoke = 0
+
+    def _security(self) -> AssociationSecurity:
+        sec = self.settings.security
+        if sec is None:
+            raise LocalProtocolError(
+                f"{self.settings.authentication.value} needs keys and a client system title")
+        return sec
+
+    def _hls_associate(self, initiate: InitiateRequest) -> bytes:
+        sec = self._security()
+        self._hls_client_reset()
+        self._own_ctos = sec.challenge()
+        ciphering = None
+        if sec.policy is not None:
+            ciphering = Ciphering(sec.context, SecurityControl(sec.policy), sec.take_counter())
+        aarq = hls_aarq(self.settings.authentication.mechanism, sec.system_title, self._own_ctos,
+                        initiate, ciphering)
+        return aarq.encode()
+
+    # ---- pass 2: the AARE ----------------------------------------------------------------
+    def _hls_on_aare(self, aare: AARE) -> None:
+        sec = self._security()
+        context = (ApplicationContext.LOGICAL_NAME if sec.policy is None
+                   else ApplicationContext.LOGICAL_NAME_WITH_CIPHERING)
+        if aare.application_context != context:
+            raise RemoteProtocolError(
+                f"AARE accepted with application context {aare.application_context.name}")
+        self._server_title, self._server_stoc = server_title_and_stoc(aare)
+        info = open_aare(aare, sec.context, sec.policy)
+        if isinstance(info, ConfirmedServiceError):
+            raise RemoteProtocolError(f"association refused: {info}")
+        if not isinstance(info, InitiateResponse):
+            raise RemoteProtocolError("accepted AARE without an xDLMS InitiateResponse")
+        self._conformance = Conformance(info.negotiated_conformance)
+        self._peer_max_pdu = info.server_max_receive_pdu_size
+        # Pass 3: f(StoC) to method 1 of the current association, sent by the session.
+        s = self.settings
+        self._hls_invoke = 1
+        request = ActionRequestNormal(self._hls_invoke, _REPLY_TO_HLS,
+                                      Typed(DataType.OCTET_STRING, self._f_stoc(sec)),
+                                      s.high_priority, s.confirmed).encode()
+        self._outbox.append(self._client_seal(request))
+        self._state = AssociationState.AWAITING_HLS
+
+    def _f_stoc(self, sec: AssociationSecurity) -> bytes:
+        s = self.settings
+        mechanism = s.authentication.mechanism
+        assert self._server_title is not None
+        if mechanism is AuthMechanism.HLS_GMAC:
+            return gmac_response(sec.context.global_key, sec.system_title, sec.take_counter(),
+                                 self._server_stoc)
+        if mechanism is AuthMechanism.HLS_SHA256:
+            return sha256_response(s.password, sec.system_title, self._server_title,
+                                   self._server_stoc, self._own_ctos)
+        return hash_response(mechanism, s.password, self._server_stoc)
+
+    # ---- pass 4: the meter's f(CtoS) -----------------------------------------------------
+    def _hls_on_reply(self, apdu: ActionResponseNormal) -> None:
+        self._state = AssociationState.IDLE
+        if apdu.invoke_id != self._hls_invoke:
+            raise RemoteProtocolError(f"action response {apdu.invoke_id} does not answer f(StoC)")
+        if apdu.result is not ActionResult.SUCCESS:
+            raise AuthenticationError(
+                f"HLS authentication refused by the meter ({apdu.result.label}): wrong keys, "
+                "secret or system title?")
+        answer = getattr(apdu.return_data, "value", apdu.return_data)
+        if not isinstance(answer, (bytes, bytearray)):
+            raise AuthenticationError("HLS: the meter's f(CtoS) is not an octet string")
+        try:
+            self._check_f_ctos(bytes(answer))
+        except HlsAuthenticationFailed as exc:
+            raise AuthenticationError(f"HLS: the meter failed our challenge: {exc}") from None
+        self._state = AssociationState.ASSOCIATED
+        self._events.append(Associated(self._conformance, self._peer_max_pdu))
+
+    def _hls_on_refusal(self, apdu: ExceptionResponse | ConfirmedServiceError) -> None:
+        self._state = AssociationState.IDLE
+        raise AuthenticationError(f"HLS authentication refused by the meter: {apdu}")
+
+    def _check_f_ctos(self, answer: bytes) -> None:
+        s = self.settings
+        sec = self._security()
+        mechanism = s.authentication.mechanism
+        title = self._server_title
+        assert title is not None
+        if mechanism is AuthMechanism.HLS_GMAC:
+            verify_gmac_response(sec.context.global_key, title, self._own_ctos, answer)
+        elif mechanism is AuthMechanism.HLS_SHA256:
+            verify_response(sha256_response(s.password, title, sec.system_title,
+                                            self._own_ctos, self._server_stoc), answer, mechanism)
+        else:
+            verify_response(hash_response(mechanism, s.password, self._own_ctos), answer,
+                            mechanism)
+
+    # ---- the cipher step -----------------------------------------------------------------
+    def _client_seal(self, raw: bytes) -> bytes:
+        sec = self.settings.security
+        if sec is None or sec.policy is None:
+            return raw
+        return sec.seal(raw, False)
+
+    def _client_open(self, raw: bytes) -> bytes:
+        """A received APDU made plain (ciphered ones deciphered, counter checked)."""
+        sec = self.settings.security
+        if sec is None:
+            return raw
+        if raw[0] in _PLAIN_RESPONSES:
+            if sec.policy is not None:
+                raise RemoteProtocolError(
+                    f"plain response under the security policy {sec.policy.label}")
+            return raw
+        if not is_ciphered(raw):
+            return raw
+        return sec.open(raw, self._server_title).apdu
