@@ -12,19 +12,26 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
-from ..protocol.errors import DataAccessError, DlmsError
+from ..protocol.errors import DataAccessError, DlmsError, RemoteProtocolError
 from ..protocol.obis import Obis
 
 PASSWORD_ENV = "TB_DLMS_PASSWORD"
+BLOCK_KEY_ENV = "TB_DLMS_BLOCK_KEY"
+AUTH_KEY_ENV = "TB_DLMS_AUTH_KEY"
+FRAME_COUNTER = (1, Obis.parse("0-0:43.1.0"), 2)  # read with the public client before HLS-GMAC
 
 _EPILOG = f"""\
 OBJECT is OBIS[/class[/attribute]]: class 3 (Register) and attribute 2 (value) by default; for
 classes 3 and 4 the scaler_unit is read too and applied. Examples: 1-1:32.7.0  0-0:1.0.0/8/2
 
 The LLS password may come from the environment variable {PASSWORD_ENV} instead of --password
-(command lines show up in process lists and shell histories).
+(command lines show up in process lists and shell histories); likewise the HLS-GMAC keys from
+{BLOCK_KEY_ENV} and {AUTH_KEY_ENV} instead of --block-key and --auth-key. With --auth hls-gmac
+and no --invocation-counter, the frame counter 0-0:43.1.0.255 (attribute 2) is first read with
+the public client (16) and the session continues from the value after it.
 
 Output: one JSON object keyed by each OBJECT as given, e.g.
   {{"1-1:32.7.0": {{"value": 230.1, "unit": "V", "scaler": -1, "raw": 2301}},
@@ -54,8 +61,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="server physical address (default: none, logical only)")
     p.add_argument("--address-size", type=int, choices=(1, 2, 4),
                    help="server address bytes (default: 1; 2 or 4 as --server-physical needs)")
-    p.add_argument("--auth", choices=("none", "lls"), default="none", help="authentication")
+    p.add_argument("--auth", choices=("none", "lls", "hls-gmac"), default="none", metavar="MODE",
+                   help="authentication (default none): none, lls or hls-gmac")
     p.add_argument("--password", help=f"LLS password (or set {PASSWORD_ENV})")
+    p.add_argument("--system-title", metavar="HEX16", help="our (the client's) system title")
+    p.add_argument("--block-key", metavar="HEX32",
+                   help=f"block cipher key (or set {BLOCK_KEY_ENV}); never printed")
+    p.add_argument("--auth-key", metavar="HEX32",
+                   help=f"authentication key (or set {AUTH_KEY_ENV}); never printed")
+    p.add_argument("--security", choices=("auth-enc", "auth", "enc"),
+                   help="protection of every APDU with hls-gmac (default: auth-enc)")
+    p.add_argument("--invocation-counter", type=int, metavar="N",
+                   help="first invocation counter to send (default: the meter's frame counter "
+                   "+ 1, read with the public client)")
     p.add_argument(
         "--timeout", type=float, default=10.0,
         help="seconds the whole read may take: connect, read and close (default 10); each"
@@ -88,12 +106,48 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _hex(value: str | None, what: str, octets: int) -> bytes:
+    """A hex option; the error names the option, never its value (a key)."""
+    try:
+        data = bytes.fromhex(value or "")
+    except ValueError:
+        raise ValueError(f"{what}: not hexadecimal") from None
+    if len(data) != octets:
+        raise ValueError(f"{what}: must be {2 * octets} hex digits")
+    return data
+
+
+def _hls(args: argparse.Namespace) -> dict[str, Any]:
+    if args.auth != "hls-gmac":
+        given = [o for o, v in (("--system-title", args.system_title), ("--block-key",
+                 args.block_key), ("--auth-key", args.auth_key), ("--security", args.security),
+                 ("--invocation-counter", args.invocation_counter)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} go(es) with --auth hls-gmac")
+        return {}
+    counter = args.invocation_counter
+    if counter is not None and not 0 <= counter <= 0xFFFFFFFF:
+        raise ValueError("--invocation-counter must be in 0..4294967295")
+    return {
+        "system_title": _hex(args.system_title, "--system-title", 8),
+        "block_key": _hex(args.block_key or os.environ.get(BLOCK_KEY_ENV), "--block-key", 16),
+        "auth_key": _hex(args.auth_key or os.environ.get(AUTH_KEY_ENV), "--auth-key", 16),
+        "security": args.security or "auth-enc",
+        "invocation_counter": counter or 0,
+    }
+
+
+def _settings(args: argparse.Namespace, public: bool = False) -> Any:
     from ..session import SessionSettings
 
+    if public:  # the frame counter read before an HLS-GMAC session
+        args = argparse.Namespace(**{**vars(args), "auth": "none", "client": 16,
+                                     "system_title": None, "block_key": None, "auth_key": None,
+                                     "security": None, "invocation_counter": None})
     password: str = args.password if args.password is not None else os.environ.get(PASSWORD_ENV, "")
-    client = args.client if args.client is not None else (1 if args.auth == "lls" else 16)
+    client = args.client if args.client is not None else (16 if args.auth == "none" else 1)
     return SessionSettings(
+        **_hls(args),
         client=client,
         server_logical=args.server_logical,
         server_physical=args.server_physical,
@@ -121,8 +175,36 @@ def _transport(args: argparse.Namespace) -> Any:
     return SerialTransport(args.serial, args.baud, mode_e=args.mode_e)
 
 
-def run(args: argparse.Namespace) -> int:
+def _session(args: argparse.Namespace, settings: Any, transport: Any) -> Any:
     from ..session import BlockingSession, FrameTrace
+
+    sink = (lambda line: print(line, file=sys.stderr, flush=True)) if args.trace else None
+    # The one-line error is the whole story on stderr (--trace shows the frames live).
+    quiet = logging.getLogger("tb_dlms.commands.read.session")
+    quiet.propagate = False
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    return BlockingSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
+
+
+def _frame_counter(args: argparse.Namespace, deadline: float) -> int:
+    """The meter's frame counter, read with the public client (DlmsError if it cannot be)."""
+    session = _session(args, _settings(args, public=True), _transport(args))
+    session.machine.until = deadline
+    try:
+        session.connect()
+        (result,) = session.read([FRAME_COUNTER])
+    finally:
+        session.close()
+    if isinstance(result, DlmsError):
+        raise result
+    value = result.raw if result.raw is not None else result.value
+    if not isinstance(value, int) or value < 0:
+        raise RemoteProtocolError(f"frame counter 0-0:43.1.0.255: not a counter ({value!r})")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.timeout < 1e6:  # (nan fails this too)
         return _fail(f"--timeout must be a positive number of seconds, not {args.timeout}")
@@ -132,16 +214,17 @@ def run(args: argparse.Namespace) -> int:
         transport = _transport(args)
     except (ValueError, DlmsError) as exc:
         return _fail(str(exc))
-    sink = (lambda line: print(line, file=sys.stderr, flush=True)) if args.trace else None
-    # The one-line error is the whole story on stderr (--trace shows the frames live).
-    quiet = logging.getLogger("tb_dlms.commands.read.session")
-    quiet.propagate = False
-    if not quiet.handlers:
-        quiet.addHandler(logging.NullHandler())
-    session = BlockingSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
     # One deadline for connect and read together, whatever the meter sends (close has its own
     # short bound): the command ends within --timeout plus a moment.
-    session.machine.until = time.monotonic() + args.timeout
+    deadline = time.monotonic() + args.timeout
+    if args.auth == "hls-gmac" and args.invocation_counter is None:
+        try:
+            counter = _frame_counter(args, deadline)
+        except DlmsError as exc:
+            return _fail(f"reading the frame counter 0-0:43.1.0.255: {exc}")
+        settings = replace(settings, invocation_counter=min(counter + 1, 0xFFFFFFFF))
+    session = _session(args, settings, transport)
+    session.machine.until = deadline
     try:
         session.connect()
         results = session.read(refs)

@@ -8,16 +8,23 @@ logged and pasted into tickets).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..protocol.association_events import AssociationSettings, Authentication
 from ..protocol.errors import ConfigError, DlmsError
 from ..protocol.hdlc import HdlcAddress, LinkParameters
+from ..protocol.security import GcmKey, Policy, SecurityContext
+from ..protocol.security.server import AssociationSecurity
 
 __all__ = ["SessionSettings"]
 
 _SIZE_LIMIT = {1: 0x7F, 2: 0x7F, 4: 0x3FFF}
+_AUTHENTICATIONS = ("none", "lls", "hls-gmac", "hls-sha256", "hls-md5", "hls-sha1")
+_POLICIES = {"": None, "none": None, "auth": Policy.AUTHENTICATION, "enc": Policy.ENCRYPTION,
+             "auth-enc": Policy.AUTHENTICATED_ENCRYPTION}
+_SECRETS = ("password", "block_key", "auth_key")
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,13 @@ class SessionSettings:
     ``inactivity_timeout`` is
     the meter's (0 = none): ``keepalive_if_due`` sends a cheap GET once the link has been idle for
     ``inactivity_timeout - keepalive_margin``.
+
+    Security suite 0: ``authentication`` "hls-gmac" (or "hls-sha256", "hls-md5", "hls-sha1" with
+    ``password`` as the secret) with ``system_title`` (ours, 8 octets), ``block_key`` and
+    ``auth_key`` (16 octets each, never in repr), ``security`` "auth-enc" (the default with an
+    HLS mechanism), "auth", "enc" or "none", and ``invocation_counter``: the first one to send
+    (one per ciphered APDU). Ciphered sessions take the full path only (no express cycles yet:
+    each request differs by its counter).
     """
 
     client: int = 16
@@ -70,12 +84,21 @@ class SessionSettings:
     release_on_close: bool = True  # send RLRQ before DISC
     express: bool = True  # steady cycles through session/express.py (False: the full path only)
     name: str = ""  # for logs and errors; default: the transport's description
+    security: str = ""  # "", "none", "auth", "enc", "auth-enc" ("" = auth-enc with HLS)
+    system_title: bytes = b""
+    block_key: bytes = field(default=b"", repr=False)
+    auth_key: bytes = field(default=b"", repr=False)
+    invocation_counter: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.password, str):
             object.__setattr__(self, "password", self.password.encode("utf-8"))
         auth = str(getattr(self.authentication, "value", self.authentication)).lower()
         object.__setattr__(self, "authentication", auth)
+        if auth.startswith("hls") and not self.security:
+            object.__setattr__(self, "security", "auth-enc")
+        if self.ciphered:
+            object.__setattr__(self, "express", False)  # see the class doc
         self._check()
 
     # ------------------------------------------------------------------------------ checks
@@ -99,10 +122,12 @@ class SessionSettings:
 
     def _check(self) -> None:
         self._int("client", 0, 0xFFFF if self.wrapper else 0x7F)
-        if self.authentication not in ("none", "lls"):
+        if self.authentication not in _AUTHENTICATIONS:
             raise self._fail(
-                "authentication", f"must be 'none' or 'lls', not {self.authentication!r}"
+                "authentication", f"must be one of {', '.join(_AUTHENTICATIONS)}, "
+                f"not {self.authentication!r}"
             )
+        self._check_security()
         if not isinstance(self.password, bytes):
             raise self._fail("password", "must be bytes or text")
         if self.authentication == "lls" and not self.password:
@@ -127,6 +152,29 @@ class SessionSettings:
             raise self._fail("keepalive_margin", "must be shorter than inactivity_timeout")
         if not isinstance(self.wrapper, bool) or not isinstance(self.release_on_close, bool):
             raise self._fail("wrapper", "wrapper and release_on_close must be true or false")
+
+    def _check_security(self) -> None:
+        if self.security not in _POLICIES:
+            raise self._fail("security", f"must be auth-enc, auth, enc or none, not "
+                             f"{self.security!r}")
+        hls = self.authentication.startswith("hls")
+        if _POLICIES[self.security] is not None and not hls:
+            raise self._fail("security", "ciphering needs an HLS authentication (hls-gmac)")
+        if not hls:
+            return
+        if not isinstance(self.system_title, bytes) or len(self.system_title) != 8:
+            raise self._fail("system_title", "must be 8 octets (16 hex digits)")
+        for name in ("block_key", "auth_key"):
+            key = getattr(self, name)
+            if not isinstance(key, bytes) or len(key) != 16:
+                raise self._fail(name, "must be 16 octets (32 hex digits)")  # never the value
+        if self.authentication != "hls-gmac" and not self.password:
+            raise self._fail("password", f"{self.authentication} needs a secret")
+        self._int("invocation_counter", 0, 0xFFFFFFFF)
+
+    @property
+    def ciphered(self) -> bool:
+        return self.authentication.startswith("hls")
 
     def _check_server(self) -> None:
         if self.wrapper:
@@ -181,15 +229,25 @@ class SessionSettings:
                 authentication=Authentication(self.authentication),
                 password=self.password,
                 max_pdu_size=self.max_pdu_size,
+                security=self._association_security(),
             )
         except DlmsError as exc:  # pragma: no cover - the checks above come first
             raise self._fail("authentication", str(exc)) from None
+
+    def _association_security(self) -> AssociationSecurity | None:
+        if not self.ciphered:
+            return None
+        sec = AssociationSecurity(
+            SecurityContext(GcmKey(self.block_key, self.auth_key)), self.system_title,
+            _POLICIES[self.security], lambda: os.urandom(16))
+        sec.invocation_counter = self.invocation_counter
+        return sec
 
     def __repr__(self) -> str:
         parts = []
         for f in fields(self):
             value: Any = getattr(self, f.name)
-            if f.name == "password":
+            if f.name in _SECRETS:
                 value = "'***'" if value else "b''"
             else:
                 value = repr(value)

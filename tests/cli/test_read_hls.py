@@ -1,0 +1,99 @@
+"""``tb-dlms read --auth hls-gmac`` against ``tb-dlms simulate --auth hls-gmac``: two processes,
+real TCP, each protection level, the frame counter read first, keys from the environment, a
+wrong key or a replayed counter -> exit 2 with one line on stderr, keys never printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+BLOCK = "000102030405060708090A0B0C0D0E0F"  # the simulator's default test keys
+AUTH = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+TITLE = "4142434445464748"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["auth-enc", "auth", "enc"])
+def simulator(request) -> Iterator[tuple[int, str]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tb_dlms.cli", "simulate", "--base-port", str(port), "--auth",
+         "hls-gmac", "--security", request.param],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"hls-gmac {request.param}" in proc.stdout.readline()
+        yield port, request.param
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=5)
+
+
+def tb_read(port: int, *args: str, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tb_dlms.cli", "read", "--host", "127.0.0.1", "--port", str(port),
+         "--timeout", "5", "--auth", "hls-gmac", "--system-title", TITLE, *args],
+        capture_output=True, text=True, timeout=30, env={**os.environ, **(env or {})})
+
+
+def keys(block: str = BLOCK, auth: str = AUTH) -> list[str]:
+    return ["--block-key", block, "--auth-key", auth]
+
+
+def test_read_each_level_then_the_frame_counter_goes_on(simulator):
+    port, level = simulator
+    first = tb_read(port, *keys(), "--security", level, "--trace", "0-0:96.1.0/1/2", "1-1:32.7.0")
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert out["0-0:96.1.0/1/2"] == {"value": "SIM00000000"}
+    assert out["1-1:32.7.0"]["unit"] == "V"
+    assert BLOCK.lower() not in first.stderr.lower() and AUTH.lower() not in first.stderr.lower()
+    # Without --invocation-counter every run reads the frame counter first: never a replay.
+    counter = json.loads(tb_read(port, *keys(), "--security", level,
+                                 "0-0:43.1.0/1/2").stdout)["0-0:43.1.0/1/2"]["value"]
+    assert counter >= 4  # AARQ, f(StoC) and the GET of the first run, this AARQ and f(StoC)
+    again = tb_read(port, *keys(), "--security", level, "0-0:43.1.0/1/2")
+    assert json.loads(again.stdout)["0-0:43.1.0/1/2"]["value"] > counter
+
+
+def test_keys_from_the_environment(simulator):
+    port, level = simulator
+    done = tb_read(port, "--security", level, "0-0:96.1.0/1/2",
+                   env={"TB_DLMS_BLOCK_KEY": BLOCK, "TB_DLMS_AUTH_KEY": AUTH})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"0-0:96.1.0/1/2": {"value": "SIM00000000"}}
+
+
+def test_wrong_key_is_exit_2_with_one_line(simulator):
+    port, level = simulator
+    # Encryption only never uses the authentication key on APDUs: spoil the block key there.
+    wrong = keys(block="00" * 16) if level == "enc" else keys(auth="00" * 16)
+    done = tb_read(port, *wrong, "--security", level, "0-0:96.1.0/1/2")
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "00" * 16 not in done.stderr
+
+
+def test_replayed_invocation_counter_is_exit_2(simulator):
+    port, level = simulator
+    assert tb_read(port, *keys(), "--security", level, "--invocation-counter", "100",
+                   "0-0:96.1.0/1/2").returncode == 0
+    replay = tb_read(port, *keys(), "--security", level, "--invocation-counter", "100",
+                     "0-0:96.1.0/1/2")
+    assert replay.returncode == 2 and len(replay.stderr.strip().splitlines()) == 1
+
+
+def test_bad_key_option_names_the_option_not_the_value():
+    done = tb_read(1, "--block-key", "ABCD", "--auth-key", AUTH, "0-0:96.1.0/1/2")
+    assert done.returncode == 2 and "--block-key" in done.stderr and "ABCD" not in done.stderr
