@@ -24,19 +24,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Simulator:
+    def __init__(self, level: str) -> None:
+        self.port, self.level = _free_port(), level
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tb_dlms.cli", "simulate", "--base-port", str(self.port),
+             "--auth", "hls-gmac", "--security", level],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        assert f"hls-gmac {level}" in self.proc.stdout.readline()
+
+    def stop(self) -> str:
+        """Terminate; the simulator's closing line (with its refusal counts)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.communicate(timeout=5)[0]
+
+
 @pytest.fixture(params=["auth-enc", "auth", "enc"])
-def simulator(request) -> Iterator[tuple[int, str]]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tb_dlms.cli", "simulate", "--base-port", str(port), "--auth",
-         "hls-gmac", "--security", request.param],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def simulator(request) -> Iterator[Simulator]:
+    sim = Simulator(request.param)
     try:
-        assert f"hls-gmac {request.param}" in proc.stdout.readline()
-        yield port, request.param
+        yield sim
     finally:
-        proc.terminate()
-        proc.communicate(timeout=5)
+        sim.stop()
 
 
 def tb_read(port: int, *args: str, env: dict[str, str] | None = None,
@@ -52,7 +63,7 @@ def keys(block: str = BLOCK, auth: str = AUTH) -> list[str]:
 
 
 def test_read_each_level_then_the_frame_counter_goes_on(simulator):
-    port, level = simulator
+    port, level = simulator.port, simulator.level
     first = tb_read(port, *keys(), "--security", level, "--trace", "0-0:96.1.0/1/2", "1-1:32.7.0")
     assert first.returncode == 0, first.stderr
     out = json.loads(first.stdout)
@@ -68,7 +79,7 @@ def test_read_each_level_then_the_frame_counter_goes_on(simulator):
 
 
 def test_keys_from_the_environment(simulator):
-    port, level = simulator
+    port, level = simulator.port, simulator.level
     done = tb_read(port, "--security", level, "0-0:96.1.0/1/2",
                    env={"TB_DLMS_BLOCK_KEY": BLOCK, "TB_DLMS_AUTH_KEY": AUTH})
     assert done.returncode == 0, done.stderr
@@ -76,7 +87,7 @@ def test_keys_from_the_environment(simulator):
 
 
 def test_wrong_key_is_exit_2_with_one_line(simulator):
-    port, level = simulator
+    port, level = simulator.port, simulator.level
     # Encryption only never uses the authentication key on APDUs: spoil the block key there.
     wrong = keys(block="00" * 16) if level == "enc" else keys(auth="00" * 16)
     done = tb_read(port, *wrong, "--security", level, "0-0:96.1.0/1/2")
@@ -86,12 +97,15 @@ def test_wrong_key_is_exit_2_with_one_line(simulator):
 
 
 def test_replayed_invocation_counter_is_exit_2(simulator):
-    port, level = simulator
+    port, level = simulator.port, simulator.level
     assert tb_read(port, *keys(), "--security", level, "--invocation-counter", "100",
                    "0-0:96.1.0/1/2").returncode == 0
     replay = tb_read(port, *keys(), "--security", level, "--invocation-counter", "100",
                      "0-0:96.1.0/1/2")
     assert replay.returncode == 2 and len(replay.stderr.strip().splitlines()) == 1
+    assert "1 replayed" in simulator.stop()  # counted by the meter
+
+
 
 
 def test_bad_key_option_names_the_option_not_the_value():

@@ -214,9 +214,13 @@ def run(args: argparse.Namespace) -> int:
         rss = f", peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB"
     except ImportError:
         rss = ""
+    secured = [m.security for m in server.meters if m.security is not None]
+    refused = (f", {sum(s.replays for s in secured)} replayed and "
+               f"{sum(s.refused + s.hls_refused for s in secured)} other ciphered requests "
+               "refused") if secured else ""
     print(
         f"tb-dlms simulate: stopped; {served} requests served, {server.accepted} connections, "
-        f"{cpu:.2f} s CPU{per}{rss}",
+        f"{cpu:.2f} s CPU{per}{rss}{refused}",
         flush=True,
     )
     return 0

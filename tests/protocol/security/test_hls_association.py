@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from tb_dlms.protocol.apdu import AttributeDescriptor
+from tb_dlms.protocol.apdu import AttributeDescriptor, GetResponseNormal
 from tb_dlms.protocol.association import (
     NEED_DATA,
     Associated,
@@ -20,8 +20,14 @@ from tb_dlms.protocol.association import (
     Role,
 )
 from tb_dlms.protocol.axdr import DataType, Typed
-from tb_dlms.protocol.errors import AuthenticationError
-from tb_dlms.protocol.security import GcmKey, Policy, SecurityContext
+from tb_dlms.protocol.errors import AuthenticationError, RemoteProtocolError
+from tb_dlms.protocol.security import (
+    GcmKey,
+    Policy,
+    ReplayedInvocationCounter,
+    SecurityContext,
+    SecurityControl,
+)
 from tb_dlms.protocol.security.server import AssociationSecurity
 
 BLOCK, AUTH = bytes(range(16)), bytes(range(0xD0, 0xE0))
@@ -109,3 +115,33 @@ def test_wrong_authentication_key_fails_the_client_with_authentication_error():
         exchange(client, server, client.associate())
     assert server.state is AssociationState.IDLE
     assert server.settings.security.hls_refused == 1
+
+
+def test_general_glo_ciphering_request_is_answered_in_kind():
+    client, server = pair(Authentication.HLS_GMAC, Policy.AUTHENTICATED_ENCRYPTION)
+    exchange(client, server, client.associate())
+    sec = client.settings.security
+    iid, glo = client.get(SERIAL)
+    plain = sec.context.decrypt(glo, b"CLIENT01", required=None).apdu  # the plain GET inside
+    general = sec.context.encrypt(plain, SecurityControl(Policy.AUTHENTICATED_ENCRYPTION),
+                                  sec.system_title, sec.take_counter(), general=True)
+    assert general[0] == 0xDB
+    (event,) = pump(client, server, general)
+    answer = server.respond_get(event.invoke_id, [Typed(DataType.OCTET_STRING, b"SIM1")])
+    assert answer[0] == 0xDB and answer[2:10] == b"SERVER01"  # general-glo, with its title
+    assert [e.results for e in pump(server, client, answer)] == [(b"SIM1",)]
+
+
+def test_client_refuses_a_plain_or_replayed_answer():
+    client, server = pair(Authentication.HLS_GMAC, Policy.AUTHENTICATED_ENCRYPTION)
+    exchange(client, server, client.associate())
+    _, request = client.get(SERIAL)
+    (event,) = pump(client, server, request)
+    answer = server.respond_get(event.invoke_id, [Typed(DataType.OCTET_STRING, b"SIM1")])
+    pump(server, client, answer)
+    with pytest.raises(ReplayedInvocationCounter):  # the same ciphered answer again
+        pump(server, client, answer)
+    plain = GetResponseNormal(event.invoke_id, Typed(DataType.OCTET_STRING, b"SIM1")).encode()
+    client.get(SERIAL)
+    with pytest.raises(RemoteProtocolError, match="plain response"):  # a downgrade
+        pump(server, client, plain)
