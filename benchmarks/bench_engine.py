@@ -27,6 +27,7 @@ import gc
 import os
 import platform
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -344,4 +345,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # A SIGTERM unwinds like Ctrl-C, so the simulator child is stopped, not left running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     main()
