@@ -1,4 +1,4 @@
-"""The production loop path of PollingEngine (SelectorLoop, LoopMeter, LoopLine) over fake far ends.
+"""The production loop path of PollingEngine (SelectorLoop, LoopMeterDriver, LoopLine) over fake far ends.
 
 ``machine_factory``/``line_factory`` put ``FakeMachine``/``FakeLoopLine`` where the loop has a
 SessionMachine and a socket: the timers, the decisions, the RPC hand-off and the turn-taking of
