@@ -79,7 +79,7 @@ class SharedLine:
 
 
 class ChannelWorker:
-    """The meters of one channel and the thread that polls them."""
+    """The meters of one channel and the thread that polls them (a ``ChannelDriver``)."""
 
     def __init__(
         self,
