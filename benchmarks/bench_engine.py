@@ -27,6 +27,7 @@ import gc
 import os
 import platform
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from typing import Any
 
 from tb_dlms.engine.engine import PollingEngine
 from tb_dlms.engine.events import NullSink
-from tb_dlms.engine.loop_meter import LoopMeter
+from tb_dlms.engine.policy import MeterPolicy
 from tb_dlms.engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, TcpSpec
 from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.simulator.values import REGISTERS
@@ -97,10 +98,10 @@ class Stats:
         self.lateness: list[tuple[float, float]] = []  # (end perf_counter, start - deadline)
 
 
-def instrument(stats: Stats) -> None:
+def instrument(stats: Stats) -> Any:
     """Time every cycle the loop books (one append per cycle; ``started`` is on the engine's
-    monotonic clock, as perf_counter is on Linux)."""
-    original = LoopMeter._cycle_done
+    monotonic clock, as perf_counter is on Linux). Returns the method it replaced."""
+    original = MeterPolicy.cycle_done
 
     def timed(self: Any, m: Any, results: Any, started: float, end: float, *rest: Any) -> None:
         stats.cycles.append((time.perf_counter(), end - started))
@@ -109,7 +110,8 @@ def instrument(stats: Stats) -> None:
             stats.first_trips.append(m.session_obj.round_trips)
         original(self, m, results, started, end, *rest)
 
-    LoopMeter._cycle_done = timed  # type: ignore[method-assign]
+    MeterPolicy.cycle_done = timed  # type: ignore[method-assign]
+    return original
 
 
 def specs_for(count: int, base_port: int, period: float, timeout: float) -> list[MeterSpec]:
@@ -129,7 +131,7 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
     sim = Simulator(count, base_port, latency_ms)
     stats = Stats()
     specs = specs_for(count, base_port, period, max(3.0, 10 * latency_ms / 1000))
-    instrument(stats)
+    original = instrument(stats)
     engine = PollingEngine(specs, NullSink())
     rss0 = rss_mb()
     threads0 = threading.active_count()
@@ -147,7 +149,7 @@ def run_engine(count: int, base_port: int, period: float, seconds: float, latenc
     user, system = c1.user - c0.user, c1.system - c0.system
     h1 = engine.health()
     rss1, threads1 = rss_mb(), threading.active_count()
-    del LoopMeter._cycle_done  # back to the mixin's
+    MeterPolicy.cycle_done = original  # type: ignore[method-assign]
     trips = [ch.meters[n].session_obj.round_trips for ch in engine.channels for n in ch.meters
              if ch.meters[n].session_obj is not None]
     stopped0 = time.perf_counter()
@@ -344,4 +346,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # A SIGTERM unwinds like Ctrl-C, so the simulator child is stopped, not left running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     main()

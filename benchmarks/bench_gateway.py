@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -476,4 +477,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A SIGTERM (kill, pkill) unwinds like Ctrl-C, so the gateway, simulator and broker this run
+    # started are stopped by their context managers instead of running on, orphaned.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.exit(main())

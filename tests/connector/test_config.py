@@ -358,3 +358,15 @@ def test_the_loader_does_not_modify_its_input() -> None:
     before = copy.deepcopy(data)
     load_config(data, ENV)
     assert data == before
+
+
+def test_operation_timeout_bounds_every_operation_of_the_meter() -> None:
+    cfg = example()
+    cfg["meters"][0]["operationTimeout"] = 5000
+    meter = load_config(cfg, ENV).meters[0]
+    assert meter.spec.session.operation_timeout == 5.0
+    assert meter.spec.session.operation_limit == 5.0
+    cfg["meters"][0]["operationTimeout"] = 0  # off: twenty answer time-outs, at least 60 s
+    session = load_config(cfg, ENV).meters[0].spec.session
+    longest = max(session.response_timeout, session.connect_timeout)
+    assert session.operation_limit == max(60.0, 20 * longest) > 5.0

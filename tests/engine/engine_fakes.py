@@ -202,7 +202,7 @@ class FakeLoopLine(LoopLine):
         if self.holder is not None and self.holder is not meter:
             self.overlaps += 1
         if self.holder is not meter:
-            self.turns.append(meter.m.spec.name)
+            self.turns.append(meter.poll_state.spec.name)
         super().take(meter)
 
     def open(self, meter: Any) -> None:
@@ -221,7 +221,7 @@ class FakeLoopLine(LoopLine):
 
 
 class FakeMachine:
-    """``SessionMachine`` as ``LoopMeter`` drives it, over a ``FakeMeter``."""
+    """``SessionMachine`` as ``LoopMeterDriver`` drives it, over a ``FakeMeter``."""
 
     def __init__(self, meter: FakeMeter, name: str, clock: Any = None) -> None:
         import time

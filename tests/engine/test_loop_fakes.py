@@ -1,4 +1,4 @@
-"""The production loop path of PollingEngine (SelectorLoop, LoopMeter, LoopLine) over fake far ends.
+"""The production loop path of PollingEngine (SelectorLoop, LoopMeterDriver, LoopLine) over fake far ends.
 
 ``machine_factory``/``line_factory`` put ``FakeMachine``/``FakeLoopLine`` where the loop has a
 SessionMachine and a socket: the timers, the decisions, the RPC hand-off and the turn-taking of
@@ -15,8 +15,8 @@ from engine_fakes import FakeLoopLine, FakeMachine, FakeMeter, make_spec
 from tb_dlms.engine.engine import PollingEngine
 from tb_dlms.engine.events import RecordingSink
 from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.spec import MeterSpec, TcpSpec
-from tb_dlms.protocol.errors import TransportError
+from tb_dlms.engine.spec import MeterSpec, SerialSpec, TcpSpec
+from tb_dlms.protocol.errors import EngineStopped, TransportError
 
 S = MeterState
 CONCENTRATOR = TcpSpec("127.0.0.1", 4059)
@@ -152,3 +152,49 @@ def test_reconnect_and_observation_on_the_loop():
     assert states["m"]["channel"] == "tcp://127.0.0.1:5001"
     assert rig.meters["m"].closes == 2  # the reconnect's close, then the stop's
     assert S.DISCONNECTED in rig.sink.states_of("m")[1:-1]  # the reconnect showed
+
+
+def test_an_rpc_running_when_stop_begins_gets_engine_stopped_and_stop_is_clean():
+    spec = make_spec("m", transport=TcpSpec("127.0.0.1", 5001), period=0.05)
+    rig = LoopRig([spec])
+    inside, go_on = threading.Event(), threading.Event()
+
+    def rpc(session: Any) -> Any:
+        inside.set()
+        go_on.wait(2.0)  # the engine begins stopping meanwhile
+        return session.get(spec.points[0].ref)
+
+    rig.engine.start()
+    wait_for(lambda: rig.sink.cycles_of("m"))
+    future = rig.engine.submit("m", rpc, 3.0)
+    assert inside.wait(2.0)
+    threading.Timer(0.2, go_on.set).start()
+    started = time.monotonic()
+    assert rig.engine.stop(timeout_s=2.0) is True
+    assert time.monotonic() - started < 1.0  # the channel closed once the RPC ended
+    assert isinstance(future.exception(0), EngineStopped)
+    assert rig.sink.states_of("m")[-1] is S.DISCONNECTED and rig.meters["m"].closes == 1
+
+
+def test_a_serial_line_and_tcp_ports_are_channels_of_one_engine():
+    """Both kinds of channel driver, started, routed, observed and stopped alike."""
+    serial = SerialSpec("/dev/tb-dlms-no-such-port")  # cannot open: unreachable, retried
+    specs = [make_spec("t0", transport=TcpSpec("127.0.0.1", 5001), period=0.05),
+             make_spec("t1", transport=TcpSpec("127.0.0.1", 5002), period=0.05),
+             make_spec("s0", transport=serial, period=0.05)]
+    rig = LoopRig(specs)
+    before = threading.active_count()
+    rig.engine.start()
+    assert threading.active_count() == before + 2  # the loop, and the serial line's worker
+    wait_for(lambda: rig.sink.cycles_of("t0") and rig.sink.cycles_of("t1"))
+    wait_for(lambda: S.UNREACHABLE in rig.sink.states_of("s0"))
+    got = rig.engine.submit("t1", lambda session: session.get(specs[1].points[0].ref).value, 2.0)
+    assert got.result(3.0) == 230.0
+    rig.engine.reconnect("s0")  # routed to the serial line's worker: no error
+    states = rig.engine.states()
+    assert {n: s["channel"] for n, s in states.items()} == {
+        "t0": "tcp://127.0.0.1:5001", "t1": "tcp://127.0.0.1:5002", "s0": serial.channel_key}
+    assert sorted(k for ch in rig.engine.channels for k in ch.meters) == ["s0", "t0", "t1"]
+    assert rig.engine.stop(timeout_s=2.0) is True
+    assert threading.active_count() == before
+    assert all(rig.sink.states_of(n)[-1] is S.DISCONNECTED for n in ("t0", "t1", "s0"))

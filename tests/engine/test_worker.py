@@ -11,7 +11,7 @@ import pytest
 from engine_fakes import Clock, FakeLine, FakeMeter, FakeSession, make_spec
 from tb_dlms.engine.events import RecordingSink
 from tb_dlms.engine.health import MeterState
-from tb_dlms.engine.meter import MeterRunner
+from tb_dlms.engine.poll_state import MeterPollState
 from tb_dlms.engine.spec import MeterSpec, RecoverySpec, SerialSpec
 from tb_dlms.engine.worker import ChannelWorker
 from tb_dlms.protocol.errors import (
@@ -32,7 +32,7 @@ def build(
     phases: list[float] | None = None,
 ) -> tuple[ChannelWorker, RecordingSink, FakeLine]:
     runners = [
-        MeterRunner(s, clock(), phases[i] if phases else 0.0, rng=random.Random(i))
+        MeterPollState(s, clock(), phases[i] if phases else 0.0, rng=random.Random(i))
         for i, s in enumerate(specs)
     ]
     line = FakeLine()
@@ -122,7 +122,7 @@ def test_unreachable_meter_backs_off_then_opens_the_circuit_then_recovers():
     drive(worker, clock, opened + 31.0)
     assert meter.connects[3] >= opened + 30.0
     assert sink.states_of("m1")[-2:] == [S.CONNECTING, S.ASSOCIATED]
-    assert worker.meters["m1"].policy.breaker.state.value == "closed"
+    assert worker.meters["m1"].reconnect_policy.breaker.state.value == "closed"
     assert sink.cycles_of("m1")
 
 
@@ -254,7 +254,7 @@ def test_sink_errors_are_logged_and_polling_goes_on(caplog):
     with caplog.at_level(logging.ERROR):
         drive(worker, clock, 1005.5)
     assert len(sink.readings) == 6 and len(sink.health) == 2
-    assert worker.sink_errors == 6 + 2 + 2  # readings, health, connecting + associated
+    assert worker.policy.sink_errors == 6 + 2 + 2  # readings, health, connecting + associated
     assert "m1: sink.on_readings failed" in caplog.text
 
 

@@ -190,6 +190,11 @@ METER_FIELDS: tuple[Field, ...] = (
           unit="ms"),
     Field("retries", "int", "retransmissions before the session counts as broken (0..10)",
           default=_SESSION["retries"], lo=0, hi=10),
+    Field("operationTimeout", "number", "the longest any one read, SET or ACTION may take, "
+          "however much the meter sends meanwhile (a meter that keeps talking or drips its answer "
+          "cannot push it forward); 0: twenty `timeout`s, at least 60 s",
+          default=ms(_SESSION["operation_timeout"]), lo=1000, hi=DAY_MS, zero_off=True,
+          unit="ms"),
     Field("connectAttemptSpacingMs", "number", "minimum time between two connection attempts "
           "(0..1 h). Many meters refuse a new connection sooner: the Microstar needs 10 to 15 s",
           default=ms(_RECOVERY["min_connect_spacing_s"]), lo=0, hi=3_600_000, unit="ms"),

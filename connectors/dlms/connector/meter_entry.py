@@ -286,6 +286,7 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     password = _password(m, auth, environ)
     addresses = _addresses(m, wrapper, v)
     poll_ms, timeout_ms, retries = v["pollPeriod"], v["timeout"], v["retries"]
+    operation_ms = v["operationTimeout"]
     spacing_ms, backoff_ms = v["connectAttemptSpacingMs"], v["backoffInitialMs"]
     backoff_max_ms = v["backoffMaxMs"]
     if backoff_max_ms < backoff_ms:
@@ -314,6 +315,7 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
         session = SessionSettings(
             **addresses, authentication=auth, password=password,
             response_timeout=timeout_ms / 1000.0, retries=retries,
+            operation_timeout=operation_ms / 1000.0,
             max_info_tx=info, max_info_rx=info, window_tx=window, window_rx=window,
             max_pdu_size=pdu, max_list_items=list_items, inactivity_timeout=inactivity_s,
             keepalive_margin=min(30.0, inactivity_s / 3.0), deviation_sign=sign, name=name,

@@ -4,15 +4,18 @@ It groups the ``MeterSpec`` values by ``transport.channel_key`` into channels (o
 host:port with one meter or several behind a data concentrator or serial-to-Ethernet converter, or
 one serial bus) and routes RPCs and reconnect requests to whatever owns the line.
 
-- TCP meters share one ``SelectorLoop`` thread: each is a ``LoopMeter`` (the sans-IO
-  ``SessionMachine``, its time-outs as timers) on the ``LoopLine`` of its host:port (a non-blocking
-  socket), so 1,000 meters cost one thread and a hung meter delays no other. Meters behind one
-  host:port share its ``LoopLine``: one connection, polled in turn. RPC functions run on a
+- TCP meters share one ``SelectorLoop`` thread: each host:port is a ``LoopChannel``, its
+  ``LoopLine`` (a non-blocking socket) and a ``LoopMeterDriver`` per meter behind it (the sans-IO
+  ``SessionMachine``, its time-outs as timers), so 1,000 meters cost one thread and a hung meter
+  delays no other. Meters behind one host:port share one connection, polled in turn. RPC
+  functions run on a
   short-lived thread each (they call the session's blocking-looking get/set/action, which the loop
   performs).
 - Serial lines (and every channel when a custom ``session_factory`` or ``transport_factory`` is
   injected: blocking sessions) get a ``ChannelWorker`` thread with the blocking
   ``BlockingSession``; serial lines are slow and few. These threads get a small stack (256 KiB).
+
+Both are ``ChannelDriver``s: the engine starts, stops, routes and observes them alike.
 
 Tests reach the loop path with ``machine_factory`` (what stands in for ``SessionMachine``) and
 ``line_factory`` (for ``LoopLine``): the production loop, timers and turn-taking over fake far ends.
@@ -30,11 +33,13 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from ..protocol.errors import ConfigError, EngineError, EngineStopped
+from .channel import ChannelDriver
 from .events import EngineSink
 from .loop import SelectorLoop
-from .loop_meter import LoopMeter
-from .loop_socket import LoopLine, resolve
-from .meter import MeterRunner
+from .loop_channel import LoopChannel
+from .loop_driver import LoopMeterDriver
+from .loop_socket import LoopLine
+from .poll_state import MeterPollState
 from .schedule import stagger
 from .spec import MeterSpec, TcpSpec, TransportSpec
 from .worker import ChannelWorker, SessionFactory, SessionLike
@@ -48,6 +53,7 @@ _log = logging.getLogger("tb_dlms.engine")
 
 
 _TIMER_GRID_S = 0.01
+_INF = float("inf")
 
 
 def default_transport_factory(spec: TransportSpec) -> Any:
@@ -121,11 +127,10 @@ class PollingEngine:
         self._rng = rng if rng is not None else random.Random()
         self._keepalive_check_s = keepalive_check_s
         self._stack_size = stack_size
-        self._channels: list[ChannelWorker] = []
-        self._loop_meters: list[LoopMeter] = []
-        self._loop_lines: list[LoopLine] = []
+        self._channels: list[ChannelDriver] = []
         self._loop: SelectorLoop | None = None
-        self._by_meter: dict[str, ChannelWorker | LoopMeter] = {}
+        self._loop_meter_count = 0
+        self._by_meter: dict[str, ChannelDriver] = {}
         # The selector loop drives real TCP sockets with SessionMachine; injected factories mean
         # blocking transports or sessions, which only a thread can drive.
         self._use_loop = (
@@ -135,7 +140,7 @@ class PollingEngine:
         self._running = False
 
     # -- life cycle -------------------------------------------------------------------------
-    def build(self, start: float | None = None) -> list[ChannelWorker]:
+    def build(self, start: float | None = None) -> list[ChannelDriver]:
         """Create the channels without starting threads (``start`` calls it; tests step them)."""
         groups: dict[str, list[MeterSpec]] = {}
         for spec in self.specs:
@@ -143,9 +148,9 @@ class PollingEngine:
         now = self._clock() if start is None else start
         count = len(self.specs)
         index = 0
-        channels = []
-        loop_meters: list[LoopMeter] = []
-        lines: list[LoopLine] = []
+        channels: list[ChannelDriver] = []
+        shortest = _INF  # the shortest poll period on the loop
+        on_loop = 0  # meters on the loop
         loop = self._loop = SelectorLoop(self._clock, log=self._log) if self._use_loop else None
         for key, specs in groups.items():
             _check_channel(key, specs)
@@ -155,32 +160,34 @@ class PollingEngine:
                 phase = stagger(index, count, spec.poll_period_s)
                 index += 1
                 rng = random.Random(self._rng.random())
-                meters.append(MeterRunner(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
+                meters.append(MeterPollState(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
             if loop is not None and isinstance(specs[0].transport, TcpSpec):
                 # One connection for every meter behind this host:port, polled in turn.
                 line = self._line_factory(specs[0].transport, loop)
-                lines.append(line)
-                loop_meters.extend(self._loop_meter(m, loop, line) for m in meters)
+                channels.append(LoopChannel(line, [self._loop_driver(m, loop, line) for m in meters]))
+                shortest = min([shortest, *(spec.poll_period_s for spec in specs)])
+                on_loop += len(specs)
                 continue
             channels.append(ChannelWorker(
                 key, meters, self._transport_factory(specs[0].transport), self._session_factory,
                 self._sink, clock=self._clock, wall_clock=self._wall_clock, log=self._log,
                 keepalive_check_s=self._keepalive_check_s,
             ))
-        if loop is not None and loop_meters:
+        if loop is not None and shortest < _INF:
             # Timers on a grid of 1 % of the shortest period (10 ms at most): a tenth of the
             # on-time tolerance, and ten times fewer wakeups of the loop for timers.
-            shortest = min(lm.m.spec.poll_period_s for lm in loop_meters)
             loop.timer_slack_s = min(_TIMER_GRID_S, 0.01 * shortest)
+        elif loop is not None:
+            self._loop = None  # no TCP meter: no loop thread
         self._channels = channels
-        self._loop_meters = loop_meters
-        self._loop_lines = lines
-        drivers: list[ChannelWorker | LoopMeter] = [*channels, *loop_meters]
-        self._by_meter = {name: d for d in drivers for name in d.meters}
+        self._by_meter = {name: ch for ch in channels for name in ch.meters}
+        self._loop_meter_count = on_loop
         return channels
 
-    def _loop_meter(self, m: MeterRunner, loop: SelectorLoop, line: LoopLine) -> LoopMeter:
-        return LoopMeter(
+    def _loop_driver(
+        self, m: MeterPollState, loop: SelectorLoop, line: LoopLine
+    ) -> LoopMeterDriver:
+        return LoopMeterDriver(
             m, loop, self._machine(m.spec), self._sink, wall_clock=self._wall_clock, log=self._log,
             keepalive_check_s=self._keepalive_check_s, line=line,
         )
@@ -200,13 +207,8 @@ class PollingEngine:
             if self._running:
                 raise EngineError("the polling engine is already running")
             channels = self.build()
-            loop = self._loop
-            if loop is not None and self._loop_meters:
-                for line in self._loop_lines:  # once, here: a name lookup may block
-                    line.address = resolve(line.spec)
-                loop.start()
-                for meter in self._loop_meters:
-                    loop.call_soon_threadsafe(meter.kick)
+            if self._loop is not None:
+                self._loop.start()
             previous = threading.stack_size()
             try:
                 threading.stack_size(self._stack_size)
@@ -217,15 +219,14 @@ class PollingEngine:
             self._running = True
         self._log.info(
             "polling %d meters on %d channels (%d TCP meters on the selector loop)",
-            len(self.specs), len(channels) + len(self._loop_lines), len(self._loop_meters),
+            len(self.specs), len(channels), self._loop_meter_count,
         )
 
     def stop(self, timeout_s: float = 5.0) -> bool:
-        """Stop every worker; each closes its sessions. True when no thread is left behind."""
+        """Stop every channel; each closes its sessions. True when no thread is left behind."""
         with self._lock:
             channels, self._running = self._channels, False
-            loop, meters = self._loop, self._loop_meters
-            self._loop = None
+            loop, self._loop = self._loop, None
         if not channels and loop is None:
             return True
         for channel in channels:
@@ -233,11 +234,8 @@ class PollingEngine:
         # Real time, whatever clock was injected: this bounds how long the caller waits.
         deadline = time.monotonic() + timeout_s
         grace = deadline - 0.4 * timeout_s  # for polite RLRQ/DISC; then lines are cut
-        loop_ok = True
-        if loop is not None:
-            loop_ok = self._stop_loop(loop, meters, grace, deadline)
-        # Idle workers leave at once. One blocked in a read (or in a polite close to a meter that
-        # no longer answers) gets its line closed under it, which fails that read at once.
+        # An idle channel stops at once. One blocked in a read (or in a polite close to a meter
+        # that no longer answers) gets its line closed under it, which fails that read at once.
         for channel in channels:
             channel.join(max(0.0, grace - time.monotonic()))
         alive = [ch for ch in channels if not ch.join(0.0)]
@@ -246,43 +244,23 @@ class PollingEngine:
         for channel in alive:
             channel.join(max(0.05, deadline - time.monotonic()))
         left = [ch.key for ch in channels if not ch.join(0.0)]
-        if left:
-            self._log.error("polling engine: %d workers did not stop: %s", len(left), left[:5])
+        loop_ok = True
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.finish)
+            loop_ok = loop.join(max(0.05, deadline - time.monotonic()))
+        if left or not loop_ok:
+            self._log.error(
+                "polling engine: %d channels did not stop: %s%s", len(left), left[:5],
+                "" if loop_ok else " (nor did the selector loop)",
+            )
         return not left and loop_ok
-
-    def _stop_loop(
-        self, loop: SelectorLoop, meters: list[LoopMeter], grace: float, deadline: float
-    ) -> bool:
-        """Every loop meter closes politely until ``grace``; then lines are cut."""
-
-        def begin() -> None:
-            loop.on_idle = lambda: all(meter.closed for meter in meters)
-            for meter in meters:
-                meter.stop()
-
-        def cut() -> None:
-            for meter in meters:
-                meter.cut()
-            loop.finish()
-
-        loop.call_soon_threadsafe(begin)
-        if not loop.join(max(0.0, grace - time.monotonic())):
-            loop.call_soon_threadsafe(cut)
-        ok = loop.join(max(0.05, deadline - time.monotonic()))
-        threads = [t for meter in meters for t in meter.rpc_threads]
-        for thread in threads:  # an RPC fn fails at once once the loop is gone
-            thread.join(max(0.05, deadline - time.monotonic()))
-        left = [t.name for t in threads if t.is_alive()]
-        if not ok or left:
-            self._log.error("polling engine: the loop or %d RPC threads did not stop", len(left))
-        return ok and not left
 
     @property
     def running(self) -> bool:
         return self._running
 
     # -- requests -------------------------------------------------------------------------------
-    def _channel(self, meter_name: str) -> ChannelWorker | LoopMeter:
+    def _channel(self, meter_name: str) -> ChannelDriver:
         try:
             return self._by_meter[meter_name]
         except KeyError:
@@ -317,9 +295,9 @@ class PollingEngine:
         return {name: ch.meters[name].health.snapshot() for name, ch in self._by_meter.items()}
 
     @property
-    def channels(self) -> list[Any]:
-        """The ChannelWorkers and the LoopLines (each with ``key`` and ``meters``)."""
-        return [*self._channels, *self._loop_lines]
+    def channels(self) -> list[ChannelDriver]:
+        """The ChannelWorkers and the LoopChannels (each with ``key`` and ``meters``)."""
+        return list(self._channels)
 
     def __enter__(self) -> PollingEngine:  # noqa: PYI034 - Python 3.9: no typing.Self
         self.start()

@@ -1,8 +1,8 @@
-"""What a ``LoopMeter`` is doing: one value of ``LoopOp`` at a time (None: nothing).
+"""What a ``LoopMeterDriver`` is doing: one value of ``LoopOp`` at a time (None: nothing).
 
-A ``str`` enum: logs and traces show the plain word, and the hot path compares members by
-identity. The operations that put bytes on the wire hold the meter's ``LoopLine`` while they run
-(``on_wire``); the others leave it to the other meters behind the same host:port.
+A plain enum, compared by identity on the hot path; ``str()`` gives the plain word for logs. The
+operations that put bytes on the wire hold the meter's ``LoopLine`` while they run (``on_wire``);
+the others leave it to the other meters behind the same host:port.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import enum
 __all__ = ["LoopOp"]
 
 
-class LoopOp(str, enum.Enum):
+class LoopOp(enum.Enum):
     OPEN = "open"  # the TCP connect (or the name lookup before it)
     CONNECT = "connect"  # the association (SNRM/UA, AARQ/AARE)
     READ = "read"  # a poll cycle

@@ -10,7 +10,7 @@ A pipe that knows nothing of DLMS or of polling: it opens the socket (the name l
 the loop; the non-blocking connect of ``transport.tcp``), hands what arrives to the holder's
 machine, sends what the machines produce (keeping what the kernel did not take until the socket
 is writable again) and reports the end of the connect (``opened``) and a lost line to every
-meter on it. What happens next is decided in ``loop_meter``; a meter is a ``LineUser`` here.
+meter on it. What happens next is decided in ``loop_driver``; a meter is a ``LineUser`` here.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def resolve(spec: TcpSpec) -> tuple[int, Any] | None:
 
 
 class LineUser(Protocol):
-    """What the line needs of a meter on it (``loop_meter.LoopMeter``)."""
+    """What the line needs of a meter on it (``loop_driver.LoopMeterDriver``)."""
 
-    m: Any  # its MeterRunner (``session`` set while associated)
+    poll_state: Any  # its MeterPollState (``session`` set while associated)
     machine: Any  # its SessionMachine
     meters: dict[str, Any]
 
@@ -152,7 +152,7 @@ class LoopLine:
         """``meter`` no longer needs the connection: close it unless another meter has a session
         on it (a concentrator keeps the meters behind it associated over one connection)."""
         for user in self.users:
-            if user is not meter and user.m.session is not None:
+            if user is not meter and user.poll_state.session is not None:
                 return
         self.close()
 

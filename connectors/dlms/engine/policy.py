@@ -1,7 +1,8 @@
-"""What a worker decides about one meter, whoever drives its I/O.
+"""What a driver decides about its meters, whoever drives their I/O.
 
-``MeterPolicyMixin`` holds the decisions and reports shared by the threaded ``ChannelWorker``
-(serial buses, blocking sessions) and the selector loop (TCP meters, ``SessionMachine``): how a
+``MeterPolicy`` holds the decisions and reports shared by the threaded ``ChannelWorker``
+(serial buses, blocking sessions) and the selector loop's ``LoopMeterDriver`` (TCP meters,
+``SessionMachine``); each driver owns one, given the sink and log it reports to: how a
 refused or failed connect is classified and reported, what an association or a lost session does
 to the reconnect policy, how a cycle is booked, counted and published, and how the sink is called
 (its errors contained). The drivers only decide *when* to call these; no policy is written twice.
@@ -24,10 +25,10 @@ from ..protocol.errors import (
 )
 from .events import EngineSink, PointReading
 from .health import MeterState
-from .meter import MeterRunner
+from .poll_state import MeterPollState
 from .schedule import CycleBooking
 
-__all__ = ["MAX_READ_TIMEOUTS", "NOT_WAITING", "MeterPolicyMixin", "broken_by"]
+__all__ = ["MAX_READ_TIMEOUTS", "NOT_WAITING", "MeterPolicy", "broken_by"]
 
 # Consecutive read timeouts after which a session counts as dead (one lost reply is not enough:
 # reconnecting costs the meter's minimum spacing, often 10 s or more).
@@ -36,7 +37,7 @@ _new_tuple = tuple.__new__
 NOT_WAITING = (MeterState.ASSOCIATED, MeterState.CONNECTING, MeterState.DISCONNECTED)
 
 
-def broken_by(exc: BaseException, meter: MeterRunner) -> bool:
+def broken_by(exc: BaseException, meter: MeterPollState) -> bool:
     """Does this failure leave the session unusable?"""
     if isinstance(exc, (DataAccessError, ServiceError)):
         return False  # the meter answered, with a refusal: link and association are fine
@@ -51,16 +52,19 @@ def broken_by(exc: BaseException, meter: MeterRunner) -> bool:
     return True
 
 
-class MeterPolicyMixin:
-    """Needs ``_sink``, ``_log``, ``_keepalive_check_s`` and ``sink_errors`` on the instance."""
+class MeterPolicy:
+    """The decisions and reports of one driver, for each ``MeterPollState`` it is handed."""
 
-    _sink: EngineSink
-    _log: logging.Logger
-    _keepalive_check_s: float
-    sink_errors: int
+    __slots__ = ("_keepalive_check_s", "_log", "_sink", "sink_errors")
+
+    def __init__(self, sink: EngineSink, log: logging.Logger, keepalive_check_s: float) -> None:
+        self._sink = sink
+        self._log = log
+        self._keepalive_check_s = keepalive_check_s
+        self.sink_errors = 0  # sink calls that raised (contained, logged, counted)
 
     # -- connection ---------------------------------------------------------------------------
-    def _refused(self, m: MeterRunner, decision: Any, now: float) -> None:
+    def refused(self, m: MeterPollState, decision: Any, now: float) -> None:
         """The policy holds the attempt back: keep the last failure's state (unreachable,
         auth-failed) while waiting out its backoff; only a breaker opening or a deliberate close
         says something new."""
@@ -68,27 +72,27 @@ class MeterPolicyMixin:
         if state is None and m.health.state in NOT_WAITING:
             state = MeterState.BACKOFF
         if state is not None:
-            self._state(m, state, f"next attempt in {decision.wait_s:.1f} s", now)
+            self.report_state(m, state, f"next attempt in {decision.wait_s:.1f} s", now)
 
-    def _attempting(self, m: MeterRunner, line: str, now: float) -> None:
-        m.policy.attempted(now)
-        trial = " (circuit half-open: trial)" if m.policy.breaker.state.value == "half-open" else ""
-        self._state(m, MeterState.CONNECTING, f"connecting over {line}{trial}", now)
+    def attempting(self, m: MeterPollState, line: str, now: float) -> None:
+        m.reconnect_policy.attempted(now)
+        trial = " (circuit half-open: trial)" if m.reconnect_policy.breaker.state.value == "half-open" else ""
+        self.report_state(m, MeterState.CONNECTING, f"connecting over {line}{trial}", now)
 
-    def _associated(self, m: MeterRunner, line: str, now: float) -> None:
-        m.policy.succeeded(now)
+    def associated(self, m: MeterPollState, line: str, now: float) -> None:
+        m.reconnect_policy.succeeded(now)
         self._breaker_log(m)
         m.timeouts = 0
         m.connected = True
         m.watchdog.feed(now)  # the association is a sign of life: silence counts from here
         m.next_keepalive = now + self._keepalive_check_s
-        self._state(m, MeterState.ASSOCIATED, f"associated over {line}", now)
+        self.report_state(m, MeterState.ASSOCIATED, f"associated over {line}", now)
 
-    def _connect_failure(self, m: MeterRunner, exc: BaseException, now: float) -> float:
+    def connect_failure(self, m: MeterPollState, exc: BaseException, now: float) -> float:
         """Book a failed connect (the session is already closed); returns the retry time."""
         if not isinstance(exc, DlmsError):
             self._log.error("%s: unexpected error while connecting", m.spec.name, exc_info=exc)
-        policy = m.policy
+        policy = m.reconnect_policy
         policy.disconnected(now)
         retry_at = policy.failed(now)
         if isinstance(exc, AuthenticationError):
@@ -105,46 +109,46 @@ class MeterPolicyMixin:
             state = MeterState.BACKOFF
         self._breaker_log(m)
         detail = f"connect failed: {exc}; next attempt in {retry_at - now:.1f} s"
-        self._state(m, state, detail, now)
+        self.report_state(m, state, detail, now)
         return retry_at
 
-    def _session_ended(
-        self, m: MeterRunner, exc: BaseException | None, state: MeterState, detail: str,
+    def session_ended(
+        self, m: MeterPollState, exc: BaseException | None, state: MeterState, detail: str,
         now: float,
     ) -> float | None:
         """Book the end of a session (already closed): ``exc`` set means it failed (backoff;
         returns the retry time), None a deliberate close."""
-        m.policy.disconnected(now)
+        m.reconnect_policy.disconnected(now)
         retry_at = None
         if exc is not None:
-            retry_at = m.policy.failed(now)
+            retry_at = m.reconnect_policy.failed(now)
             self._breaker_log(m)
-            if m.policy.breaker.state.value == "open":
+            if m.reconnect_policy.breaker.state.value == "open":
                 state = MeterState.CIRCUIT_OPEN
             detail = f"{detail}; next attempt in {retry_at - now:.1f} s"
-        self._state(m, state, detail, now)
+        self.report_state(m, state, detail, now)
         return retry_at
 
-    def _operator_reset(self, m: MeterRunner) -> None:
+    def operator_reset(self, m: MeterPollState) -> None:
         # An operator asks for a fresh session: forget the backoff, keep the meter's spacing.
-        m.policy.backoff.reset()
-        m.policy.not_before = float("-inf")
+        m.reconnect_policy.backoff.reset()
+        m.reconnect_policy.not_before = float("-inf")
 
-    def _watchdog_detail(self, m: MeterRunner, now: float) -> str:
+    def watchdog_detail(self, m: MeterPollState, now: float) -> str:
         detail = f"watchdog: no successful read for {m.watchdog.silent_for(now):.1f} s"
         self._log.warning("%s: %s, reconnecting", m.spec.name, detail)
         return detail
 
-    def _breaker_log(self, m: MeterRunner) -> None:
-        for t in m.policy.breaker.pop_transitions():
+    def _breaker_log(self, m: MeterPollState) -> None:
+        for t in m.reconnect_policy.breaker.pop_transitions():
             self._log.info(
                 "%s: circuit breaker %s -> %s after %d consecutive failures",
                 m.spec.name, t.previous.value, t.state.value, t.consecutive_failures,
             )
 
     # -- cycles -------------------------------------------------------------------------------
-    def _cycle_failed(
-        self, m: MeterRunner, exc: BaseException, started: float, end: float,
+    def cycle_failed(
+        self, m: MeterPollState, exc: BaseException, started: float, end: float,
         booking: CycleBooking, sent: int = 1,
     ) -> bool:
         """Book a failed cycle of ``sent`` requests (the last one failed); True when the
@@ -157,8 +161,8 @@ class MeterPolicyMixin:
             self._log.warning("%s: read failed: %s", m.spec.name, exc)
         return broken_by(exc, m)
 
-    def _cycle_done(
-        self, m: MeterRunner, results: Sequence[Any], started: float, end: float, sent: int,
+    def cycle_done(
+        self, m: MeterPollState, results: Sequence[Any], started: float, end: float, sent: int,
         wall_ms: int, booking: CycleBooking,
     ) -> None:
         m.timeouts = 0
@@ -182,7 +186,9 @@ class MeterPolicyMixin:
                 self._log.exception("%s: sink.on_readings failed", m.spec.name)
 
     # -- reporting ------------------------------------------------------------------------------
-    def _state(self, m: MeterRunner, state: MeterState, detail: str, now: float) -> None:
+    def report_state(
+        self, m: MeterPollState, state: MeterState, detail: str, now: float
+    ) -> None:
         changed = m.health.record_state(state, now)
         m.detail = detail
         if not changed:
@@ -196,7 +202,7 @@ class MeterPolicyMixin:
             self.sink_errors += 1
             self._log.exception("%s: sink.on_state failed", m.spec.name)
 
-    def _publish_health(self, m: MeterRunner, now: float) -> None:
+    def publish_health(self, m: MeterPollState, now: float) -> None:
         period = m.spec.health_period_s
         while m.next_health <= now:  # a missed publication is skipped, not bunched
             m.next_health += period

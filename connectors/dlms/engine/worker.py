@@ -28,9 +28,9 @@ from ..protocol.errors import (
 )
 from .events import EngineSink
 from .health import MeterState
-from .meter import CONNECT, MeterRunner
-from .policy import MeterPolicyMixin
+from .policy import MeterPolicy
 from .policy import broken_by as _broken_by
+from .poll_state import CONNECT, MeterPollState
 from .schedule import BusSchedule
 from .spec import MeterSpec, ObjectRef
 
@@ -78,13 +78,13 @@ class SharedLine:
         pass
 
 
-class ChannelWorker(MeterPolicyMixin):
-    """The meters of one channel and the thread that polls them."""
+class ChannelWorker:
+    """The meters of one channel and the thread that polls them (a ``ChannelDriver``)."""
 
     def __init__(
         self,
         key: str,
-        meters: Sequence[MeterRunner],
+        meters: Sequence[MeterPollState],
         transport: Any,
         session_factory: SessionFactory,
         sink: EngineSink,
@@ -100,7 +100,7 @@ class ChannelWorker(MeterPolicyMixin):
         self.meters = {m.spec.name: m for m in meters}
         self.transport = transport
         self._session_factory = session_factory
-        self._sink = sink
+        self.policy = MeterPolicy(sink, log, keepalive_check_s)
         self._clock = clock
         self._wall_clock = wall_clock
         self._log = log
@@ -108,11 +108,10 @@ class ChannelWorker(MeterPolicyMixin):
         self._bus: BusSchedule[str] = BusSchedule()
         for m in meters:
             self._bus.add(m.spec.name, m.schedule)
-        self._blocked: dict[str, MeterRunner] = {}  # off the bus until their connect time
+        self._blocked: dict[str, MeterPollState] = {}  # off the bus until their connect time
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.sink_errors = 0
 
     # -- called from other threads ------------------------------------------------------------
     def start(self) -> None:
@@ -194,7 +193,7 @@ class ChannelWorker(MeterPolicyMixin):
                     wake_at = due
                 now = self._clock()
             if now >= m.next_health:
-                self._publish_health(m, now)
+                self.policy.publish_health(m, now)
             wake_at = min(wake_at, m.next_health)
             if m.session is not None:
                 if m.watchdog.check(now):
@@ -222,15 +221,15 @@ class ChannelWorker(MeterPolicyMixin):
         return max(0.0, wake_at - now)
 
     # -- connection ---------------------------------------------------------------------------
-    def _connect(self, m: MeterRunner, now: float) -> bool:
+    def _connect(self, m: MeterPollState, now: float) -> bool:
         """Connect ``m`` if its policy allows it now; False leaves it blocked until it may."""
-        policy = m.policy
+        policy = m.reconnect_policy
         decision = policy.decide(now)
         if not decision.allowed:
-            self._refused(m, decision, now)
+            self.policy.refused(m, decision, now)
             self._block(m, now + decision.wait_s)
             return False
-        self._attempting(m, self._line(), now)
+        self.policy.attempting(m, self._line(), now)
         try:
             if not self.transport.is_open:
                 self.transport.open()
@@ -246,15 +245,15 @@ class ChannelWorker(MeterPolicyMixin):
             self._connect_failed(m, exc, self._clock())
             return False
         m.session = session
-        self._associated(m, self._line(), self._clock())
+        self.policy.associated(m, self._line(), self._clock())
         return True
 
-    def _connect_failed(self, m: MeterRunner, exc: BaseException, now: float) -> None:
+    def _connect_failed(self, m: MeterPollState, exc: BaseException, now: float) -> None:
         m.session = m.session_obj  # whatever half-open state it is in, close it
         self._close_session(m)
-        self._block(m, self._connect_failure(m, exc, now))
+        self._block(m, self.policy.connect_failure(m, exc, now))
 
-    def _block(self, m: MeterRunner, retry_at: float) -> None:
+    def _block(self, m: MeterPollState, retry_at: float) -> None:
         name = m.spec.name
         m.retry_at = retry_at
         if name in self._bus:
@@ -264,7 +263,7 @@ class ChannelWorker(MeterPolicyMixin):
     def _line(self) -> str:
         return str(getattr(self.transport, "description", self.key))
 
-    def _close_session(self, m: MeterRunner) -> None:
+    def _close_session(self, m: MeterPollState) -> None:
         session = m.session
         m.connected = False
         if session is None:
@@ -278,11 +277,11 @@ class ChannelWorker(MeterPolicyMixin):
             self.abort_line()  # BlockingSession closes its transport itself; other sessions may not
 
     def _drop(
-        self, m: MeterRunner, exc: BaseException | None, state: MeterState, detail: str
+        self, m: MeterPollState, exc: BaseException | None, state: MeterState, detail: str
     ) -> None:
         """End ``m``'s session; ``exc`` set means it failed (backoff), None a deliberate close."""
         self._close_session(m)
-        retry_at = self._session_ended(m, exc, state, detail, self._clock())
+        retry_at = self.policy.session_ended(m, exc, state, detail, self._clock())
         if retry_at is not None:
             self._block(m, retry_at)
         if exc is not None and not self.transport.is_open and len(self.meters) > 1:
@@ -291,17 +290,17 @@ class ChannelWorker(MeterPolicyMixin):
                 if other is not m and other.session is not None:
                     self._drop(other, None, MeterState.BACKOFF, f"line lost: {exc}")
 
-    def _operator_reconnect(self, m: MeterRunner, now: float) -> None:
-        self._operator_reset(m)
+    def _operator_reconnect(self, m: MeterPollState, now: float) -> None:
+        self.policy.operator_reset(m)
         if m.session is not None:
             self._drop(m, None, MeterState.DISCONNECTED, "reconnect requested")
-        self._block(m, m.policy.decide_time(now))
+        self._block(m, m.reconnect_policy.decide_time(now))
 
-    def _watchdog_expired(self, m: MeterRunner, now: float) -> None:
-        detail = self._watchdog_detail(m, now)
+    def _watchdog_expired(self, m: MeterPollState, now: float) -> None:
+        detail = self.policy.watchdog_detail(m, now)
         self._drop(m, DeadlineExceeded(detail), MeterState.UNREACHABLE, detail)
 
-    def _keepalive(self, m: MeterRunner, now: float) -> None:
+    def _keepalive(self, m: MeterPollState, now: float) -> None:
         m.next_keepalive = now + self._keepalive_check_s
         try:
             m.session.keepalive_if_due()
@@ -310,7 +309,7 @@ class ChannelWorker(MeterPolicyMixin):
                 self._drop(m, exc, MeterState.BACKOFF, f"keep-alive failed: {exc}")
 
     # -- polling ------------------------------------------------------------------------------
-    def _cycle(self, m: MeterRunner, started: float) -> None:
+    def _cycle(self, m: MeterPollState, started: float) -> None:
         wall_ms = int(self._wall_clock() * 1000.0)
         session = m.session
         requests = getattr(session, "requests", None)
@@ -324,16 +323,16 @@ class ChannelWorker(MeterPolicyMixin):
             end = self._clock()
             booking = self._bus.complete(m.spec.name, started, end)
             sent = 1 if requests is None else session.requests - requests
-            if self._cycle_failed(m, exc, started, end, booking, sent):
+            if self.policy.cycle_failed(m, exc, started, end, booking, sent):
                 self._drop(m, exc, MeterState.BACKOFF, f"session lost: {exc}")
             return
         end = self._clock()
         sent = 1 if requests is None else session.requests - requests
         booking = self._bus.complete(m.spec.name, started, end)
-        self._cycle_done(m, results, started, end, sent, wall_ms, booking)
+        self.policy.cycle_done(m, results, started, end, sent, wall_ms, booking)
 
     # -- RPCs ----------------------------------------------------------------------------------
-    def _run_jobs(self, m: MeterRunner, now: float) -> float | None:
+    def _run_jobs(self, m: MeterPollState, now: float) -> float | None:
         """Run the queued RPCs of ``m``; returns when to look again if one must wait."""
         while True:
             job = m.take_job(now)
@@ -349,12 +348,12 @@ class ChannelWorker(MeterPolicyMixin):
             self._run_job(m, *job)
             now = self._clock()
 
-    def _unblock(self, m: MeterRunner) -> None:
+    def _unblock(self, m: MeterPollState) -> None:
         name = m.spec.name
         if self._blocked.pop(name, None) is not None:
             self._bus.add(name, m.schedule)
 
-    def _run_job(self, m: MeterRunner, fn: Callable[[Any], Any], future: Future[Any]) -> None:
+    def _run_job(self, m: MeterPollState, fn: Callable[[Any], Any], future: Future[Any]) -> None:
         try:
             result = fn(m.session)
         except BaseException as exc:  # noqa: BLE001 - the caller gets it through the future

@@ -1,8 +1,9 @@
-"""The per-meter state a channel worker keeps: policies, schedule, health, session, queued RPCs.
+"""``MeterPollState``: the polling state of one meter, whichever driver polls it: its reconnect
+policy, schedule, watchdog, health, session and queued RPCs.
 
-Built by the engine from a ``MeterSpec``; touched only by the worker thread of its channel
-(``jobs`` and ``reconnect_requested`` are the two fields other threads write, both safe: a deque
-append and a bool store).
+Built by the engine from a ``MeterSpec``; touched only by the thread that drives its channel (the
+``ChannelWorker`` or the selector loop; ``jobs`` and ``reconnect_requested`` are the two fields
+other threads write, both safe: a deque append and a bool store).
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from .recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Wat
 from .schedule import PollSchedule
 from .spec import MeterSpec
 
-__all__ = ["CONNECT", "MeterRunner"]
+__all__ = ["CONNECT", "MeterPollState"]
 
 # take_job()'s answer when the front request needs an association first: the caller connects and
 # asks again; the request stays queued meanwhile.
 CONNECT = "connect"
 
 
-class MeterRunner:
-    """One meter inside a channel."""
+class MeterPollState:
+    """The polling state of one meter of a channel."""
 
     __slots__ = (
         "auth_retry_s",
@@ -38,7 +39,7 @@ class MeterRunner:
         "next_health",
         "next_keepalive",
         "points",
-        "policy",
+        "reconnect_policy",
         "reconnect_requested",
         "refs",
         "retry_at",
@@ -67,7 +68,7 @@ class MeterRunner:
         self.refs = tuple(
             Ref(p.ref.class_id, p.ref.obis, p.ref.attribute, p.ref.access) for p in spec.points
         )
-        self.policy = ReconnectPolicy(
+        self.reconnect_policy = ReconnectPolicy(
             ConnectGate(r.min_connect_spacing_s),
             Backoff(r.backoff_initial_s, r.backoff_max_s, rng=rng),
             CircuitBreaker(r.breaker_threshold, r.breaker_open_s),
@@ -100,8 +101,8 @@ class MeterRunner:
             "state": self.health.state.value,
             "detail": self.detail,
             "connected": self.connected,
-            "consecutive_failures": self.policy.breaker.consecutive_failures,
-            "breaker": self.policy.breaker.state.value,
+            "consecutive_failures": self.reconnect_policy.breaker.consecutive_failures,
+            "breaker": self.reconnect_policy.breaker.state.value,
             "pending_requests": len(self.jobs),
         }
 
@@ -126,7 +127,7 @@ class MeterRunner:
                         RequestNotStarted(f"{name}: request not started within {timeout_s} s"))
                 continue
             if self.session is None:
-                decision = self.policy.decide(now)
+                decision = self.reconnect_policy.decide(now)
                 if decision.allowed:
                     return CONNECT
                 if now + decision.wait_s <= deadline:

@@ -1,12 +1,13 @@
-"""``LoopMeter``: one TCP meter on the shared ``SelectorLoop``, as a non-blocking state machine.
+"""``LoopMeterDriver``: drives one TCP meter on the shared ``SelectorLoop``, as a non-blocking
+state machine.
 
 The second driver of ``SessionMachine`` (the blocking one is ``BlockingSession``): a non-blocking
 socket with a non-blocking connect, the machine's deadlines as loop timers, and the engine's
-decisions from ``MeterPolicyMixin`` (the same as the threaded bus worker's). At most one thing
+decisions from its ``MeterPolicy`` (the same as the threaded bus worker's). At most one thing
 runs per meter (``op``): opening, associating, a read cycle, a keep-alive, an RPC, a close; the
 tick that decides what comes next runs when it ends or when the meter's timer fires.
 
-RPCs (the request queue, the thread per ``fn``, ``LoopSession``) live in ``loop_rpc``; the
+RPCs (the thread per ``fn``, ``LoopSession``) are run by its ``LoopRpcRunner`` (``loop_rpc``); the
 connection (name lookup, non-blocking connect, recv/send, the turn of the meters that share one
 host:port) is a ``LoopLine`` of ``loop_socket``. This module decides.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -26,20 +26,19 @@ from ..protocol.errors import (
     EngineError,
     EngineStopped,
     NoAnswer,
-    TransportError,
 )
 from ..session.machine import CLOCK_REF, SessionMachine, SessionState
 from .events import EngineSink
 from .health import MeterState
 from .loop import SelectorLoop
 from .loop_ops import LoopOp
-from .loop_rpc import LoopRpcMixin, LoopSession
+from .loop_rpc import LoopRpcRunner, LoopSession
 from .loop_socket import LoopLine, resolve
-from .meter import MeterRunner
-from .policy import MeterPolicyMixin, broken_by
+from .policy import MeterPolicy, broken_by
+from .poll_state import MeterPollState
 from .spec import TcpSpec
 
-__all__ = ["LoopMeter", "LoopSession", "resolve"]
+__all__ = ["LoopMeterDriver", "LoopSession", "resolve"]
 
 _INF = float("inf")
 _CONNECT_LEAD_S = 1.0  # at most this much ahead of its first poll a meter connects
@@ -49,18 +48,18 @@ _KEEPALIVE_REFS = (CLOCK_REF,)
 _OFF_LINE = (None, LoopOp.RPC, LoopOp.WAIT)
 
 
-class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
+class LoopMeterDriver:
     """One TCP meter driven by the selector loop, over its ``LoopLine`` (its own, or one shared
     with the other meters behind the same host:port)."""
 
     def __init__(
-        self, m: MeterRunner, loop: SelectorLoop, machine: SessionMachine, sink: EngineSink, *,
+        self, m: MeterPollState, loop: SelectorLoop, machine: SessionMachine, sink: EngineSink, *,
         wall_clock: Callable[[], float], log: logging.Logger, keepalive_check_s: float,
         line: LoopLine | None = None,
     ) -> None:
         spec = m.spec.transport
         assert isinstance(spec, TcpSpec)
-        self.m = m
+        self.poll_state = m
         self.key = spec.channel_key
         self.meters = {m.spec.name: m}
         self.loop = loop
@@ -69,12 +68,11 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self.line = line = line if line is not None else LoopLine(spec, loop)
         line.users.append(self)
         self.description = line.description
-        self._sink = sink
+        self.policy = MeterPolicy(sink, log, keepalive_check_s)
         self._log = log
         self._wall = wall_clock
         self._clock = loop.clock
         self._keepalive_check_s = keepalive_check_s
-        self.sink_errors = 0
         self._lead = min(0.5 * m.spec.poll_period_s, _CONNECT_LEAD_S)
         m.session_obj = machine
         self._op: LoopOp | None = None  # what runs now (see LoopOp; on the wire: holds the line)
@@ -85,11 +83,11 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self._wall_ms = 0
         self._requests = 0
         self._after_close: Callable[[float], Any] | None = None
-        self._job_connect: Future[Any] | None = None
-        self._rpc_future: Future[Any] | None = None  # the operation an RPC thread waits for
-        self.rpc_threads: list[threading.Thread] = []
         self.stopping = False
         self.closed = False  # stopped and nothing left open
+        self.on_closed: Callable[[], Any] | None = None  # told once, when closed turns True
+        self.rpc = LoopRpcRunner(
+            self, m, loop, line, machine, key=self.key, description=self.description, log=log)
 
     @property
     def op(self) -> LoopOp | None:
@@ -130,7 +128,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         if exc is None:
             self.op = LoopOp.CONNECT
             self.machine.connect(now)
-            self._after_io()
+            self.after_io()
             return
         self._close_socket()
         self.op = None
@@ -138,8 +136,11 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self._connect_done(exc, now)
 
     # -- from other threads -----------------------------------------------------------------
+    def submit(self, name: str, fn: Callable[[Any], Any], timeout_s: float) -> Future[Any]:
+        return self.rpc.submit(fn, timeout_s)
+
     def reconnect(self, name: str) -> None:
-        self.m.reconnect_requested = True
+        self.poll_state.reconnect_requested = True
         self.loop.call_soon_threadsafe(self.kick)
 
     # -- timers -------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         if op is None:
             if self.line.holder is not None and self._busy_line():
                 return
-            m = self.m
+            m = self.poll_state
             if (
                 when == self._read_at
                 and not m.jobs
@@ -183,13 +184,13 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             else:
                 self._arm(self._open_deadline)
         elif op is not LoopOp.RPC and op is not LoopOp.WAIT:
-            m = self.m
+            m = self.poll_state
             if m.session is not None and m.watchdog.check(now):
                 # Checked while an operation runs too: the operation ends now, as a failure.
-                self.machine.abort(DeadlineExceeded(self._watchdog_detail(m, now)), now)
+                self.machine.abort(DeadlineExceeded(self.policy.watchdog_detail(m, now)), now)
             else:
                 self.machine.check_timeout(now)
-            self._after_io()
+            self.after_io()
 
     # -- decisions ------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -198,32 +199,32 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             return
         if self.line.holder is not None and self._busy_line():
             return
-        m = self.m
+        m = self.poll_state
         self._read_at = _INF
         if self.stopping:
             self._shutdown(now)
             return
         if m.reconnect_requested:
             m.reconnect_requested = False
-            self._operator_reset(m)
+            self.policy.operator_reset(m)
             if m.session is not None:
-                self._drop(None, MeterState.DISCONNECTED, "reconnect requested", now)
+                self.drop(None, MeterState.DISCONNECTED, "reconnect requested", now)
                 return
-            m.retry_at = m.policy.decide_time(now)
+            m.retry_at = m.reconnect_policy.decide_time(now)
         wake = _INF
         if m.jobs:
-            due = self._jobs(now)
+            due = self.rpc.start_next(now)
             if self.op is not None:
                 return
             if due is not None:
                 wake = due
         if now >= m.next_health:
-            self._publish_health(m, now)
+            self.policy.publish_health(m, now)
         wake = min(wake, m.next_health)
         if m.session is not None:
             if m.watchdog.check(now):
-                detail = self._watchdog_detail(m, now)
-                self._drop(DeadlineExceeded(detail), MeterState.UNREACHABLE, detail, now)
+                detail = self.policy.watchdog_detail(m, now)
+                self.drop(DeadlineExceeded(detail), MeterState.UNREACHABLE, detail, now)
                 return
             if now >= m.next_keepalive:
                 m.next_keepalive = now + self._keepalive_check_s
@@ -236,7 +237,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             # Associate a little ahead of the poll, so the cycle itself starts on time.
             deadline = max(deadline - self._lead, m.retry_at)
             if deadline <= now:
-                self._connect(now)
+                self.connect(now)
                 return
         elif deadline <= now:
             self._start(LoopOp.READ, now)
@@ -248,16 +249,16 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self._arm(min(wake, deadline))
 
     # -- connection -----------------------------------------------------------------------------
-    def _connect(self, now: float) -> None:
-        m = self.m
-        decision = m.policy.decide(now)
+    def connect(self, now: float) -> None:
+        m = self.poll_state
+        decision = m.reconnect_policy.decide(now)
         if not decision.allowed:
-            self._refused(m, decision, now)
+            self.policy.refused(m, decision, now)
             m.retry_at = now + decision.wait_s
-            self._job_connect = None
+            self.rpc.job_connect = None
             self._arm(m.retry_at)
             return
-        self._attempting(m, self.description, now)
+        self.policy.attempting(m, self.description, now)
         self.op = LoopOp.OPEN
         self._open_deadline = now + self._spec.connect_timeout_s
         if self.line.sock is None:
@@ -265,35 +266,31 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
         self.line.open(self)
 
     def _connect_done(self, exc: BaseException | None, now: float) -> None:
-        m = self.m
-        job, self._job_connect = self._job_connect, None
+        m = self.poll_state
         if exc is None:
             m.session = self.machine
-            self._associated(m, self.description, now)
+            self.policy.associated(m, self.description, now)
         else:
             self._close_socket()
             m.session = None
-            m.retry_at = self._connect_failure(m, exc, now)
-            if job is not None and m.jobs and m.jobs[0][1] is job:
-                m.jobs.popleft()
-                if job.set_running_or_notify_cancel():
-                    job.set_exception(TransportError(f"{m.spec.name}: not connected: {m.detail}"))
+            m.retry_at = self.policy.connect_failure(m, exc, now)
+        self.rpc.connect_ended(exc)
         self.tick(self._clock())
 
-    def _drop(
+    def drop(
         self, exc: BaseException | None, state: MeterState, detail: str, now: float
     ) -> None:
         """Close the session politely (RLRQ, DISC: bounded), then book its end."""
-        m = self.m
+        m = self.poll_state
         m.session = None
         m.connected = False
 
         def done(end: float) -> None:
-            retry_at = self._session_ended(m, exc, state, detail, end)
+            retry_at = self.policy.session_ended(m, exc, state, detail, end)
             if retry_at is not None:
                 m.retry_at = retry_at
             elif detail == "reconnect requested":
-                m.retry_at = m.policy.decide_time(end)
+                m.retry_at = m.reconnect_policy.decide_time(end)
 
         self._close(now, done)
 
@@ -306,11 +303,11 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             return
         self.op = LoopOp.CLOSE
         self.machine.close(now, wire=self.sock is not None)
-        self._after_io()
+        self.after_io()
 
     def _shutdown(self, now: float) -> None:
         """Stopping: fail queued RPCs, close the session, report DISCONNECTED, end."""
-        m = self.m
+        m = self.poll_state
         while m.jobs:
             _fn, future, _deadline, _t = m.jobs.popleft()
             if future.set_running_or_notify_cancel():
@@ -318,9 +315,10 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                     EngineStopped(f"{m.spec.name}: the polling engine stopped"))
 
         def done(end: float) -> None:
-            self._session_ended(m, None, MeterState.DISCONNECTED, "polling engine stopped", end)
+            self.policy.session_ended(
+                m, None, MeterState.DISCONNECTED, "polling engine stopped", end)
             self._close_socket()
-            self.closed = True
+            self._now_closed()
 
         m.session = None
         m.connected = False
@@ -334,7 +332,7 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             self.line.abandon_open()
             self.op = None
         elif op is LoopOp.RPC_OP:
-            self._finish_rpc_op()
+            self.rpc.finish_op()
         elif op in (LoopOp.CONNECT, LoopOp.READ, LoopOp.KEEPALIVE):
             self.op = None  # machine.close() abandons it
         if self.op is None:
@@ -343,11 +341,17 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
     def cut(self) -> None:
         """Stop time is up: close the socket whatever the state."""
         self.line.close()
-        self.closed = True
+        self._now_closed()
+
+    def _now_closed(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.on_closed is not None:
+                self.on_closed()
 
     # -- operations -------------------------------------------------------------------------------
     def _start(self, kind: LoopOp, now: float) -> None:
-        m = self.m
+        m = self.poll_state
         self.op = kind
         try:
             if kind is LoopOp.READ:
@@ -371,9 +375,9 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             else:
                 self._keepalive_done(exc)
             return
-        self._after_io()
+        self.after_io()
 
-    def _after_io(self) -> None:
+    def after_io(self) -> None:
         """Send what the machine produced; when its operation ended, act on it; else wait."""
         machine = self.machine
         out = machine.data_to_send()
@@ -381,8 +385,8 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
             self.line.send(out)
         if machine.busy:
             at = machine.next_timeout()
-            fires = self.m.watchdog.fires_at  # checked while the operation runs too
-            self._arm(fires if fires < at and self.m.session is not None else at)
+            fires = self.poll_state.watchdog.fires_at  # checked while the operation runs too
+            self._arm(fires if fires < at and self.poll_state.session is not None else at)
             return
         op, self.op = self.op, None
         now = self._clock()
@@ -416,31 +420,31 @@ class LoopMeter(MeterPolicyMixin, LoopRpcMixin):
                 self.tick(now)
         elif op is LoopOp.RPC_OP:
             self.op = LoopOp.RPC
-            self._finish_rpc_op()
+            self.rpc.finish_op()
         else:
             self.op = op
 
     def _read_done(self, exc: BaseException | None, results: Any, end: float) -> None:
-        m = self.m
+        m = self.poll_state
         booking = m.schedule.complete(self._started, end)
         if exc is None and len(results) != len(m.refs):
             exc = EngineError(
                 f"session returned {len(results)} results for {len(m.refs)} points")
         if exc is not None:
             sent = self.machine.requests - self._requests
-            if self._cycle_failed(m, exc, self._started, end, booking, sent):
-                self._drop(exc, MeterState.BACKOFF, f"session lost: {exc}", end)
+            if self.policy.cycle_failed(m, exc, self._started, end, booking, sent):
+                self.drop(exc, MeterState.BACKOFF, f"session lost: {exc}", end)
                 return
         else:
             sent = self.machine.requests - self._requests
-            self._cycle_done(m, results, self._started, end, sent, self._wall_ms, booking)
+            self.policy.cycle_done(m, results, self._started, end, sent, self._wall_ms, booking)
         self.tick(end)
 
     def _keepalive_done(self, exc: BaseException) -> None:
         now = self._clock()
-        if broken_by(exc, self.m):
-            self._drop(exc, MeterState.BACKOFF, f"keep-alive failed: {exc}", now)
+        if broken_by(exc, self.poll_state):
+            self.drop(exc, MeterState.BACKOFF, f"keep-alive failed: {exc}", now)
         else:
             self.tick(now)
 
-    on_line_io = _after_io  # LineUser: bytes came for the operation, or the line broke
+    on_line_io = after_io  # LineUser: bytes came for the operation, or the line broke

@@ -1,0 +1,82 @@
+"""``LoopChannel``: one TCP host:port on the selector loop, as a ``ChannelDriver``.
+
+Its ``LoopLine`` (the connection) and the ``LoopMeterDriver`` of each meter behind it: one meter,
+or several behind a data concentrator. Calls from the engine's thread are handed to the loop;
+``join`` waits until every driver has closed and every RPC thread has ended.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from ..protocol.errors import EngineError
+from .loop_driver import LoopMeterDriver
+from .loop_socket import LoopLine, resolve
+from .poll_state import MeterPollState
+
+__all__ = ["LoopChannel"]
+
+
+class LoopChannel:
+    """The meters behind one TCP host:port, driven by the selector loop."""
+
+    def __init__(self, line: LoopLine, drivers: Sequence[LoopMeterDriver]) -> None:
+        if not drivers:
+            raise EngineError(f"channel {line.key} has no meter")
+        self.line = line
+        self.key = line.key
+        self.loop = line.loop
+        self.drivers = {d.poll_state.spec.name: d for d in drivers}
+        self.meters: dict[str, MeterPollState] = {name: d.poll_state for name, d in self.drivers.items()}
+        self._open = len(drivers)
+        self._closed = threading.Event()  # set on the loop once every driver has closed
+        self._started = False
+        for driver in drivers:
+            driver.on_closed = self._driver_closed
+
+    def _driver_closed(self) -> None:
+        self._open -= 1
+        if self._open <= 0:
+            self._closed.set()
+
+    def start(self) -> None:
+        self.line.address = resolve(self.line.spec)  # once, here: a name lookup may block
+        self._started = True
+        for driver in self.drivers.values():
+            self.loop.call_soon_threadsafe(driver.kick)
+
+    def request_stop(self) -> None:
+        if self._started:
+            self.loop.call_soon_threadsafe(self._on_loop(LoopMeterDriver.stop))
+
+    def abort_line(self) -> None:
+        if self._started:
+            self.loop.call_soon_threadsafe(self._on_loop(LoopMeterDriver.cut))
+
+    def _on_loop(self, method: Callable[[LoopMeterDriver], Any]) -> Callable[[], None]:
+        def each() -> None:
+            for driver in self.drivers.values():
+                method(driver)
+
+        return each
+
+    def join(self, timeout: float) -> bool:
+        if not self._started:
+            return True
+        end = time.monotonic() + timeout
+        if not self._closed.wait(timeout):
+            return False
+        threads = [t for d in self.drivers.values() for t in d.rpc.threads]
+        for thread in threads:  # an RPC fn's next operation fails at once: stopping
+            thread.join(max(0.0, end - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
+
+    def submit(self, name: str, fn: Callable[[Any], Any], timeout_s: float) -> Future[Any]:
+        return self.drivers[name].submit(name, fn, timeout_s)
+
+    def reconnect(self, name: str) -> None:
+        self.drivers[name].reconnect(name)
