@@ -24,6 +24,8 @@ __all__ = ["LoopChannel"]
 class LoopChannel:
     """The meters behind one TCP host:port, driven by the selector loop."""
 
+    __slots__ = ("_closed", "_open", "_started", "drivers", "key", "line", "loop", "meters")
+
     def __init__(self, line: LoopLine, drivers: Sequence[LoopMeterDriver]) -> None:
         if not drivers:
             raise EngineError(f"channel {line.key} has no meter")

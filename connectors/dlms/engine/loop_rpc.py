@@ -55,6 +55,9 @@ class RpcHost(LineUser, Protocol):
 class LoopRpcRunner:
     """Runs the queued RPCs of one meter for its driver on the loop."""
 
+    __slots__ = ("_clock", "_host", "_log", "_rpc_future", "description", "job_connect", "key",
+                 "line", "loop", "machine", "meter", "threads")
+
     def __init__(
         self, host: RpcHost, meter: MeterPollState, loop: SelectorLoop, line: LoopLine,
         machine: SessionMachine, *, key: str, description: str, log: logging.Logger,

@@ -59,6 +59,9 @@ class LineUser(Protocol):
 class LoopLine:
     """The connection to one TCP host:port and the turn of the meters that use it."""
 
+    __slots__ = ("_handing", "_last", "_pending", "_waiters", "address", "description", "holder",
+                 "key", "loop", "opening", "sock", "spec", "users")
+
     def __init__(self, spec: TcpSpec, loop: SelectorLoop) -> None:
         self.spec = spec
         self.key = spec.channel_key

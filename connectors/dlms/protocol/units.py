@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, Dict, NamedTuple, Union
 
 from .errors import DecodeError, LocalProtocolError
@@ -187,16 +187,22 @@ class Scaling(NamedTuple):
 
     @classmethod
     def of(cls, su: ScalerUnit) -> Scaling:
-        scaler = su.scaler
-        # int true division rounds correctly; an int times a power of ten is exact.
-        ints: Callable[[int], Union[int, float]] = (
-            (10**-scaler).__rtruediv__ if scaler < 0 else (10**scaler).__mul__
-        )
-        return cls(scaler, su.symbol, ints, partial(_scale_float, scaler))
+        return _scaling(su.scaler, su.symbol)
 
     def apply(self, raw: Union[int, float]) -> Union[int, float]:
         """``apply_scaler(raw, self.scaler)`` for an int or float ``raw`` (not a bool)."""
         return self.ints(raw) if type(raw) is int else self.floats(raw)
+
+
+@lru_cache(maxsize=1024)
+def _scaling(scaler: int, symbol: str) -> Scaling:
+    """One Scaling per (scaler, unit) for the whole process: a thousand meters share a handful
+    (each costs ~250 bytes, nine registers a meter)."""
+    # int true division rounds correctly; an int times a power of ten is exact.
+    ints: Callable[[int], Union[int, float]] = (
+        (10**-scaler).__rtruediv__ if scaler < 0 else (10**scaler).__mul__
+    )
+    return Scaling(scaler, symbol, ints, partial(_scale_float, scaler))
 
 
 def _is_int(v: Any) -> bool:

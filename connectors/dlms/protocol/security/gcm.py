@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hmac
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from ..errors import DecodeError, LocalProtocolError
 from .control import (
     HEADER_LENGTH,
@@ -61,6 +59,10 @@ class GcmKey:
     def __init__(self, block_key: bytes, authentication_key: bytes) -> None:
         block_key = _check_key(block_key, "block cipher key")
         self._auth_key = _check_key(authentication_key, "authentication key")
+        # Imported on the first key: loading OpenSSL's bindings costs ~9 MB of RSS, which a
+        # gateway whose meters are all unciphered should not pay.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._aead = AESGCM(block_key)
 
     def __repr__(self) -> str:
