@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Optional, Tuple
 
 from ._axdr_compact import decode_compact, encode_compact
@@ -85,6 +86,12 @@ class FixedRun:
 
 def compile_fixed(tags: Sequence[int], lead: int) -> FixedRun:
     """The ``FixedRun`` of these type tags (LocalProtocolError if one has no fixed size)."""
+    return _fixed_run(tuple(tags), lead)
+
+
+@lru_cache(maxsize=1024)
+def _fixed_run(tags: Tuple[int, ...], lead: int) -> FixedRun:
+    """One FixedRun per layout for the whole process: meters of one model share it."""
     return FixedRun(tags, lead)
 
 
@@ -102,4 +109,4 @@ def learn_fixed(buf: Buffer, pos: int, count: int, lead: int) -> Optional[FixedR
         pos += 2 + struct.calcsize(">" + code)
     if pos != len(buf):
         return None
-    return FixedRun(tags, lead)
+    return _fixed_run(tuple(tags), lead)
