@@ -17,6 +17,7 @@ from collections import deque
 from typing import Any, Union
 
 from ..protocol.errors import DlmsError
+from ..protocol.express_cache import remember
 from ..protocol.hdlc import (
     NEED_DATA,
     Connected,
@@ -35,15 +36,6 @@ from .settings import SessionSettings
 __all__ = ["ApduChannel", "HdlcChannel", "WrapperChannel", "make_channel"]
 
 Span = tuple[int, int]
-_EXPRESS_CACHE = 256  # encoded PDUs kept per channel (a steady poll needs 16 at most)
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
-    """Store an express frame, forgetting them all first when the cache is full."""
-    if len(cache) >= _EXPRESS_CACHE:
-        cache.clear()
-    cache[key] = value
-    return value
 
 
 class HdlcChannel:
@@ -279,7 +271,7 @@ class WrapperChannel:
             return None
         pdu = self._express_tx.get(apdu)
         if pdu is None:
-            pdu = _remember(self._express_tx, apdu,
+            pdu = remember(self._express_tx, apdu,
                             encode_wrapper(apdu, self._source, self._destination))
         self._last = pdu
         return pdu
@@ -290,7 +282,7 @@ class WrapperChannel:
             return None
         header = self._express_rx.get(apdu_length)
         if header is None:
-            header = _remember(self._express_rx, apdu_length, encode_wrapper_header(
+            header = remember(self._express_rx, apdu_length, encode_wrapper_header(
                 self._destination, self._source, apdu_length))
         return header
 

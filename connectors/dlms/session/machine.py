@@ -204,12 +204,7 @@ class SessionMachine(MachineOpsMixin):
             self._begin(now, min(self.settings.response_timeout, 1.0))
             self._op_max_frames, self._op_max_bytes = _GRACE_FRAMES, _GRACE_BYTES
             self._overrun = exc
-            try:
-                op.throw(exc)
-            except StopIteration as stop:
-                self._finish(stop.value, None)
-            except BaseException as thrown:  # noqa: BLE001 - handed to the caller by result()
-                self._finish(None, thrown)
+            self._throw(op, exc)
             return
         error = self._overrun
         self._abort_op()
@@ -237,6 +232,10 @@ class SessionMachine(MachineOpsMixin):
                 self.state = SessionState.BROKEN
                 self.last_error = exc
             return
+        self._throw(op, exc)
+
+    def _throw(self, op: Op | ExpressOp, exc: DlmsError) -> None:
+        """End ``op`` with ``exc`` (it may catch it, e.g. to close politely, and return)."""
         try:
             op.throw(exc)
         except StopIteration as stop:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
+from ..express_cache import remember
 from .address import HdlcAddress
 from .events import (
     NEED_DATA,
@@ -50,8 +51,6 @@ from .params import LinkParameters, decode_parameters, encode_parameters, negoti
 
 __all__ = ["LLC_REQUEST", "LLC_RESPONSE", "HdlcConnection"]
 
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 
 # LLC header of DLMS over HDLC: destination LSAP, source LSAP, quality (Green Book 8.4.3).
 LLC_REQUEST = b"\xe6\xe6\x00"  # client -> server
@@ -61,15 +60,6 @@ _I, _RR, _RNR = FrameKind.I, FrameKind.RR, FrameKind.RNR
 # Checkpoint retransmissions in a row that the peer acknowledges nothing of, before giving up.
 MAX_GO_BACK = 8
 S = LinkState
-_EXPRESS_CACHE = 256  # express frames kept per link (a steady poll needs 16 at most)
-
-
-def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
-    """Store an express frame, forgetting them all first when the cache is full."""
-    if len(cache) >= _EXPRESS_CACHE:
-        cache.clear()
-    cache[key] = value
-    return value
 
 
 class HdlcConnection:
@@ -240,7 +230,7 @@ class HdlcConnection:
             if len(info) > self.parameters.max_info_tx:
                 return None
             frame = Frame(_I, self._dst, self._src, True, vs, vr, False, info)
-            hit = _remember(self._express_tx, key, (encode_frame(frame), info))
+            hit = remember(self._express_tx, key, (encode_frame(frame), info))
         # A new Frame each time, for a retransmission (16 cached ones would cost 8 KB a link).
         self._unacked.append(Frame(_I, self._dst, self._src, True, vs, vr, False, hit[1]))
         self._vs = (vs + 1) & 7
@@ -263,7 +253,7 @@ class HdlcConnection:
                 head = encode_header(self._src, self._dst, control, info)
             except LocalProtocolError:  # longer than a frame can be
                 return None
-            prefix = _remember(self._express_rx, key, head + self._llc_rx)
+            prefix = remember(self._express_rx, key, head + self._llc_rx)
         return prefix
 
     def accept_answer(self, frame: bytes) -> bool:
