@@ -23,7 +23,7 @@ def test_defaults_keys_hidden_and_express_off():
     assert str(GREEN_BOOK_AUTH_KEY) not in text
     sec = s.association_settings().security
     assert sec is not None and sec.policy is Policy.AUTHENTICATED_ENCRYPTION
-    assert sec.invocation_counter == 7 and sec.system_title == b"ABCDEFGH"
+    assert sec.counter.next_value == 7 and sec.system_title == b"ABCDEFGH"
 
 
 @pytest.mark.parametrize(("change", "field"), [

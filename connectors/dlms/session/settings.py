@@ -15,7 +15,7 @@ from typing import Any
 from ..protocol.association_events import AssociationSettings, Authentication
 from ..protocol.errors import ConfigError, DlmsError
 from ..protocol.hdlc import HdlcAddress, LinkParameters
-from ..protocol.security import GcmKey, Policy, SecurityContext
+from ..protocol.security import GcmKey, InvocationCounter, Policy, SecurityContext
 from ..protocol.security.server import AssociationSecurity
 
 __all__ = ["SessionSettings"]
@@ -237,11 +237,10 @@ class SessionSettings:
     def _association_security(self) -> AssociationSecurity | None:
         if not self.ciphered:
             return None
-        sec = AssociationSecurity(
+        return AssociationSecurity(
             SecurityContext(GcmKey(self.block_key, self.auth_key)), self.system_title,
-            _POLICIES[self.security], lambda: os.urandom(16))
-        sec.invocation_counter = self.invocation_counter
-        return sec
+            _POLICIES[self.security], lambda: os.urandom(16),
+            counter=InvocationCounter(self.invocation_counter))
 
     def __repr__(self) -> str:
         parts = []

@@ -95,7 +95,7 @@ def test_four_passes_then_ciphered_get(auth, policy):
     assert request[0] == 0xC8  # glo-get-request
     events = exchange(client, server, request)
     assert [e.results for e in events if isinstance(e, GetResult)] == [(b"SIM1",)]
-    assert client.settings.security.invocation_counter == server.settings.security.guard.last + 1
+    assert client.settings.security.counter.next_value == server.settings.security.guard.last + 1
 
 
 def test_replayed_request_refused_and_counted():

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 from .apdu import Deciphered, SecurityContext
 from .control import CounterGuard, Policy, ReplayedInvocationCounter, SecurityControl
+from .counter import InvocationCounter
 
 
 class AssociationSecurity:
     """The security state of one end (a meter, or a client of one meter), shared by the
     associations it makes: ``system_title`` is ours, ``guard`` checks the peer's counters and
-    ``invocation_counter`` is the next of ours.
+    ``counter`` hands out ours (an ``InvocationCounter``, possibly persisted by the caller).
 
     ``policy`` None: ciphered APDUs are accepted at any protection level but not required.
     ``challenge()`` draws StoC (the caller's randomness: this layer draws none). ``guard.last``
@@ -19,11 +20,12 @@ class AssociationSecurity:
     repr() shows no key.
     """
 
-    __slots__ = ("challenge", "context", "guard", "hls_refused", "invocation_counter", "policy",
+    __slots__ = ("challenge", "context", "guard", "hls_refused", "counter", "policy",
                  "refused", "replays", "system_title")
 
     def __init__(self, context: SecurityContext, system_title: bytes, policy: Policy | None,
-                 challenge: Callable[[], bytes], guard: CounterGuard | None = None) -> None:
+                 challenge: Callable[[], bytes], guard: CounterGuard | None = None,
+                 counter: InvocationCounter | None = None) -> None:
         if len(system_title) != 8:
             raise ValueError(f"server system title of {len(system_title)} octets (expected 8)")
         self.context = context
@@ -31,7 +33,7 @@ class AssociationSecurity:
         self.policy = policy
         self.challenge = challenge
         self.guard = guard if guard is not None else CounterGuard()
-        self.invocation_counter = 0  # ours: the next one we send
+        self.counter = counter if counter is not None else InvocationCounter()
         self.replays = 0  # requests refused for an invocation counter not above the last
         self.refused = 0  # ciphered requests refused otherwise (tag, policy, no keys)
         self.hls_refused = 0  # associations dropped at pass 3 (wrong f(StoC))
@@ -52,9 +54,7 @@ class AssociationSecurity:
 
     def take_counter(self) -> int:
         """Our next invocation counter, used once."""
-        counter = self.invocation_counter
-        self.invocation_counter += 1
-        return counter
+        return self.counter.take()
 
     def seal(self, plain: bytes, general: bool) -> bytes:
         control = SecurityControl(self.policy or Policy.AUTHENTICATED_ENCRYPTION)
