@@ -12,16 +12,14 @@ import logging
 import os
 import sys
 import time
-from dataclasses import replace
 from typing import Any
 
-from ..protocol.errors import DataAccessError, DlmsError, RemoteProtocolError
+from ..protocol.errors import DataAccessError, DlmsError
 from ..protocol.obis import Obis
 
 PASSWORD_ENV = "TB_DLMS_PASSWORD"
 BLOCK_KEY_ENV = "TB_DLMS_BLOCK_KEY"
 AUTH_KEY_ENV = "TB_DLMS_AUTH_KEY"
-FRAME_COUNTER = (1, Obis.parse("0-0:43.1.0"), 2)  # read with the public client before HLS-GMAC
 
 _EPILOG = f"""\
 OBJECT is OBIS[/class[/attribute]]: class 3 (Register) and attribute 2 (value) by default; for
@@ -133,17 +131,14 @@ def _hls(args: argparse.Namespace) -> dict[str, Any]:
         "block_key": _hex(args.block_key or os.environ.get(BLOCK_KEY_ENV), "--block-key", 16),
         "auth_key": _hex(args.auth_key or os.environ.get(AUTH_KEY_ENV), "--auth-key", 16),
         "security": args.security or "auth-enc",
-        "invocation_counter": counter or 0,
+        "invocation_counter": counter,  # None: the session reads the frame counter first
+        "counter_resync": counter is None,  # a counter given is used as given
     }
 
 
-def _settings(args: argparse.Namespace, public: bool = False) -> Any:
+def _settings(args: argparse.Namespace) -> Any:
     from ..session import SessionSettings
 
-    if public:  # the frame counter read before an HLS-GMAC session
-        args = argparse.Namespace(**{**vars(args), "auth": "none", "client": 16,
-                                     "system_title": None, "block_key": None, "auth_key": None,
-                                     "security": None, "invocation_counter": None})
     password: str = args.password if args.password is not None else os.environ.get(PASSWORD_ENV, "")
     client = args.client if args.client is not None else (16 if args.auth == "none" else 1)
     return SessionSettings(
@@ -187,23 +182,6 @@ def _session(args: argparse.Namespace, settings: Any, transport: Any) -> Any:
     return BlockingSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
 
 
-def _frame_counter(args: argparse.Namespace, deadline: float) -> int:
-    """The meter's frame counter, read with the public client (DlmsError if it cannot be)."""
-    session = _session(args, _settings(args, public=True), _transport(args))
-    session.machine.until = deadline
-    try:
-        session.connect()
-        (result,) = session.read([FRAME_COUNTER])
-    finally:
-        session.close()
-    if isinstance(result, DlmsError):
-        raise result
-    value = result.raw if result.raw is not None else result.value
-    if not isinstance(value, int) or value < 0:
-        raise RemoteProtocolError(f"frame counter 0-0:43.1.0.255: not a counter ({value!r})")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.timeout < 1e6:  # (nan fails this too)
@@ -217,12 +195,6 @@ def run(args: argparse.Namespace) -> int:
     # One deadline for connect and read together, whatever the meter sends (close has its own
     # short bound): the command ends within --timeout plus a moment.
     deadline = time.monotonic() + args.timeout
-    if args.auth == "hls-gmac" and args.invocation_counter is None:
-        try:
-            counter = _frame_counter(args, deadline)
-        except DlmsError as exc:
-            return _fail(f"reading the frame counter 0-0:43.1.0.255: {exc}")
-        settings = replace(settings, invocation_counter=min(counter + 1, 0xFFFFFFFF))
     session = _session(args, settings, transport)
     session.machine.until = deadline
     try:

@@ -77,7 +77,7 @@ from .association_events import (
     SetResult,
     StaleResponse,
 )
-from .association_hls_client import HlsClient
+from .association_hls_client import HlsClient, raise_if_counter_refused
 from .association_server import SERVER_TABLE, ServerRole
 from .errors import (
     AssociationError,
@@ -407,6 +407,8 @@ class Association(ServerRole, HlsClient):
         if self._state is AssociationState.AWAITING_AARE:
             self._state = AssociationState.IDLE
             raise AssociationError(f"association refused: {apdu}")
+        if self.settings.security is not None:
+            raise_if_counter_refused(apdu)
         iid = self.outstanding_invoke_id
         self._pending = None
         self._outbox.clear()

@@ -109,7 +109,8 @@ class HlsServer:
         try:
             opened = sec.open(raw, self._client_title)
         except ReplayedInvocationCounter as exc:
-            self._refuse_cipher(str(exc), ServiceErrorCode.INVOCATION_COUNTER_ERROR)
+            expected = min((sec.guard.last or 0) + 1, 0xFFFFFFFF)  # the IC we expect
+            self._refuse_cipher(str(exc), ServiceErrorCode.INVOCATION_COUNTER_ERROR, expected)
             return None
         except DlmsError as exc:
             sec.refused += 1
@@ -119,8 +120,9 @@ class HlsServer:
         self._cipher = opened.tag == GENERAL_GLO_CIPHERING
         return opened.apdu
 
-    def _refuse_cipher(self, reason: str, code: ServiceErrorCode) -> None:
-        response = ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, code)
+    def _refuse_cipher(self, reason: str, code: ServiceErrorCode,
+                       counter: int | None = None) -> None:
+        response = ExceptionResponse(StateError.SERVICE_NOT_ALLOWED, code, counter)
         self._outbox.append(response.encode())
         self._events.append(RequestRefused(reason, response))
 

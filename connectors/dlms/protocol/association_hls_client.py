@@ -26,11 +26,17 @@ from .apdu import (
     InitiateRequest,
     InitiateResponse,
     MethodDescriptor,
+    ServiceErrorCode,
 )
 from .apdu.xdlms import Conformance
 from .association_events import Associated, AssociationSettings, AssociationState
 from .axdr import DataType, Typed
-from .errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
+from .errors import (
+    AuthenticationError,
+    InvocationCounterRejected,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from .obis import Obis
 from .security import (
     Ciphering,
@@ -48,10 +54,21 @@ from .security import (
 )
 from .security.server import AssociationSecurity
 
-__all__ = ["HlsClient"]
+__all__ = ["HlsClient", "raise_if_counter_refused"]
 
 _REPLY_TO_HLS = MethodDescriptor(15, Obis.parse("0-0:40.0.0"), 1)
 _PLAIN_RESPONSES = frozenset((0xC4, 0xC5, 0xC7))  # get/set/action responses
+
+
+def raise_if_counter_refused(apdu: Any) -> None:
+    """An exception-response naming our invocation counter ends the session: every request
+    after it would be refused the same way (the session re-synchronises once, then reports)."""
+    if (isinstance(apdu, ExceptionResponse)
+            and apdu.service_error is ServiceErrorCode.INVOCATION_COUNTER_ERROR):
+        expected = ("" if not apdu.invocation_counter
+                    else f" (it expects {apdu.invocation_counter})")
+        raise InvocationCounterRejected(
+            f"the meter refused our invocation counter{expected}")
 
 
 class HlsClient:
@@ -145,6 +162,7 @@ class HlsClient:
 
     def _hls_on_refusal(self, apdu: ExceptionResponse | ConfirmedServiceError) -> None:
         self._state = AssociationState.IDLE
+        raise_if_counter_refused(apdu)
         raise AuthenticationError(f"HLS authentication refused by the meter: {apdu}")
 
     def _check_f_ctos(self, answer: bytes) -> None:

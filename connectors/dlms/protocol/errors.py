@@ -68,6 +68,11 @@ class AuthenticationError(AssociationError):
     """The meter refused our credentials (AARE diagnostic authentication-failure and kin)."""
 
 
+class InvocationCounterRejected(AuthenticationError):
+    """The meter refused our invocation counter (exception-response invocation-counter-error),
+    even after we re-synchronised it with the meter's frame counter."""
+
+
 class DataAccessError(DlmsError):
     """The meter answered a request with a data-access-result other than success."""
 

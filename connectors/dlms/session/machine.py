@@ -46,8 +46,9 @@ from ..protocol.errors import (
 from ..protocol.obis import Obis
 from .batching import WithListSupport
 from .channel import make_channel
+from .connect_ops import ConnectOpsMixin
 from .express import ExpressOp, ExpressRead
-from .machine_ops import MachineOpsMixin, Op, SessionState
+from .machine_ops import Op, SessionState
 from .read_plan import DescriptorCache, ReadPlan
 from .reading import Reading, Ref, ScalerCache
 from .settings import SessionSettings
@@ -64,7 +65,7 @@ _READY = SessionState.READY
 _GRACE_FRAMES, _GRACE_BYTES = 16, 16 * 2048
 
 
-class SessionMachine(MachineOpsMixin):
+class SessionMachine(ConnectOpsMixin):
     """The protocol side of one meter session (see the module doc)."""
 
     def __init__(

@@ -20,9 +20,7 @@ from ..protocol.apdu.xdlms import Conformance
 from ..protocol.association import (
     NEED_DATA,
     ActionCompleted,
-    Associated,
     Association,
-    AssociationState,
     GetResult,
     ServiceFailure,
     SetResult,
@@ -36,16 +34,16 @@ from ..protocol.errors import (
     RemoteProtocolError,
     ServiceError,
 )
-from ..protocol.hdlc import Connected, DataReceived, UnexpectedFrame, UnnumberedDataReceived
+from ..protocol.hdlc import DataReceived, UnexpectedFrame, UnnumberedDataReceived
 from .batching import WithListSupport
 from .channel import ApduChannel
 from .express import compile_express
 from .read_plan import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
 from .reading import Ref, ScalerCache
 from .settings import SessionSettings
-from .trace import FrameTrace, secret_span
+from .trace import FrameTrace
 
-__all__ = ["MachineOpsMixin", "Op", "SessionState"]
+__all__ = ["MachineOpsMixin", "Op", "SessionState", "describe_event"]
 
 Op = Generator[None, bool, Any]  # resumed with True on a time-out, False on new bytes
 
@@ -90,75 +88,6 @@ class MachineOpsMixin:
 
     if TYPE_CHECKING:
         def _write(self, data: bytes) -> None: ...
-
-    # -- connect / close -----------------------------------------------------------------
-    def _connect_op(self) -> Op:
-        s = self.settings
-        try:
-            self.channel.reset()
-            self.assoc.reset()
-            self.scalers.invalidate()
-            self._last_plan = None
-            self._timeout = s.connect_timeout
-            self._write(self.channel.connect())
-            event = yield from self._await(s.retries)
-            if type(event) is not Connected:
-                raise RemoteProtocolError(f"link not established: {_describe(event)}")
-            aarq = self.assoc.associate()
-            self._mask = secret_span(aarq, s.password) if s.authentication == "lls" else None
-            self.requests += 1
-            self._write(self.channel.send(aarq))
-            event = yield from self._await(s.retries)
-            self._mask = None
-            if type(event) is not Associated:
-                raise RemoteProtocolError(f"association not established: {_describe(event)}")
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._mask = None
-            self._timeout = s.response_timeout
-            error = self._record(exc, "connect failed")
-            yield from self._shutdown_op(False)
-            if error is None:
-                raise
-            raise error from exc
-        self._timeout = s.response_timeout
-        self.conformance = event.conformance
-        self.with_list.associated(
-            bool(event.conformance & Conformance.MULTIPLE_REFERENCES), int(event.conformance)
-        )
-        self.state = _READY
-        self.log.debug(
-            "%s: associated (%s, server max PDU %d)",
-            self.name,
-            ", ".join(event.conformance.labels),
-            event.server_max_pdu_size,
-        )
-
-    def _shutdown_op(self, release: bool) -> Op:
-        self._timeout = min(self.settings.response_timeout, 1.0)
-        try:
-            if self._wire and self.channel.connected:
-                if release and self.assoc.state is AssociationState.ASSOCIATED:
-                    yield from self._quietly(self.channel.send(self.assoc.release()))
-                if self._wire:
-                    yield from self._quietly(self.channel.disconnect())
-        except Exception as exc:  # noqa: BLE001 - closing must never raise
-            self.log.debug("%s: while closing: %s", self.name, exc)
-        finally:
-            self._timeout = self.settings.response_timeout
-            self.assoc.reset()
-            self.channel.reset()
-            self.state = SessionState.CLOSED
-            self._wire = False
-
-    def _quietly(self, data: bytes) -> Op:
-        try:
-            self.channel.discard()
-            self._write(data)
-            yield from self._await(0)
-        except DlmsError as exc:
-            self.log.debug("%s: no clean answer while closing: %s", self.name, exc)
 
     # -- services ------------------------------------------------------------------------
     def _plan_for(self, refs: Iterable[Any]) -> ReadPlan:
@@ -287,7 +216,7 @@ class MachineOpsMixin:
                 return event
             if kind is ServiceFailure:
                 return event
-            raise RemoteProtocolError(f"link lost: {_describe(event)}")
+            raise RemoteProtocolError(f"link lost: {describe_event(event)}")
         except GeneratorExit:
             raise
         except BaseException as exc:
@@ -366,7 +295,7 @@ class MachineOpsMixin:
                 assoc.receive_data(link_event.apdu)
             elif kind is UnexpectedFrame or kind is UnnumberedDataReceived:
                 self.unexpected_frames += 1
-                self.log.debug("%s: ignored %s", self.name, _describe(link_event))
+                self.log.debug("%s: ignored %s", self.name, describe_event(link_event))
             else:
                 return link_event  # Connected, Disconnected, FrameRejected
 
@@ -384,7 +313,8 @@ class MachineOpsMixin:
 
 
 
-def _describe(event: Any) -> str:
+def describe_event(event: Any) -> str:
+    """An event in a few words, for errors and logs."""
     reason = getattr(event, "reason", None)
     return f"{type(event).__name__}: {reason}" if reason else type(event).__name__
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ..protocol.association_events import AssociationSettings, Authentication
 from ..protocol.errors import ConfigError, DlmsError
 from ..protocol.hdlc import HdlcAddress, LinkParameters
+from ..protocol.obis import Obis
 from ..protocol.security import GcmKey, InvocationCounter, Policy, SecurityContext
 from ..protocol.security.server import AssociationSecurity
 
@@ -25,6 +26,7 @@ _AUTHENTICATIONS = ("none", "lls", "hls-gmac", "hls-sha256", "hls-md5", "hls-sha
 _POLICIES = {"": None, "none": None, "auth": Policy.AUTHENTICATION, "enc": Policy.ENCRYPTION,
              "auth-enc": Policy.AUTHENTICATED_ENCRYPTION}
 _SECRETS = ("password", "block_key", "auth_key")
+FRAME_COUNTER = Obis(0, 0, 43, 1, 0, 255)  # class 1 (Data), attribute 2: the meter's count of ours
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,14 @@ class SessionSettings:
     ``password`` as the secret) with ``system_title`` (ours, 8 octets), ``block_key`` and
     ``auth_key`` (16 octets each, never in repr), ``security`` "auth-enc" (the default with an
     HLS mechanism), "auth", "enc" or "none", and ``invocation_counter``: the first one to send
-    (one per ciphered APDU). Ciphered sessions take the full path only (no express cycles yet:
-    each request differs by its counter).
+    (one per ciphered APDU; None: unknown). ``counter``, when given, is the sequence itself (an
+    ``InvocationCounter``, persisted by the connector) and wins over ``invocation_counter``; it
+    is shared by every association made from these settings, so no value is ever sent twice.
+    An unknown counter is first read from the meter's frame counter object (``frame_counter``,
+    attribute 2, with the ``public_client``), and so is a counter the meter refused, once
+    (unless ``counter_resync`` is false).
+    Ciphered sessions take the full path only (no express cycles yet: each request differs by
+    its counter).
     """
 
     client: int = 16
@@ -88,7 +96,11 @@ class SessionSettings:
     system_title: bytes = b""
     block_key: bytes = field(default=b"", repr=False)
     auth_key: bytes = field(default=b"", repr=False)
-    invocation_counter: int = 0
+    invocation_counter: int | None = 0  # None: unknown, read the meter's frame counter first
+    counter: InvocationCounter | None = field(default=None, repr=False, compare=False)
+    frame_counter: Obis = FRAME_COUNTER
+    public_client: int = 16
+    counter_resync: bool = True  # False: a refused counter is an error at once (no frame counter)
 
     def __post_init__(self) -> None:
         if isinstance(self.password, str):
@@ -99,6 +111,12 @@ class SessionSettings:
             object.__setattr__(self, "security", "auth-enc")
         if self.ciphered:
             object.__setattr__(self, "express", False)  # see the class doc
+            if self.counter is None:  # one sequence for every association of these settings
+                start = self.invocation_counter
+                ok = start is None or (isinstance(start, int) and 0 <= start <= 0xFFFFFFFF)
+                object.__setattr__(self, "counter", InvocationCounter(start if ok else 0))
+        if isinstance(self.frame_counter, str):
+            object.__setattr__(self, "frame_counter", Obis.parse(self.frame_counter))
         self._check()
 
     # ------------------------------------------------------------------------------ checks
@@ -170,7 +188,8 @@ class SessionSettings:
                 raise self._fail(name, "must be 16 octets (32 hex digits)")  # never the value
         if self.authentication != "hls-gmac" and not self.password:
             raise self._fail("password", f"{self.authentication} needs a secret")
-        self._int("invocation_counter", 0, 0xFFFFFFFF)
+        self._int("invocation_counter", 0, 0xFFFFFFFF, optional=True)
+        self._int("public_client", 0, 0xFFFF if self.wrapper else 0x7F)
 
     @property
     def ciphered(self) -> bool:
@@ -239,8 +258,13 @@ class SessionSettings:
             return None
         return AssociationSecurity(
             SecurityContext(GcmKey(self.block_key, self.auth_key)), self.system_title,
-            _POLICIES[self.security], lambda: os.urandom(16),
-            counter=InvocationCounter(self.invocation_counter))
+            _POLICIES[self.security], lambda: os.urandom(16), counter=self.counter)
+
+    def public(self) -> SessionSettings:
+        """The public client's settings for the same meter (reads the frame counter)."""
+        return replace(self, client=self.public_client, authentication="none", password=b"",
+                       security="none", system_title=b"", block_key=b"", auth_key=b"",
+                       invocation_counter=0, counter=None)
 
     def __repr__(self) -> str:
         parts = []
