@@ -173,8 +173,8 @@ BAD_FIELDS = [
     ("authentication", "hls", "authentication: 'hls' is not one of 'none', 'lls'"),
     ("passwordEnv", "NOT_SET_ANYWHERE", ("passwordEnv: environment variable 'NOT_SET_ANYWHERE' "
                                         "is not set")),
-    ("password", "secret", "password: give either password or passwordEnv, not both"),
-    ("passwordEnv", _DELETE, "password: LLS authentication needs password or passwordEnv"),
+    ("password", "secret", "password: give only one of password, passwordEnv"),
+    ("passwordEnv", _DELETE, "password: lls authentication needs password, passwordEnv or passwordFile"),
     ("connection.port", 70000, "connection.port: 70000 is out of range 1..65535"),
     ("connection.type", "udp", "connection.type: 'udp' is not one of 'tcp', 'serial'"),
     ("connection.host", _DELETE, "connection.host: is required"),

@@ -100,7 +100,7 @@ def _where(section: str) -> tuple[tuple[Field, ...], Any]:
 
 
 # Ranges the loader narrows by context (HDLC vs wrapper addresses): the schema keeps the widest.
-CONTEXTUAL = {"clientAddress", "serverLogicalAddress", "serverPhysicalAddress",
+CONTEXTUAL = {"clientAddress", "publicClientAddress", "serverLogicalAddress", "serverPhysicalAddress",
               "serverAddressSize"}
 EDGES = [
     (section, f.key, value, ok)

@@ -127,6 +127,7 @@ def test_state_values_are_the_documented_strings():
         "circuit-open",
         "unreachable",
         "auth-failed",
+        "counter-rejected",
     ]
 
 

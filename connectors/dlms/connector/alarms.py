@@ -13,11 +13,13 @@ key                    type    meaning
 ``watchdog_expired``   bool    no successful read for the watchdog time while "connected"
 ``circuit_open``       bool    too many failed attempts: attempts paused (circuit breaker)
 ``auth_failed``        bool    the meter refused the credentials: needs a config change
+``counter_rejected``   bool    the meter refused our invocation counter even after it was
+                               re-synchronised with the meter's frame counter (HLS-GMAC)
 ``clock_drift_s``      float   meter clock minus gateway clock, seconds (periodic clock read)
 ``clock_drift_alarm``  bool    ``abs(clock_drift_s)`` above the meter's clockDriftThresholdS
 =====================  ======  ===============================================================
 
-The four booleans are sticky: once raised they stay true until the meter is associated again, so
+The five booleans are sticky: once raised they stay true until the meter is associated again, so
 an alarm does not flap with every retry of a dead meter (connecting, backoff, connecting...).
 """
 
@@ -38,10 +40,11 @@ ALARM_KEYS = (
     "watchdog_expired",
     "circuit_open",
     "auth_failed",
+    "counter_rejected",
     "clock_drift_s",
     "clock_drift_alarm",
 )
-_FLAGS = ("unreachable", "watchdog_expired", "circuit_open", "auth_failed")
+_FLAGS = ("unreachable", "watchdog_expired", "circuit_open", "auth_failed", "counter_rejected")
 
 
 def clock_drift_s(meter_time: _dt.datetime, gateway_time: _dt.datetime) -> float:
@@ -66,6 +69,7 @@ class MeterStatus:
             "watchdog_expired": False,
             "circuit_open": False,
             "auth_failed": False,
+            "counter_rejected": False,
             "clock_drift_alarm": False,
         }
         # clock_drift_s is absent until the first clock read: no value beats a made-up 0.
@@ -90,6 +94,8 @@ class MeterStatus:
             new["circuit_open"] = True
         elif value == MeterState.AUTH_FAILED.value:
             new["auth_failed"] = True
+        elif value == MeterState.COUNTER_REJECTED.value:
+            new["counter_rejected"] = True
         changed = self._update(new)
         # The detail alone changing (another retry, same state) is not worth a message.
         if set(changed) == {"connection_detail"}:

@@ -136,7 +136,7 @@ def _address_clash(meter: MeterConfig, seen: dict[tuple[Any, ...], str]) -> str 
 def load_config(data: Any, environ: Mapping[str, str] | None = None) -> ConnectorConfig:
     """Validate a parsed dlms.json. Never raises for bad meters: see ``errors``/``skipped``.
 
-    ``environ`` (default ``os.environ``) resolves ``passwordEnv``.
+    ``environ`` (default ``os.environ``) resolves ``passwordEnv`` and the other ``...Env`` keys.
     """
     env = os.environ if environ is None else environ
     top = Report("dlms.json")
@@ -150,6 +150,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     strategy = parse_report_strategy(root)
     gc_freeze_ms = root.read(_TOP["gcFreezeAfterMs"])
     converter = root.read(_TOP["converter"])
+    state_folder = root.read(_TOP["stateFolder"])
     errors, warnings, skipped, disabled = list(top.errors), list(top.warnings), [], []
     raw_meters = data.get("meters")
     if not isinstance(raw_meters, list):
@@ -197,6 +198,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         skipped=tuple(skipped), disabled=tuple(disabled), log_level=level,
         enable_remote_logging=remote, report_strategy=strategy,
         gc_freeze_after_s=gc_freeze_ms / 1000.0, converter=converter,
+        state_folder=state_folder or "",
     )
 
 

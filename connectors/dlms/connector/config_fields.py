@@ -32,6 +32,7 @@ DAY_MS = 86_400_000
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NONE")
 REPORT_TYPES = ("ON_RECEIVED", "ON_CHANGE", "ON_REPORT_PERIOD", "ON_CHANGE_OR_REPORT_PERIOD",
                 "DISABLED")
+AUTHENTICATIONS = ("none", "lls", "hls-gmac", "hls-sha256", "hls-md5", "hls-sha1")
 BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
@@ -118,6 +119,9 @@ TOP_FIELDS: tuple[Field, ...] = (
           "meters, full collections of those objects stopped every thread for ~0.3 s every few "
           "seconds, so polls started late",
           default=ms(_TOP["gc_freeze_after_s"]), lo=1000, hi=DAY_MS, zero_off=True, unit="number"),
+    Field("stateFolder", "string", "where state that must survive a restart is kept "
+          "(invocation counters): absolute, or relative to the gateway's config folder",
+          default="", doc_default="`dlms` in the gateway's data folder"),
     Field("converter", "string",
           "class name of the uplink converter; a custom one (a subclass of "
           "`DlmsUplinkConverter`, say) is found in the gateway's `extensions/dlms/` folder the way "
@@ -175,13 +179,43 @@ METER_FIELDS: tuple[Field, ...] = (
     Field("serverAddressSize", "int", "HDLC server address bytes. 1 = logical only (0..127); "
           "2 = 7 + 7 bits; 4 = 14 + 14 bits (0..16383 each)", choices=(1, 2, 4),
           doc_default="shortest"),
-    Field("authentication", "string", '`"none"` or `"lls"` (low-level security: a password)',
-          default=_SESSION["authentication"], choices=("none", "lls"), lower=True),
-    Field("password", "string", "the LLS password, written into the file (1..255 bytes)",
+    Field("authentication", "string", '`"none"`, `"lls"` (low-level security: a password), '
+          '`"hls-gmac"` (high-level security, mechanism 5: the keys below; see [Security]'
+          '(#security-hls-gmac-and-ciphering)), or `"hls-sha256"`, `"hls-md5"`, `"hls-sha1"` '
+          "(mechanisms 6, 3, 4: the keys and `password` as the HLS secret)",
+          default=_SESSION["authentication"], choices=AUTHENTICATIONS, lower=True),
+    Field("password", "string", "the LLS password (or HLS secret), written into the file "
+          "(1..255 bytes)", manual=True, secret=True),
+    Field("passwordEnv", "string", "the **name of an environment variable** that holds the "
+          "password (preferred: the file holds no secret). Give one of `password`, "
+          "`passwordEnv`, `passwordFile`", manual=True),
+    Field("passwordFile", "string", "the path of a file that holds the password (its first "
+          "line)", manual=True),
+    Field("security", "string", "with an HLS authentication, what protects every xDLMS APDU "
+          '(security suite 0, AES-GCM-128): `"auth-enc"`, `"auth"` (authenticated only), `"enc"`'
+          ' (encrypted only) or `"none"` (plain APDUs after the HLS exchange)',
+          choices=("auth-enc", "auth", "enc", "none"), lower=True, doc_default="`auth-enc`"),
+    Field("systemTitle", "string", "our (the client's) system title: 16 hex digits (8 octets, "
+          "e.g. the manufacturer's 3 letters and a serial). Required with `hls-*`", manual=True),
+    Field("blockCipherKey", "string", "the global unicast encryption key (GUEK): 32 hex digits. "
+          "Give one of `blockCipherKey`, `blockCipherKeyEnv`, `blockCipherKeyFile`",
           manual=True, secret=True),
-    Field("passwordEnv", "string", "the **name of an environment variable** that holds the LLS "
-          "password (preferred: the file holds no secret). Give `password` or `passwordEnv`, not "
-          "both", manual=True),
+    Field("blockCipherKeyEnv", "string", "the name of an environment variable that holds the "
+          "block cipher key (hex)", manual=True),
+    Field("blockCipherKeyFile", "string", "the path of a file that holds the block cipher key "
+          "(hex, first line)", manual=True),
+    Field("authenticationKey", "string", "the global authentication key (GAK): 32 hex digits. "
+          "Give one of `authenticationKey`, `authenticationKeyEnv`, `authenticationKeyFile`",
+          manual=True, secret=True),
+    Field("authenticationKeyEnv", "string", "the name of an environment variable that holds "
+          "the authentication key (hex)", manual=True),
+    Field("authenticationKeyFile", "string", "the path of a file that holds the authentication "
+          "key (hex, first line)", manual=True),
+    Field("frameCounterObis", "string", "the meter's frame counter object (class 1, attribute "
+          "2): read with the public client when our invocation counter is unknown or refused",
+          default=str(_SESSION["frame_counter"]), manual=True),
+    Field("publicClientAddress", "int", "the client SAP that reads the frame counter without "
+          "authentication", default=_SESSION["public_client"], lo=0, hi=0xFFFF),
     Field("pollPeriod", "number", "how often the registers are read (100 ms..1 day). Cycles are "
           "drift-free: a slow cycle does not shift the later ones", default=60_000, lo=100,
           hi=DAY_MS, unit="ms"),

@@ -32,6 +32,7 @@ from ..session.reading import Reading, Ref
 from .alarms import MeterStatus
 from .config import load_config, masked
 from .converter_loading import DEFAULT_CONVERTER, UplinkConverter, converter_class
+from .counter_store import CounterStore, state_folder, with_counters
 from .field_readers import show
 from .gc_tuning import freeze_startup_objects
 from .model import ConnectorConfig, MeterConfig
@@ -128,6 +129,10 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
 
     def _open(self) -> None:
         cfg = load_config(self._raw_config, self._environ)
+        if any(m.spec.session.ciphered for m in cfg.meters):
+            folder = state_folder(cfg.state_folder, self._gateway)
+            self._log.info("%s: invocation counters kept in %s", self.name, folder)
+            cfg = with_counters(cfg, CounterStore(folder))
         for line in cfg.warnings:
             self._log.warning("%s", line)
         for line in cfg.errors:

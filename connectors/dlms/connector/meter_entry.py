@@ -30,6 +30,7 @@ from .config_fields import (
 )
 from .field_readers import MISSING, Report, Section, num, show
 from .model import BUILTIN_RPCS, AttributeUpdate, MeterConfig, RpcMethod
+from .security_entry import parse_password, parse_security
 from .values import coerce_value, parse_type_name
 
 __all__ = ["METER_KEYS", "parse_meter", "parse_report_strategy"]
@@ -208,44 +209,6 @@ def _connection(meter: Section) -> tuple[Any, dict[str, Any]]:
     return None, {}
 
 
-def _password(m: Section, auth: str | None, environ: Mapping[str, str]) -> bytes:
-    has_pw, has_env = m.has("password"), m.has("passwordEnv")
-    for key in ("password", "passwordEnv"):
-        if m.has(key) and m.raw(key) is None:
-            m.error(key, "must not be null (leave the key out)")
-            return b""
-    if has_pw and has_env:
-        m.error("password", "give either password or passwordEnv, not both")
-        return b""
-    if auth != "lls":
-        if has_pw or has_env:
-            m.report.warn("password", "ignored: authentication is 'none'")
-        return b""
-    if has_env:
-        var = m.string("passwordEnv", required=True)
-        if var is None:
-            return b""
-        value = environ.get(var)
-        if value is None:
-            m.error("passwordEnv", f"environment variable {show(var)} is not set")
-            return b""
-        if not value:
-            m.error("passwordEnv", f"environment variable {show(var)} is empty")
-            return b""
-        return value.encode("utf-8")
-    pw = m.raw("password")
-    if pw is None:
-        m.error("password", "LLS authentication needs password or passwordEnv")
-        return b""
-    if not isinstance(pw, str) or not pw:
-        m.error("password", "must be a non-empty string")  # the value itself is never echoed
-        return b""
-    if len(pw.encode("utf-8")) > 255:
-        m.error("password", "is longer than 255 bytes")
-        return b""
-    return pw.encode("utf-8")
-
-
 def _addresses(m: Section, wrapper: bool, v: dict[str, Any]) -> dict[str, Any]:
     client, logical = v["clientAddress"], v["serverLogicalAddress"]
     physical, size = v["serverPhysicalAddress"], v["serverAddressSize"]
@@ -279,11 +242,13 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     transport, link = _connection(m)
     wrapper = bool(link.get("wrapper"))
     # HDLC addresses are narrower than the wrapper's 16-bit wPorts
-    narrow = {} if wrapper else {"clientAddress": 0x7F, "serverLogicalAddress": 0x3FFF}
+    narrow = {} if wrapper else {"clientAddress": 0x7F, "serverLogicalAddress": 0x3FFF,
+                                 "publicClientAddress": 0x7F}
     v = {f.key: m.read(f, hi=narrow.get(f.key))  # every plain field, in the table's order
          for f in METER_FIELDS if f.kind in SCALARS and not f.manual}
     name, device_type, auth = v["deviceName"], v["deviceType"], v["authentication"]
-    password = _password(m, auth, environ)
+    password = parse_password(m, auth, environ)
+    security = parse_security(m, auth, v, environ)
     addresses = _addresses(m, wrapper, v)
     poll_ms, timeout_ms, retries = v["pollPeriod"], v["timeout"], v["retries"]
     operation_ms = v["operationTimeout"]
@@ -319,7 +284,7 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
             max_info_tx=info, max_info_rx=info, window_tx=window, window_rx=window,
             max_pdu_size=pdu, max_list_items=list_items, inactivity_timeout=inactivity_s,
             keepalive_margin=min(30.0, inactivity_s / 3.0), deviation_sign=sign, name=name,
-            **link,
+            **link, **security,
         )
     except ConfigError as exc:  # the checks above should have caught it: say it anyway
         report.error("", str(exc))

@@ -102,6 +102,7 @@ class ConnectorConfig:
     report_strategy: dict[str, Any] | None = None
     gc_freeze_after_s: float = 60.0  # connector/gc_tuning.py; 0: leave the collector alone
     converter: str = "DlmsUplinkConverter"  # connector/converter_loading.py
+    state_folder: str = ""  # connector/counter_store.py: "" = the gateway's data folder
     by_name: dict[str, MeterConfig] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

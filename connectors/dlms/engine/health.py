@@ -38,7 +38,7 @@ key                        type   meaning
 ``availability``           float  percent of the observed time spent associated
 ``connection_state``       str    one of ``MeterState``: "disconnected", "connecting",
                                   "associated", "backoff", "circuit-open", "unreachable",
-                                  "auth-failed"
+                                  "auth-failed", "counter-rejected"
 =========================  =====  ==============================================================
 
 A meter that answers GET-with-list reads its points in one request a cycle, so the read and
@@ -72,6 +72,7 @@ class MeterState(str, Enum):
     CIRCUIT_OPEN = "circuit-open"  # too many failures: attempts paused
     UNREACHABLE = "unreachable"  # silence watchdog expired or the network is unreachable
     AUTH_FAILED = "auth-failed"  # the meter refused our credentials: needs a config change
+    COUNTER_REJECTED = "counter-rejected"  # our invocation counter refused even after a resync
 
 
 _STATES = {s.value: s for s in MeterState}

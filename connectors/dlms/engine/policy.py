@@ -19,6 +19,7 @@ from ..protocol.errors import (
     AuthenticationError,
     DataAccessError,
     DlmsError,
+    InvocationCounterRejected,
     NoAnswer,
     ServiceError,
     TransportError,
@@ -100,7 +101,8 @@ class MeterPolicy:
             # a few bad passwords: try again only every few minutes.
             retry_at = max(retry_at, now + m.auth_retry_s)
             policy.not_before = max(policy.not_before, retry_at)
-            state = MeterState.AUTH_FAILED
+            state = (MeterState.COUNTER_REJECTED if isinstance(exc, InvocationCounterRejected)
+                     else MeterState.AUTH_FAILED)
         elif policy.breaker.state.value == "open":
             state = MeterState.CIRCUIT_OPEN
         elif isinstance(exc, TransportError):

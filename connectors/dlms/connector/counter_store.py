@@ -1,0 +1,168 @@
+"""Invocation counters that survive reconnects, reloads, gateway restarts and crashes.
+
+One small JSON file per meter and client under the state folder (the gateway's data folder by
+default). A file holds a bound, not the last value used: before a counter value at or above the
+bound goes out, the bound moves ``STEP`` ahead and is written atomically (temporary file, fsync,
+rename, fsync of the folder). After a crash the next start continues from the bound, so values
+can be skipped (at most ``STEP``, out of 2^32) but never sent twice. A missing or unreadable file
+means "unknown": the session then reads the meter's frame counter first.
+
+Every connector instance of the process gets the same counter object for a file (a hot reload
+builds a new connector while the old one may still be closing), so two engines never hand out
+the same value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..protocol.errors import LocalProtocolError
+from ..protocol.security import InvocationCounter
+from .model import ConnectorConfig
+
+__all__ = ["STEP", "CounterStore", "PersistedCounter", "state_folder", "with_counters"]
+
+STEP = 1000  # values reserved per write: one write per ~17 min of a 1 s poll
+_log = logging.getLogger("tb_dlms.connector.counters")
+
+
+class PersistedCounter(InvocationCounter):
+    """An ``InvocationCounter`` whose reservations are written to ``path`` before use."""
+
+    __slots__ = ("_lock", "meter", "path")
+
+    def __init__(self, path: Path, meter: str) -> None:
+        self.path = path
+        self.meter = meter
+        self._lock = threading.Lock()
+        super().__init__(self._load())
+
+    def _load(self) -> int | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            _log.warning("%s: cannot read %s (%s): the frame counter will be read", self.meter,
+                         self.path, exc)
+            return None
+        try:
+            value = json.loads(text)["next"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"next = {value!r}")
+        except (ValueError, KeyError, TypeError) as exc:
+            _log.warning("%s: %s is damaged (%s): the frame counter will be read", self.meter,
+                         self.path, exc)
+            return None
+        return int(value)
+
+    def take(self) -> int:
+        with self._lock:  # an engine being replaced by a reload may still send
+            return super().take()
+
+    def resync(self, meter_last: int) -> None:
+        with self._lock:
+            super().resync(meter_last)
+
+    def _reserve(self, value: int) -> int:
+        bound = value + STEP
+        document = {"meter": self.meter, "next": bound}
+        try:
+            write_atomically(self.path, json.dumps(document).encode("utf-8"))
+        except OSError as exc:  # nothing is sent with a counter we could not secure
+            raise LocalProtocolError(
+                f"cannot save the invocation counter to {self.path}: {exc}") from exc
+        return bound
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """``path`` holds either its old content or ``data``, whatever happens (power cut too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+    if hasattr(os, "O_DIRECTORY"):  # the rename itself is durable once the folder is synced
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+class CounterStore:
+    """The counters under one state folder, one per (meter, client)."""
+
+    _shared: ClassVar[dict[Path, PersistedCounter]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder).resolve() / "invocation_counters"
+
+    def path(self, meter: str, client: int) -> Path:
+        # Readable, file-system safe, and distinct for names that differ only in odd characters.
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", meter)[:60]
+        digest = hashlib.sha256(meter.encode("utf-8")).hexdigest()[:10]
+        return self.folder / f"{safe}-{digest}.client{client}.json"
+
+    def counter(self, meter: str, client: int) -> PersistedCounter:
+        path = self.path(meter, client)
+        with self._shared_lock:
+            counter = self._shared.get(path)
+            if counter is None:
+                counter = self._shared[path] = PersistedCounter(path, meter)
+            return counter
+
+    def __repr__(self) -> str:
+        return f"CounterStore({str(self.folder)!r})"
+
+
+def state_folder(configured: str, gateway: Any) -> Path:
+    """Where the connector keeps state: ``stateFolder`` of dlms.json (relative to the gateway's
+    config folder), else ``dlms`` under the gateway's data folder (its storage
+    ``data_folder_path``, default ``./data/``, relative to the working directory as the
+    gateway itself reads it)."""
+    config_dir = _config_dir(gateway)
+    if configured:
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() or config_dir is None else config_dir / path
+    data = "./data/"
+    if config_dir is not None:
+        try:
+            main = json.loads((config_dir / "tb_gateway.json").read_text(encoding="utf-8"))
+            data = str(main.get("storage", {}).get("data_folder_path") or data)
+        except (OSError, ValueError, AttributeError):
+            pass
+    return Path(data).expanduser() / "dlms"
+
+
+def _config_dir(gateway: Any) -> Path | None:
+    get = getattr(gateway, "get_config_path", None)
+    try:
+        value = get() if callable(get) else None
+    except Exception:  # noqa: BLE001 - a stand-in gateway without it
+        return None
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def with_counters(cfg: ConnectorConfig, store: CounterStore) -> ConnectorConfig:
+    """``cfg`` with a persisted invocation counter in the session of every ciphered meter."""
+    meters = []
+    for meter in cfg.meters:
+        session = meter.spec.session
+        if session.ciphered:
+            counter = store.counter(meter.name, session.client)
+            spec = replace(meter.spec, session=replace(session, counter=counter))
+            meter = replace(meter, spec=spec)
+        meters.append(meter)
+    return replace(cfg, meters=tuple(meters), by_name={})
