@@ -74,9 +74,12 @@ def gateway_package_dir() -> Path:
 
 def make_gateway_view(root: Path, package: Path | None = None) -> Path:
     """Build ``root/thingsboard_gateway`` as a view of the installed package with a private
-    ``extensions`` folder; return that extensions folder."""
+    ``extensions`` folder; return that extensions folder. A view already there (a gateway
+    restarted on the same work dir) is built again."""
     package = package or gateway_package_dir()
     view = root / "thingsboard_gateway"
+    if view.exists():
+        shutil.rmtree(view)
     view.mkdir(parents=True)
     for entry in package.iterdir():
         if entry.name in ("extensions", "__pycache__"):
