@@ -56,15 +56,21 @@ def run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimpleNamesp
                      authenticationKeyFile=str(key_file), security="auth-enc")
         workdir = tmp_path / "gw"
 
-        def gateway() -> Any:
+        def gateway(check_config_s: int = 0) -> Any:
             gw = GatewayProcess(broker.host, broker.port, connectors=[connector_entry("dlms")],
                                 connector_files={"dlms.json": config}, workdir=workdir,
                                 keep=True, extra_env={"GUEK": BLOCK})
+            if check_config_s:  # the gateway's hot reload of connector files
+                main = gw.config_dir / "tb_gateway.json"
+                settings = json.loads(main.read_text(encoding="utf-8"))
+                settings["thingsboard"]["checkConnectorsConfigurationInSeconds"] = check_config_s
+                main.write_text(json.dumps(settings, indent=2), encoding="utf-8")
             gw.install_connector("dlms")
             gateways.append(gw)
             return gw.start()
 
-        yield SimpleNamespace(standin=standin, sim=sim, gateway=gateway, workdir=workdir)
+        yield SimpleNamespace(standin=standin, sim=sim, gateway=gateway, workdir=workdir,
+                              key_file=key_file)
     finally:
         if request.session.testsfailed > failed_before and gateways:
             print(f"--- gateway output ---\n{gateways[-1].output()[-6000:]}")
@@ -113,3 +119,28 @@ def test_hls_gmac_meter_reads_across_a_gateway_crash_without_reusing_a_counter(r
                                                      default=str)):
         for secret in (BLOCK, AUTH, BLOCK.lower(), AUTH.lower()):
             assert secret not in text
+
+
+@pytest.mark.timeout(120)
+def test_a_rotated_key_hot_reloads_and_the_counter_goes_on(run: Any) -> None:
+    from tb_dlms.protocol.security import GcmKey, SecurityContext
+
+    standin, sim = run.standin, run.sim
+    security = sim.meters[0].security
+    gw = run.gateway(check_config_s=1)
+    readings_after(standin, 0, 3, timeout=60)
+    new_auth = "A0A1A2A3A4A5A6A7A8A9AAABACADAEAF"
+    # The utility rotates the authentication key: the meter first, then dlms.json.
+    security.context = SecurityContext(GcmKey(bytes.fromhex(BLOCK), bytes.fromhex(new_auth)))
+    path = gw.config_dir / "dlms.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["meters"][0].pop("authenticationKeyFile")
+    config["meters"][0]["authenticationKey"] = new_auth
+    rotated = int(time.time() * 1000)
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    gw.wait_for_output("DLMS Meters: stopped", timeout=30)  # the reload closed the connector
+    readings_after(standin, rotated, 5, timeout=60)
+    assert security.replays == 0
+    # One frame counter read at the very start, none after the reload: the counter went on.
+    assert gw.output().count("invocation counter continues from") == 1
+    assert new_auth not in gw.output()
