@@ -155,6 +155,37 @@ def test_single_gets_and_a_segmented_ciphered_answer(gurux, session):
     s.close()
 
 
+def test_an_object_gurux_does_not_have_is_a_per_item_refusal(gurux, session):
+    server = gurux()
+    s = session(server)
+    s.connect()
+    missing = (1, "0-0:96.99.0", 2)
+    ldn, absent, energy = s.read([LDN_REF, missing, ENERGY_REF])
+    assert ldn.raw == LDN and energy.raw == ENERGY_RAW
+    assert isinstance(absent, DataAccessError) and "object-undefined" in str(absent)
+    assert isinstance(s.get(missing), DataAccessError)
+    assert s.get(LDN_REF).raw == LDN  # the association is still up
+    s.close()
+
+
+def test_gurux_shipped_refusals_end_within_the_deadline(gurux, session):
+    """Gurux's own refusals (gurux_server.py, 14.): a malformed GET-with-list answer, then a
+    single GET's refusal under a stale invoke id. We drop to single GETs, wait no longer than
+    the retries allow, and a reconnect reads again."""
+    server = gurux(shipped_errors=True)
+    s = session(server)
+    s.connect()
+    start = time.monotonic()
+    with pytest.raises(DlmsError):
+        s.read([LDN_REF, (1, "0-0:96.99.0", 2), ENERGY_REF])
+    assert time.monotonic() - start < DEADLINE
+    assert s.with_list.reason == "failed"  # remembered: single GETs for this meter
+    s.close()
+    s.connect()
+    assert s.get(LDN_REF).raw == LDN
+    s.close()
+
+
 # ---- counters ----------------------------------------------------------------------------------
 def test_our_invocation_counter_strictly_increases_across_associations(gurux, session):
     server = gurux()
