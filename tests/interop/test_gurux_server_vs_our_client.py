@@ -4,9 +4,17 @@ meter: gurux_dlms's GXDLMSSecureServer over loopback TCP (gurux_server.py; GPLv2
 The other direction of test_gurux_hls_vs_simulator: here Gurux checks our AARQ (its tag, our
 CtoS), draws StoC, verifies our f(StoC) and computes f(CtoS), ciphers every answer with its own
 AES-GCM, and we read its objects at each protection level, over HDLC and the wrapper. Gurux's
-server as shipped cannot complete an association; gurux_server.py lists each defect (file and
+server as shipped cannot complete an association; gurux_patches.py lists each defect (file and
 line in gurux_dlms 1.0.203) and the test-side shim that works around it, so that what is tested
 is Gurux's ciphering, HLS arithmetic, APDU coding and object model, not our own code twice.
+
+Covered: the four passes and GET (with-list, single, segmented, refused items) under auth, enc
+and auth-enc, over HDLC and the wrapper; our invocation counter as Gurux sees it across
+associations, the frame counter read by the public client and `tb-dlms read`; wrong keys, an
+unknown system title and a weaker policy refused within the deadline; Gurux's shipped counter
+resets and refusals met by our guards and deadlines. Nothing is left out because of Gurux: its
+server takes a dedicated key, driven in-process here with our codecs since our client proposes
+none; it has no replay guard of its own, so GuruxMeter records the counters it deciphers.
 """
 
 from __future__ import annotations
@@ -29,14 +37,29 @@ from gurux_dlms.enums import InterfaceType, Security  # noqa: E402
 from gurux_dlms.GXCiphering import GXCiphering  # noqa: E402
 from gurux_dlms.GXDLMSChippering import GXDLMSChippering  # noqa: E402
 from gurux_dlms.secure import GXDLMSSecureServer  # noqa: E402
+from gurux_patches import ServerReply  # noqa: E402
 from gurux_server import (  # noqa: E402
     CLOCK_TIME,
     ENERGY_RAW,
     LDN,
+    SERVER_TITLE,
     GuruxMeter,
     GuruxTcpServer,
     patched_gurux,
 )
+from tb_dlms.protocol.apdu import (  # noqa: E402
+    AARE,
+    ActionRequestNormal,
+    ActionResponseNormal,
+    AttributeDescriptor,
+    AuthMechanism,
+    GetRequestNormal,
+    GetResponseNormal,
+    MethodDescriptor,
+    decode_apdu,
+)
+from tb_dlms.protocol.apdu.xdlms import Conformance, InitiateRequest, InitiateResponse  # noqa: E402
+from tb_dlms.protocol.axdr import DataType, Typed  # noqa: E402
 from tb_dlms.protocol.errors import (  # noqa: E402
     AssociationError,
     AuthenticationError,
@@ -45,11 +68,19 @@ from tb_dlms.protocol.errors import (  # noqa: E402
     RemoteProtocolError,
 )
 from tb_dlms.protocol.security import (  # noqa: E402
+    Ciphering,
     GcmKey,
+    KeyKind,
     Policy,
     SecurityContext,
     SecurityControl,
+    gmac_response,
+    hls_aarq,
+    open_aare,
+    server_title_and_stoc,
+    verify_gmac_response,
 )
+from tb_dlms.protocol.wrapper import WrapperFramer, encode_wrapper  # noqa: E402
 from tb_dlms.session import BlockingSession, SessionSettings  # noqa: E402
 from tb_dlms.transport import TcpTransport  # noqa: E402
 
@@ -337,3 +368,52 @@ def test_gurux_decrypt_does_not_check_an_auth_enc_tag():
                 GXCiphering.decrypt(settings, AesGcmParameter(0, TITLE, BLOCK, AUTH),
                                     GXByteBuffer(forged))
             assert seen == []
+
+
+# ---- the dedicated key: our client proposes none, so our codecs drive Gurux in-process -------
+def test_dedicated_key_with_gurux_server_in_process():
+    """Our AARQ carries a dedicated key (ciphered InitiateRequest); Gurux's server takes it,
+    answers pass 4 under the global key (the association is not up yet) and the GET after it
+    with ded-get-response, which we open with the dedicated key."""
+    dedicated = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+    ctx = SecurityContext(GcmKey(BLOCK, AUTH), dedicated_key=GcmKey(dedicated, AUTH))
+    ae = SecurityControl(Policy.AUTHENTICATED_ENCRYPTION)
+    ctos = b"CtoS-of-tb-dlms!"
+    with patched_gurux() as seen:
+        meter = GuruxMeter(BLOCK, AUTH, seen, wrapper=True)
+
+        def exchange(apdu: bytes) -> bytes:  # through Gurux's own wrapper framing
+            reply = ServerReply(bytearray(encode_wrapper(apdu, 1, 1)))
+            meter.handleRequest(reply)
+            framer = WrapperFramer()
+            framer.feed(bytes(reply.reply))
+            pdu = framer.next_pdu()
+            assert pdu is not None
+            return pdu.apdu
+
+        initiate = InitiateRequest(Conformance(0x00501F), dedicated_key=dedicated)
+        aarq = hls_aarq(AuthMechanism.HLS_GMAC, TITLE, ctos, initiate, Ciphering(ctx, ae, 10))
+        aare = AARE.decode(exchange(aarq.encode()))
+        server_title, stoc = server_title_and_stoc(aare)
+        assert server_title == SERVER_TITLE
+        assert isinstance(open_aare(aare, ctx, Policy.AUTHENTICATED_ENCRYPTION),
+                          InitiateResponse)
+        assert bytes(meter.settings.cipher.dedicatedKey) == dedicated
+        f_stoc = gmac_response(ctx.global_key, TITLE, 11, stoc)
+        action = ActionRequestNormal(1, MethodDescriptor(15, "0-0:40.0.0.255", 1),
+                                     Typed(DataType.OCTET_STRING, f_stoc))
+        opened = ctx.decrypt(exchange(ctx.encrypt(action.encode(), ae, TITLE, 12)),
+                             server_title, required=Policy.AUTHENTICATED_ENCRYPTION)
+        assert opened.tag == 0xCF  # glo-action-response
+        answer = decode_apdu(opened.apdu, typed=True)
+        assert isinstance(answer, ActionResponseNormal)
+        verify_gmac_response(ctx.global_key, server_title, ctos, answer.return_data.value)
+        get = GetRequestNormal(2, AttributeDescriptor(1, "0-0:42.0.0.255", 2)).encode()
+        request = ctx.encrypt(get, ae, TITLE, 13, KeyKind.DEDICATED)
+        assert request[0] == 0xD0  # ded-get-request
+        opened = ctx.decrypt(exchange(request), server_title, required=None)
+        assert opened.tag == 0xD4  # ded-get-response
+        response = decode_apdu(opened.apdu)
+        assert isinstance(response, GetResponseNormal) and response.result == LDN
+        assert [ic for _, _, ic in seen] == [10, 12, 13]
+        assert meter.failures == []
