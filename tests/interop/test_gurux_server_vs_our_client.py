@@ -282,10 +282,6 @@ def test_gurux_resetting_its_counter_is_refused_as_a_replay(gurux, session):
     assert time.monotonic() - start < DEADLINE
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "our client does not pass the AARE's ciphered InitiateResponse through its replay guard "
-    "(protocol/security/hls_acse.py open_aare -> context.decrypt, no guard.accept): a meter "
-    "that reuses the AARE's invocation counter (nonce) for the pass-4 answer is accepted"))
 def test_aare_counter_reused_by_the_next_answer_is_refused(gurux, session):
     server = gurux(reuse_aare_counter=True)  # Gurux as shipped: _GXAPDU.py:1008
     s = session(server)

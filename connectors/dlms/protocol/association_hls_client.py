@@ -113,7 +113,7 @@ class HlsClient:
             raise RemoteProtocolError(
                 f"AARE accepted with application context {aare.application_context.name}")
         self._server_title, self._server_stoc = server_title_and_stoc(aare)
-        info = open_aare(aare, sec.context, sec.policy)
+        info = open_aare(aare, sec.context, sec.policy, sec.guard)
         if isinstance(info, ConfirmedServiceError):
             raise RemoteProtocolError(f"association refused: {info}")
         if not isinstance(info, InitiateResponse):

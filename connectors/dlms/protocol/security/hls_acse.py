@@ -18,7 +18,7 @@ from ..apdu.service import CONFIRMED_SERVICE_ERROR_TAG, ConfirmedServiceError
 from ..apdu.xdlms import INITIATE_REQUEST_TAG, InitiateRequest, InitiateResponse
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from .apdu import SecurityContext, is_ciphered
-from .control import Policy, SecurityControl
+from .control import CounterGuard, Policy, SecurityControl
 from .gcm import check_system_title
 from .hls import check_challenge
 
@@ -72,9 +72,11 @@ def open_aarq(aarq: AARQ, context: SecurityContext | None,
 
 
 def open_aare(aare: AARE, context: SecurityContext | None, required: Policy | None = None,
+              guard: CounterGuard | None = None,
               ) -> InitiateResponse | ConfirmedServiceError | None:
     """Client side: the AARE's InitiateResponse (or service error), deciphered with the
-    server's responding-AP-title; None when the AARE carries no user-information."""
+    server's responding-AP-title; None when the AARE carries no user-information. ``guard``
+    takes the server's invocation counter: the answers after it must count above it."""
     info = aare.user_information
     if info is None or isinstance(info, (InitiateResponse, ConfirmedServiceError)):
         return info
@@ -83,7 +85,10 @@ def open_aare(aare: AARE, context: SecurityContext | None, required: Policy | No
     if context is None:
         raise RemoteProtocolError("AARE with a ciphered InitiateResponse, and no keys are set")
     title = _peer_title(aare.responding_ap_title, "responding-AP-title (server system title)")
-    plain = context.decrypt(info, title, required=required).apdu
+    opened = context.decrypt(info, title, required=required)
+    if guard is not None:
+        guard.accept(opened.header)
+    plain = opened.apdu
     if plain[:1] == bytes((CONFIRMED_SERVICE_ERROR_TAG,)):
         return ConfirmedServiceError.decode(plain)
     return InitiateResponse.decode(plain)
