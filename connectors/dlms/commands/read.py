@@ -132,7 +132,6 @@ def _hls(args: argparse.Namespace) -> dict[str, Any]:
         "auth_key": _hex(args.auth_key or os.environ.get(AUTH_KEY_ENV), "--auth-key", 16),
         "security": args.security or "auth-enc",
         "invocation_counter": counter,  # None: the session reads the frame counter first
-        "counter_resync": counter is None,  # a counter given is used as given
     }
 
 

@@ -13,8 +13,8 @@ key                    type    meaning
 ``watchdog_expired``   bool    no successful read for the watchdog time while "connected"
 ``circuit_open``       bool    too many failed attempts: attempts paused (circuit breaker)
 ``auth_failed``        bool    the meter refused the credentials: needs a config change
-``counter_rejected``   bool    the meter refused our invocation counter even after it was
-                               re-synchronised with the meter's frame counter (HLS-GMAC)
+``counter_rejected``   bool    the meter said "invocation counter error" even after our counter
+                               was re-synchronised with its frame counter (HLS-GMAC)
 ``clock_drift_s``      float   meter clock minus gateway clock, seconds (periodic clock read)
 ``clock_drift_alarm``  bool    ``abs(clock_drift_s)`` above the meter's clockDriftThresholdS
 =====================  ======  ===============================================================

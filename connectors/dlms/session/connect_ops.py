@@ -11,6 +11,7 @@ from ..protocol.association import Associated, Association, AssociationState, Ge
 from ..protocol.axdr import Typed
 from ..protocol.errors import (
     AssociationError,
+    AuthenticationError,
     DlmsError,
     InvocationCounterRejected,
     RemoteProtocolError,
@@ -51,11 +52,14 @@ class ConnectOpsMixin(MachineOpsMixin):
                 try:
                     event = yield from self._associate_op()
                 except AssociationError as again:
-                    raise InvocationCounterRejected(
-                        f"association refused again after re-synchronising the invocation "
-                        f"counter with the meter's frame counter ({last}): {again}; check the "
-                        "keys, the client system title and the frame counter object"
-                    ) from again
+                    if isinstance(again, InvocationCounterRejected):
+                        raise  # the meter says so: the counter it gave is not one it takes
+                    # A counter fresh from the meter refused: the keys or the system title
+                    # (credentials: the engine retries slowly and raises auth_failed).
+                    raise AuthenticationError(
+                        f"{again} (with the invocation counter re-synchronised from the "
+                        f"meter's frame counter {last}: check the keys and the client system "
+                        "title)", again.result, again.diagnostic) from again
         except GeneratorExit:
             raise
         except BaseException as exc:

@@ -61,7 +61,8 @@ class SessionSettings:
     is shared by every association made from these settings, so no value is ever sent twice.
     An unknown counter is first read from the meter's frame counter object (``frame_counter``,
     attribute 2, with the ``public_client``), and so is a counter the meter refused, once
-    (unless ``counter_resync`` is false).
+    (``counter_resync``; by default only for a counter that was unknown or given as a sequence:
+    a number given is used as given).
     Ciphered sessions take the full path only (no express cycles yet: each request differs by
     its counter).
     """
@@ -100,7 +101,9 @@ class SessionSettings:
     counter: InvocationCounter | None = field(default=None, repr=False, compare=False)
     frame_counter: Obis = FRAME_COUNTER
     public_client: int = 16
-    counter_resync: bool = True  # False: a refused counter is an error at once (no frame counter)
+    # Re-synchronise a refused counter from the frame counter once (None: when the counter is
+    # unknown or a sequence object was given; a number given is used as given).
+    counter_resync: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.password, str):
@@ -109,6 +112,9 @@ class SessionSettings:
         object.__setattr__(self, "authentication", auth)
         if auth.startswith("hls") and not self.security:
             object.__setattr__(self, "security", "auth-enc")
+        if self.counter_resync is None:
+            resync = self.counter is not None or self.invocation_counter is None
+            object.__setattr__(self, "counter_resync", resync)
         if self.ciphered:
             object.__setattr__(self, "express", False)  # see the class doc
             if self.counter is None:  # one sequence for every association of these settings
