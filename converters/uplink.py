@@ -148,6 +148,22 @@ class DlmsUplinkConverter(Converter):  # type: ignore[misc] # the gateway has no
                 out.add_to_attributes(self.datapoint_key(meter, point), value)
         return out
 
+    def rows(self, meter: Any, rows: Iterable[tuple[int, Mapping[str, Any]]]) -> ConvertedData:
+        """Profile rows: (epoch ms of the capture, values), one telemetry entry each, always
+        ON_RECEIVED (a report strategy must not drop a billing interval)."""
+        spec = meter.spec
+        out = ConvertedData(spec.name, spec.device_type)
+        count = 0
+        for ts, values in rows:
+            entry = {self._status_key(k): v for k, v in values.items() if v is not None}
+            if entry:
+                out.add_to_telemetry(TelemetryEntry(entry, ts=ts))
+                count += len(entry)
+        if count:
+            StatisticsService.count_connector_message(self._stats_name, "convertersTsProduced",
+                                                      count=count)
+        return out
+
     def status(self, meter: Any, telemetry: Mapping[str, Any] | None = None,
                attributes: Mapping[str, Any] | None = None,
                ts: int | None = None) -> ConvertedData:

@@ -151,6 +151,8 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     gc_freeze_ms = root.read(_TOP["gcFreezeAfterMs"])
     converter = root.read(_TOP["converter"])
     state_folder = root.read(_TOP["stateFolder"])
+    rows_per_s, reads_in_flight = (root.read(_TOP[k]) for k in
+                                   ("profileRowsPerSecond", "profileReadsInFlight"))
     errors, warnings, skipped, disabled = list(top.errors), list(top.warnings), [], []
     raw_meters = data.get("meters")
     if not isinstance(raw_meters, list):
@@ -198,7 +200,8 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         skipped=tuple(skipped), disabled=tuple(disabled), log_level=level,
         enable_remote_logging=remote, report_strategy=strategy,
         gc_freeze_after_s=gc_freeze_ms / 1000.0, converter=converter,
-        state_folder=state_folder or "",
+        state_folder=state_folder or "", profile_rows_per_second=rows_per_s,
+        profile_reads_in_flight=reads_in_flight,
     )
 
 

@@ -96,6 +96,8 @@ def schema() -> dict[str, Any]:
                 "if": {"properties": {"type": {"enum": periodic}}},
                 "then": {"required": ["type", "reportPeriod"]}}),
             "point": _object(TABLES["point"]),
+            "profile": _object(TABLES["profile"]),
+            "profileColumn": _object(TABLES["profileColumn"]),
             "attributeUpdate": _object(TABLES["attributeUpdate"]),
             "rpc": _object(TABLES["rpc"], allOf=[
                 {"if": {"properties": {"type": {"const": "action"}}},

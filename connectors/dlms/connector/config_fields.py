@@ -23,7 +23,8 @@ from .values import TYPE_NAMES
 
 __all__ = [
     "ATTRIBUTE_UPDATE_FIELDS", "AXDR_TYPE_NAMES", "CONNECT_TIMEOUT", "LOG_LEVELS", "METER_FIELDS",
-    "POINT_FIELDS", "REPORT_TYPES", "RPC_FIELDS", "SCALARS", "SERIAL_FIELDS", "STRATEGY_FIELDS",
+    "POINT_FIELDS", "PROFILE_COLUMN_FIELDS", "PROFILE_FIELDS", "REPORT_TYPES", "RPC_FIELDS",
+    "SCALARS", "SERIAL_FIELDS", "STRATEGY_FIELDS",
     "TABLES", "TCP_FIELDS", "TOP_FIELDS", "Field", "by_key", "keys", "ms", "secret_keys",
 ]
 
@@ -122,6 +123,11 @@ TOP_FIELDS: tuple[Field, ...] = (
     Field("stateFolder", "string", "where state that must survive a restart is kept "
           "(invocation counters): absolute, or relative to the gateway's config folder",
           default="", doc_default="`dlms` in the gateway's data folder"),
+    Field("profileRowsPerSecond", "number", "the most profile rows handed to the gateway per "
+          "second, all meters together: a backfill never starves live data or the gateway's "
+          "queue (1..100000)", default=2000, lo=1, hi=100_000),
+    Field("profileReadsInFlight", "int", "profile requests that may run at once, on different "
+          "meters (1..64)", default=4, lo=1, hi=64),
     Field("converter", "string",
           "class name of the uplink converter; a custom one (a subclass of "
           "`DlmsUplinkConverter`, say) is found in the gateway's `extensions/dlms/` folder the way "
@@ -284,6 +290,12 @@ METER_FIELDS: tuple[Field, ...] = (
           schema=_list("attributeUpdate")),
     Field("rpc", "list", "named RPCs ([below](#rpc))", default=[], manual=True,
           schema=_list("rpc")),
+    Field("profiles", "list", "[profiles](#profiles) (load profile, billing values, event log) "
+          "delivered row by row with the meter's own timestamps", default=[], manual=True,
+          schema=_list("profile")),
+    Field("timeZone", "string", "the meter's time zone (IANA name, e.g. `Europe/Madrid`), for "
+          "profile times the meter stamps without a UTC deviation", manual=True,
+          doc_default="the gateway's"),
 )
 
 _OBIS_MEANING = ("the OBIS code: `\"1-0:1.8.0\"`, `\"1-0:1.8.0.255\"`, `\"1-0:1.8.0*255\"`, "
@@ -298,6 +310,31 @@ POINT_FIELDS: tuple[Field, ...] = (
     Field("attribute", "int", "the attribute index (2 = value)", default=2, lo=1, hi=127),
     Field(STRATEGY, "object", "this key's report strategy", doc_default="meter's", manual=True,
           schema=_ref("reportStrategy")),
+)
+
+PROFILE_FIELDS: tuple[Field, ...] = (
+    dataclasses.replace(_OBIS, meaning="the Profile generic object (class 7): `1-0:99.1.0.255` "
+                        "load profile, `1-0:98.1.0.255` daily billing values, `0-0:99.98.0.255` "
+                        "event log, or any other"),
+    Field("pollPeriod", "number", "how often new rows are read (10 s..1 day)", default=900_000,
+          lo=10_000, hi=DAY_MS, unit="ms"),
+    Field("backfillDays", "number", "on the first read (no position saved yet), how far back "
+          "to start (0..3660 days; 0 = only rows from now on)", default=7, lo=0, hi=3660),
+    Field("maxRowsPerRead", "int", "rows asked for in one request, so a long backfill never "
+          "holds the meter's line for long (1..10000)", default=96, lo=1, hi=10_000),
+    Field("columns", "list", "how capture columns map to keys ([below](#profile-columns)); "
+          "default: every column but the clock, keyed by its OBIS code", default=[], manual=True,
+          schema=_list("profileColumn")),
+)
+
+PROFILE_COLUMN_FIELDS: tuple[Field, ...] = (
+    dataclasses.replace(_OBIS, meaning="the captured object (as listed in the profile's "
+                        "capture_objects)"),
+    Field("attribute", "int", "its captured attribute, when the profile captures two of one "
+          "object", lo=1, hi=127, doc_default="any"),
+    Field("key", "string", "the ThingsBoard key of the column", manual=True,
+          doc_default="the OBIS code"),
+    Field("skip", "bool", "`true` leaves the column out", default=False),
 )
 
 ATTRIBUTE_UPDATE_FIELDS: tuple[Field, ...] = (
@@ -342,6 +379,7 @@ STRATEGY_FIELDS: tuple[Field, ...] = (
 TABLES: dict[str, tuple[Field, ...]] = {
     "top": TOP_FIELDS, "meter": METER_FIELDS, "tcp": TCP_FIELDS, "serial": SERIAL_FIELDS,
     "point": POINT_FIELDS, "attributeUpdate": ATTRIBUTE_UPDATE_FIELDS, "rpc": RPC_FIELDS,
+    "profile": PROFILE_FIELDS, "profileColumn": PROFILE_COLUMN_FIELDS,
 }
 
 AXDR_TYPE_NAMES = tuple(TYPE_NAMES)

@@ -14,11 +14,9 @@ the same value.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any, ClassVar
 from ..protocol.errors import LocalProtocolError
 from ..protocol.security import InvocationCounter
 from .model import ConnectorConfig
+from .state_files import file_name, write_atomically
 
 __all__ = ["STEP", "CounterStore", "PersistedCounter", "state_folder", "with_counters"]
 
@@ -83,23 +82,6 @@ class PersistedCounter(InvocationCounter):
         return bound
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """``path`` holds either its old content or ``data``, whatever happens (power cut too)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
-    if hasattr(os, "O_DIRECTORY"):  # the rename itself is durable once the folder is synced
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
-
 class CounterStore:
     """The counters under one state folder, one per (meter, client)."""
 
@@ -110,10 +92,7 @@ class CounterStore:
         self.folder = Path(folder).resolve() / "invocation_counters"
 
     def path(self, meter: str, client: int) -> Path:
-        # Readable, file-system safe, and distinct for names that differ only in odd characters.
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", meter)[:60]
-        digest = hashlib.sha256(meter.encode("utf-8")).hexdigest()[:10]
-        return self.folder / f"{safe}-{digest}.client{client}.json"
+        return self.folder / f"{file_name(meter)}.client{client}.json"
 
     def counter(self, meter: str, client: int) -> PersistedCounter:
         path = self.path(meter, client)

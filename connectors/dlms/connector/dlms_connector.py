@@ -36,6 +36,8 @@ from .counter_store import CounterStore, state_folder, with_counters
 from .field_readers import show
 from .gc_tuning import freeze_startup_objects
 from .model import ConnectorConfig, MeterConfig
+from .profile_positions import PositionStore
+from .profile_scheduler import ProfileScheduler
 from .publisher import Publisher
 from .rpc import RpcDispatcher, connector_rpc, normalize_params
 from .values import coerce_value
@@ -116,6 +118,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._connected = False
         self._stopped = False
         self._gc_freeze_at: float | None = None
+        self._profiles: ProfileScheduler | None = None
 
     # -- Connector contract ---------------------------------------------------------------------
     def open(self) -> None:
@@ -129,8 +132,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
 
     def _open(self) -> None:
         cfg = load_config(self._raw_config, self._environ)
+        folder = state_folder(cfg.state_folder, self._gateway)
         if any(m.spec.session.ciphered for m in cfg.meters):
-            folder = state_folder(cfg.state_folder, self._gateway)
             self._log.info("%s: invocation counters kept in %s", self.name, folder)
             cfg = with_counters(cfg, CounterStore(folder))
         for line in cfg.warnings:
@@ -158,6 +161,15 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._gc_freeze_at = time.monotonic() + after if after and cfg.meters else None
         if cfg.meters:
             self._engine.start()
+        self._profiles = ProfileScheduler(
+            self._engine, [m for m in cfg.meters if m.profiles], PositionStore(folder),
+            self._deliver_rows, self._is_associated,
+            rows_per_second=cfg.profile_rows_per_second,
+            reads_in_flight=cfg.profile_reads_in_flight, log=self._log)
+        if self._profiles.tasks:
+            self._log.info("%s: %d profiles, positions kept in %s", self.name,
+                           self._profiles.tasks, folder)
+            self._profiles.start()
         self._connected = True
         self._housekeeper = threading.Thread(target=self._housekeeping, daemon=True,
                                              name=f"{self.name} housekeeping")
@@ -178,6 +190,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             return
         self._connected = False
         self._stop.set()
+        if self._profiles is not None:
+            self._profiles.stop()
         try:
             if self._engine is not None and self._config.meters:
                 self._engine.stop(timeout_s=4.0)
@@ -291,6 +305,22 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             self._log.warning("%s: clock drift %.3f s exceeds %.3f s", name, drift_s,
                               meter.clock_drift_threshold_s)
         self._send(self._converter.status(meter, telemetry=values))
+
+    def _is_associated(self, name: str) -> bool:
+        status = self._status.get(name)
+        return status is not None and (
+            status.snapshot()["connection_state"] == MeterState.ASSOCIATED.value)
+
+    def _deliver_rows(self, meter: MeterConfig, profile: Any,
+                      rows: list[tuple[int, dict[str, Any]]]) -> bool:
+        """Profile rows to the gateway's storage; True when it took them."""
+        if self._converter is None:
+            return False
+        data = self._converter.rows(meter, rows)
+        self._count(received=1, from_meter=True)
+        status = self._gateway.send_to_storage(self.name, self._id, data)
+        self._count(sent=1)
+        return status is None or getattr(status, "name", "SUCCESS") == "SUCCESS"
 
     def _read_static(self, meter: MeterConfig) -> None:
         points = meter.static_attributes

@@ -30,6 +30,7 @@ from .config_fields import (
 )
 from .field_readers import MISSING, Report, Section, num, show
 from .model import BUILTIN_RPCS, AttributeUpdate, MeterConfig, RpcMethod
+from .profile_config import parse_profiles, parse_time_zone
 from .security_entry import parse_password, parse_security
 from .values import coerce_value, parse_type_name
 
@@ -271,7 +272,9 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     static = _points(m, "staticAttributes", "attribute")
     updates = _attribute_updates(m)
     rpcs = _rpcs(m)
-    if not points and not static:
+    profiles = parse_profiles(m)
+    zone = parse_time_zone(m)
+    if not points and not static and not profiles:
         report.warn("", "no timeseries, attributes or staticAttributes: only health is published")
     if report.errors or name is None or transport is None:
         return None
@@ -302,4 +305,5 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
         spec=spec, report_strategy=strategy, static_attributes=tuple(static),
         attribute_updates=tuple(updates), rpc=tuple(rpcs),
         clock_check_period_s=clock_ms / 1000.0, clock_drift_threshold_s=drift_s,
+        profiles=tuple(profiles), time_zone=zone,
     )

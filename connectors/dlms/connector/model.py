@@ -66,6 +66,8 @@ class MeterConfig:
     rpc: tuple[RpcMethod, ...] = ()
     clock_check_period_s: float = 3600.0  # 0: no periodic clock check
     clock_drift_threshold_s: float = 10.0
+    profiles: tuple[Any, ...] = ()  # ProfileConfig (connector/profile_config.py)
+    time_zone: Any = None  # tzinfo of the meter's local time; None: the gateway's
 
     @property
     def name(self) -> str:
@@ -103,6 +105,8 @@ class ConnectorConfig:
     gc_freeze_after_s: float = 60.0  # connector/gc_tuning.py; 0: leave the collector alone
     converter: str = "DlmsUplinkConverter"  # connector/converter_loading.py
     state_folder: str = ""  # connector/counter_store.py: "" = the gateway's data folder
+    profile_rows_per_second: float = 2000.0  # connector/profile_scheduler.py
+    profile_reads_in_flight: int = 4
     by_name: dict[str, MeterConfig] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
