@@ -26,6 +26,7 @@ class Gateway:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.stored: list[Any] = []
+        self.replies: dict[Any, Any] = {}
 
     def get_config_path(self) -> str:
         return str(self.folder) + "/"
@@ -35,6 +36,10 @@ class Gateway:
 
     def add_device(self, *args: Any, **kw: Any) -> bool:
         return True
+
+    def send_rpc_reply(self, device: Any = None, req_id: Any = None, content: Any = None,
+                       **kw: Any) -> None:
+        self.replies[req_id] = content
 
     def rows(self, device: str, key: str) -> list[tuple[int, Any]]:
         return [(e["ts"], e["values"][key]) for cd in self.stored if cd.device_name == device
@@ -116,3 +121,38 @@ def test_columns_renamed_or_skipped(sim: SimulatorServer, tmp_path: Path) -> Non
     stored = [e["values"] for cd in gateway.stored for e in cd.to_dict()["telemetry"]
               if "u1" in e["values"]]
     assert stored and all("1-1:1.8.0.255" not in v for v in stored)
+
+
+def test_read_profile_rpc_answers_rows_by_range(sim: SimulatorServer, tmp_path: Path) -> None:
+    import datetime as dt
+
+    gateway = Gateway(tmp_path)
+    cfg = config(sim.ports[0])
+    cfg["meters"][0]["profiles"] = []
+    connector = DlmsConnector(gateway, cfg, "dlms", logger=logging.getLogger("test.profiles"),
+                              converter_logger=logging.getLogger("test.profiles.converter"))
+    connector.open()
+    try:
+        end = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        start = end - dt.timedelta(hours=1)
+
+        def rpc(req_id: int, **params: Any) -> Any:
+            connector.server_side_rpc_handler({"device": "M1", "data": {
+                "id": req_id, "method": "read_profile", "params": params}})
+            deadline = time.monotonic() + 20
+            while req_id not in gateway.replies and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return gateway.replies.get(req_id)
+
+        reply = rpc(1, obis=LOAD, **{"from": start.isoformat(), "to": end.isoformat()})
+        assert reply["success"], reply
+        assert [r["time"][11:16] for r in reply["rows"]] == [
+            f"{start.hour:02d}:00", f"{start.hour:02d}:15", f"{start.hour:02d}:30",
+            f"{start.hour:02d}:45", f"{end.hour:02d}:00"]
+        assert reply["columns"] == ["1-1:1.8.0.255", "1-1:32.7.0.255"]
+        bad = rpc(2, obis=LOAD, **{"from": "soon"})
+        assert not bad["success"] and "from" in bad["error"]
+        backwards = rpc(3, obis=LOAD, **{"from": end.isoformat(), "to": start.isoformat()})
+        assert not backwards["success"] and "before" in backwards["error"]
+    finally:
+        connector.close()

@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="seconds the whole read may take: connect, read and close (default 10); each"
         " answer is waited for a third of it, then asked again",
     )
+    p.add_argument("--from", dest="from_", metavar="ISO",
+                   help="profiles (OBIS/7/2): rows captured from this time (ISO-8601; without an "
+                   "offset: --time-zone)")
+    p.add_argument("--to", metavar="ISO", help="profiles: rows up to this time (default: now)")
+    p.add_argument("--time-zone", metavar="ZONE",
+                   help="the meter's time zone (IANA) for times without an offset (default: ours)")
     p.add_argument("--trace", action="store_true", help="write every frame in hex to stderr")
     p.add_argument("objects", nargs="+", metavar="OBJECT", help="OBIS[/class[/attribute]]")
     p.set_defaults(func=run)
@@ -196,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     session = _session(args, settings, transport)
     session.machine.until = deadline
+    if args.from_ is not None or args.to is not None:
+        return _profiles(args, session, refs)
     try:
         session.connect()
         results = session.read(refs)
@@ -214,3 +222,40 @@ def run(args: argparse.Namespace) -> int:
     json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 1 if failed else 0
+
+
+def _profiles(args: argparse.Namespace, session: Any, refs: list[tuple[int, Obis, int]]) -> int:
+    """--from/--to: each OBJECT a profile buffer (class 7, attribute 2), rows by range."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from ..connector.profile_config import ProfileConfig
+    from ..connector.profile_reader import ProfileReader
+    from ..connector.profile_rpc import ProfileRequestError, parse_time, read_profile
+
+    try:
+        zone = ZoneInfo(args.time_zone) if args.time_zone else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return _fail(f"--time-zone: {args.time_zone!r} is not a time zone name")
+    if any((class_id, attribute) != (7, 2) for class_id, _, attribute in refs):
+        return _fail("--from/--to read profiles: give OBJECTs as OBIS/7/2")
+    readers = [ProfileReader("meter", ProfileConfig(obis, max_rows_per_read=500), zone,
+                             session.settings.deviation_sign) for _, obis, _ in refs]
+    try:
+        start = parse_time(args.from_ or "1970-01-01T00:00:00Z", "--from", readers[0].zone)
+        end = (parse_time(args.to, "--to", readers[0].zone) if args.to
+               else dt.datetime.now(dt.timezone.utc))
+    except ProfileRequestError as exc:
+        return _fail(str(exc))
+    out: dict[str, Any] = {}
+    try:
+        session.connect()
+        for text, reader in zip(args.objects, readers):
+            out[text] = read_profile(session, reader, start, end)
+    except (DlmsError, ProfileRequestError) as exc:
+        return _fail(str(exc))
+    finally:
+        session.close()
+    json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0

@@ -24,7 +24,7 @@ __all__ = [
 # Device RPCs every meter answers; configured ``rpc`` entries may not reuse these names.
 BUILTIN_RPCS = (
     "read", "set", "action", "clock_read", "clock_sync", "disconnect", "reconnect",
-    "relay_state", "reconnect_session", "health",
+    "relay_state", "reconnect_session", "health", "read_profile",
 )
 
 

@@ -35,6 +35,7 @@ from ..protocol.obis import Obis
 from ..session.reading import Reading, Ref
 from .alarms import clock_drift_s
 from .model import MeterConfig, RpcMethod
+from .profile_rpc import ProfileRequestError, profile_job
 from .values import coerce_value, parse_type_name
 
 __all__ = [
@@ -170,7 +171,7 @@ class RpcDispatcher:
             "read": self._read, "set": self._set, "action": self._action,
             "clock_read": self._clock_read, "clock_sync": self._clock_sync,
             "disconnect": self._relay(1, "disconnect"), "reconnect": self._relay(2, "reconnect"),
-            "relay_state": self._relay_state,
+            "relay_state": self._relay_state, "read_profile": self._read_profile,
         }
 
     # -- entry point ----------------------------------------------------------------------------
@@ -240,6 +241,13 @@ class RpcDispatcher:
         ref = Ref(_int_param(params, "classId", 3, 0, 0xFFFF), _obis_param(params),
                   _int_param(params, "attribute", 2, 1, 127))
         return lambda session: _reading_reply(ref, session.get(ref))
+
+    def _read_profile(self, meter: MeterConfig, params: Any) -> Callable[[Any], dict[str, Any]]:
+        try:
+            job: Callable[[Any], dict[str, Any]] = profile_job(meter, params)
+        except ProfileRequestError as exc:
+            raise RpcError(str(exc)) from None
+        return job
 
     def _set(self, meter: MeterConfig, params: Any) -> Callable[[Any], dict[str, Any]]:
         if not isinstance(params, Mapping):
