@@ -61,7 +61,7 @@ def describe(data: bytes, *, show_secrets: bool = False,
 
 
 def describe_apdu(apdu: bytes, show_secrets: bool = False, state: CaptureState | None = None,
-                  sender: str | None = None, wrapper_source: int | None = None,
+                  sender: str | None = None, wrapper_ports: tuple[int, int] | None = None,
                   ) -> dict[str, Any]:
     """One APDU; ``sender`` (client/server) as the frame around it says, when it does."""
     state = state if state is not None else CaptureState()
@@ -77,7 +77,7 @@ def describe_apdu(apdu: bytes, show_secrets: bool = False, state: CaptureState |
         decoded = decode_apdu(apdu)
     except DecodeError as exc:
         raise CaptureError(f"APDU: {exc}") from exc
-    state.learn(decoded, wrapper_source)
+    state.learn(decoded, wrapper_ports)
     out = {"type": type(decoded).__name__}
     out.update(_render(decoded, show_secrets))
     try:
@@ -124,11 +124,11 @@ def _describe_wrapper(data: bytes, show_secrets: bool, state: CaptureState) -> d
                 f"wrapper: length field says {length} bytes of APDU but "
                 f"{len(data) - pos - HEADER_SIZE} follow (at byte {pos + HEADER_SIZE})"
             )
-        sender = state.side_of_port(source) or state.side_of_port(destination, peer=True)
+        sender = state.side_of_ports(source, destination)
         pdus.append({
             "wrapper": {"version": WRAPPER_VERSION, "source_wport": source,
                         "destination_wport": destination, "length": length},
-            "apdu": describe_apdu(body, show_secrets, state, sender, source),
+            "apdu": describe_apdu(body, show_secrets, state, sender, (source, destination)),
         })
         pos += HEADER_SIZE + length
     return pdus[0] if len(pdus) == 1 else {"pdus": pdus}

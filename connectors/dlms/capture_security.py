@@ -84,7 +84,7 @@ class CaptureState:
         self.keys = keys
         self.failures = 0
         self.titles: dict[str, tuple[bytes, str]] = {}  # side -> (title, where it came from)
-        self.ports: dict[int, str] = {}  # wrapper port -> side
+        self.ports: dict[tuple[int, int], str] = {}  # wrapper (source, destination) -> sender
         self._context: SecurityContext | None = None
         if keys is not None:
             # Encryption-only APDUs never use the authentication key; the zeros stand in for an
@@ -92,21 +92,21 @@ class CaptureState:
             self._context = SecurityContext(GcmKey(keys.block_key, keys.auth_key or bytes(16)))
 
     # ---- what plain APDUs teach ---------------------------------------------------------------
-    def learn(self, apdu: Any, wrapper_source: int | None = None) -> None:
+    def learn(self, apdu: Any, wrapper_ports: tuple[int, int] | None = None) -> None:
         if isinstance(apdu, AARQ) and apdu.calling_ap_title is not None:
             self.titles[CLIENT] = (apdu.calling_ap_title, "AARQ calling-AP-title")
         elif isinstance(apdu, AARE) and apdu.responding_ap_title is not None:
             self.titles[SERVER] = (apdu.responding_ap_title, "AARE responding-AP-title")
         side = _PLAIN_SENDER.get(_TAGS.get(type(apdu), -1))
-        if wrapper_source is not None and side is not None:
-            self.ports.setdefault(wrapper_source, side)
+        if wrapper_ports is not None and side is not None and wrapper_ports[0] != wrapper_ports[1]:
+            source, destination = wrapper_ports
+            self.ports[(source, destination)] = side
+            self.ports[(destination, source)] = SERVER if side == CLIENT else CLIENT
 
-    def side_of_port(self, port: int, peer: bool = False) -> str | None:
-        """The side a wrapper port belongs to (``peer``: the other side, for a destination)."""
-        side = self.ports.get(port)
-        if side is None or not peer:
-            return side
-        return SERVER if side == CLIENT else CLIENT
+    def side_of_ports(self, source: int, destination: int) -> str | None:
+        """Who sends a wrapper PDU between these ports, as an AARQ/AARE between them taught
+        (client and server may use the same port number: then nothing is learnt)."""
+        return self.ports.get((source, destination))
 
     @staticmethod
     def is_ciphered(apdu: bytes) -> bool:
