@@ -109,7 +109,8 @@ def _data_notification(apdu: bytes) -> dict[str, Any]:
 
 
 def _describe_wrapper(data: bytes, show_secrets: bool, state: CaptureState) -> dict[str, Any]:
-    pdus, pos = [], 0
+    pdus: list[dict[str, Any]] = []
+    pos = 0
     while pos < len(data):
         head = data[pos:pos + HEADER_SIZE]
         if len(head) < HEADER_SIZE or int.from_bytes(head[:2], "big") != WRAPPER_VERSION:

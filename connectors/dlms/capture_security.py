@@ -173,7 +173,7 @@ class CaptureState:
         if carried:
             return carried, "APDU (general ciphering)"
         if sender in self.titles:
-            return self.titles[sender]  # type: ignore[index]
+            return self.titles[sender]
         if self.keys is not None and self.keys.system_title is not None:
             return self.keys.system_title, "--system-title"
         return None, None
@@ -203,9 +203,11 @@ def _framing(data: bytes) -> tuple[int, bytes | None, bytes]:
     tag, offset, title = data[0], 1, None
     if tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
         length, offset = decode_length(data, offset)
-        if length not in (0, 8) or offset + length > len(data):
+        if length not in (0, 8):
             raise DecodeError(f"{ciphered_name(tag)}: system title of {length} octets "
                               "(expected 8)", 1)
+        if offset + length > len(data):
+            raise DecodeError(f"{ciphered_name(tag)}: truncated system title", offset)
         title, offset = bytes(data[offset:offset + length]), offset + length
     length, start = decode_length(data, offset)
     if start + length != len(data):

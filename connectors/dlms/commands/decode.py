@@ -11,22 +11,27 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..protocol.errors import DlmsError
+
+if TYPE_CHECKING:
+    from ..capture_security import CaptureKeys
 
 BLOCK_KEY_ENV = "TB_DLMS_BLOCK_KEY"  # the same variables as ``tb-dlms read``
 AUTH_KEY_ENV = "TB_DLMS_AUTH_KEY"
 
 _EPILOG = f"""\
-Ciphered APDUs (security suite 0, and suite id 1 which is the same AES-GCM-128) are deciphered
-with --block-key and --auth-key, or {BLOCK_KEY_ENV} and {AUTH_KEY_ENV} (command lines show up in
-process lists and shell histories). Each APDU is opened with its sender's system title: the
-client's (AARQ calling-AP-title) for requests, the server's (AARE responding-AP-title) for
-responses and notifications, the one inside general-glo-ciphering where it is carried. The
-direction comes from the APDU tag, the HDLC LLC header or the wrapper ports. --system-title is
-the sender's title for the APDUs whose sender's title the capture does not give (no AARQ/AARE
-for that side): the meter's to read responses and pushes, the client's to read requests.
-A dedicated key sent in a deciphered InitiateRequest opens the ded- APDUs after it.
+Ciphered APDUs (security suite 0, and suite id 1 which is the same AES-GCM-128) are
+deciphered with --block-key and --auth-key, or {BLOCK_KEY_ENV} and {AUTH_KEY_ENV} (command
+lines show up in process lists and shell histories). Each APDU is opened with its sender's
+system title: the client's (AARQ calling-AP-title) for requests, the server's (AARE
+responding-AP-title) for responses and notifications, the one inside general-glo-ciphering
+where it is carried. The direction comes from the APDU tag, the HDLC LLC header or the
+wrapper ports. --system-title is the sender's title for the APDUs whose sender's title the
+capture does not give (no AARQ/AARE for that side): the meter's to read responses and
+pushes, the client's to read requests. A dedicated key sent in a deciphered InitiateRequest
+opens the ded- APDUs after it.
 
 Output: per ciphered APDU its security header (suite, authentication, encryption, key set,
 invocation counter), the system title used, tag_verified (true, false, or null when encryption
@@ -73,7 +78,7 @@ def _key(option: str | None, name: str, env: str) -> bytes | None:
     return _hex(from_env, env, 16) if from_env else None
 
 
-def _keys(args: argparse.Namespace) -> object:
+def _keys(args: argparse.Namespace) -> CaptureKeys | None:
     from ..capture_security import CaptureKeys
 
     block = _key(args.block_key, "--block-key", BLOCK_KEY_ENV)
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tb-dlms decode: {exc}", file=sys.stderr)
         return 2
-    state = CaptureState(keys)  # type: ignore[arg-type]
+    state = CaptureState(keys)
     try:
         result = describe(parse_hex(args.hex), show_secrets=args.show_secrets, state=state)
     except DlmsError as exc:
