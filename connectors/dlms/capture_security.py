@@ -93,8 +93,11 @@ class CaptureState:
 
     # ---- what plain APDUs teach ---------------------------------------------------------------
     def learn(self, apdu: Any, wrapper_ports: tuple[int, int] | None = None) -> None:
-        if isinstance(apdu, AARQ) and apdu.calling_ap_title is not None:
-            self.titles[CLIENT] = (apdu.calling_ap_title, "AARQ calling-AP-title")
+        if isinstance(apdu, AARQ):  # a new association: its own dedicated key, if any
+            if self._context is not None:
+                self._context = dataclasses.replace(self._context, dedicated_key=None)
+            if apdu.calling_ap_title is not None:
+                self.titles[CLIENT] = (apdu.calling_ap_title, "AARQ calling-AP-title")
         elif isinstance(apdu, AARE) and apdu.responding_ap_title is not None:
             self.titles[SERVER] = (apdu.responding_ap_title, "AARE responding-AP-title")
         side = _PLAIN_SENDER.get(_TAGS.get(type(apdu), -1))

@@ -178,6 +178,24 @@ def test_ded_apdu_without_the_initiate_is_a_clear_error(capsys):
     assert "dedicated key" in out["hdlc"]["apdu"]["error"]
 
 
+def test_a_new_aarq_forgets_the_dedicated_key_of_the_last_association(capsys):
+    capture, _ = _aarq_aare_capture()
+    frames = capture.split(b"\x7e\x7e")
+    second = AARQ(ApplicationContext.LOGICAL_NAME_WITH_CIPHERING, calling_ap_title=H(SERVER_TITLE),
+                  user_information=CONTEXT.encrypt(H("01000000065F1F0400001E1DFFFF"),
+                                                   SecurityControl(), H(SERVER_TITLE), 5))
+    aarq = encode_frame(Frame(FrameKind.I, HdlcAddress(1), HdlcAddress(16), True, 2, 2, False,
+                              LLC_REQUEST + second.encode()))
+    # AARQ with the dedicated key, ded-get (opened), a second AARQ without one, the ded-get again.
+    replay = capture[: len(frames[0]) + 1] + b"\x7e" + frames[2] + b"\x7e" + aarq + b"\x7e" + (
+        frames[2] + b"\x7e")
+    code, out, _ = decode(capsys, *KEYS, replay.hex())
+    assert code == 1
+    first_get, last_get = out["frames"][1]["apdu"], out["frames"][3]["apdu"]
+    assert first_get["plain_apdu"]["type"] == "GetRequestNormal"
+    assert "dedicated key" in last_get["error"]
+
+
 def test_wrapper_ports_tell_the_direction_of_general_ciphering_without_title(capsys):
     # An AARQ/AARE over the wrapper teaches the ports; general-glo-ciphering with an empty
     # system title then takes its sender's title from them (the server's here).
