@@ -22,6 +22,7 @@ from .protocol.errors import DecodeError
 from .protocol.hdlc import FLAG, Frame, FrameKind, HdlcAddress, decode_frame, decode_parameters
 from .protocol.hdlc.link import LLC_REQUEST, LLC_RESPONSE
 from .protocol.obis import Obis
+from .protocol.security import is_ciphered
 from .protocol.wrapper import HEADER_SIZE, WRAPPER_VERSION
 
 _SECRET_FIELDS = {"calling_authentication_value", "responding_authentication_value", "password"}
@@ -72,7 +73,7 @@ def describe_apdu(apdu: bytes, show_secrets: bool = False, state: CaptureState |
     try:
         if apdu and apdu[0] == DATA_NOTIFICATION:
             return _data_notification(apdu)
-        if state.is_ciphered(apdu):
+        if is_ciphered(apdu):
             return state.describe(apdu, sender, plain)
         decoded = decode_apdu(apdu)
     except DecodeError as exc:

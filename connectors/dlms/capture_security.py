@@ -111,10 +111,6 @@ class CaptureState:
         (client and server may use the same port number: then nothing is learnt)."""
         return self.ports.get((source, destination))
 
-    @staticmethod
-    def is_ciphered(apdu: bytes) -> bool:
-        return is_ciphered(apdu)
-
     def user_information(self, apdu: Any, describe_plain: Callable[[bytes, str], Any],
                          ) -> Any | None:
         """The ciphered user-information of an AARQ/AARE/RLRQ/RLRE explained, else None."""
@@ -164,10 +160,12 @@ class CaptureState:
             out["note"] = "encryption only: no tag, the plaintext is not authenticated"
         plain = opened.apdu
         self._remember_dedicated_key(plain)
+        if out["sender"] is None:  # general ciphering: the plaintext's tag may tell
+            out["sender"] = _PLAIN_SENDER.get(plain[0]) if plain else None
         try:
-            out["plain_apdu"] = describe_plain(plain, sender or _PLAIN_SENDER.get(plain[0], ""))
+            out["plain_apdu"] = describe_plain(plain, out["sender"] or "")
         except DlmsError as exc:
-            if plain[0] != 0x01:  # an InitiateRequest may hold the dedicated key: no hex then
+            if plain[:1] != b"\x01":  # an InitiateRequest may hold the dedicated key: no hex
                 out["plaintext"] = plain.hex()
             return self._fail(out, f"deciphered, but the plaintext does not decode: {exc}")
         return out
