@@ -2,7 +2,10 @@
 
 Accepts, in hex: one or more HDLC frames (7E ... 7E, flags may be shared), an IEC 62056-47 wrapper
 PDU (00 01 ...), or a bare APDU. Segmented HDLC information is reassembled before the APDU is
-decoded. LLS passwords are masked unless asked for: captures get pasted into tickets.
+decoded; several wrapper PDUs may follow each other. LLS passwords are masked unless asked for
+(captures get pasted into tickets); keys (the dedicated key of an InitiateRequest) never show.
+Ciphered APDUs (security suite 0/1) are deciphered with the keys of a ``CaptureState``: see
+``capture_security``.
 """
 
 from __future__ import annotations
@@ -11,15 +14,20 @@ import dataclasses
 import enum
 from typing import Any
 
+from .capture_security import CaptureState
 from .protocol.apdu import decode_apdu
-from .protocol.axdr import Typed, to_json
+from .protocol.axdr import Typed, decode_data, to_json
+from .protocol.cosem_datetime import CosemDateTime
 from .protocol.errors import DecodeError
 from .protocol.hdlc import FLAG, Frame, FrameKind, HdlcAddress, decode_frame, decode_parameters
 from .protocol.hdlc.link import LLC_REQUEST, LLC_RESPONSE
 from .protocol.obis import Obis
+from .protocol.security import is_ciphered
 from .protocol.wrapper import HEADER_SIZE, WRAPPER_VERSION
 
 _SECRET_FIELDS = {"calling_authentication_value", "responding_authentication_value", "password"}
+_KEY_FIELDS = {"dedicated_key"}  # masked even with --show-secrets
+DATA_NOTIFICATION = 0x0F
 
 
 class CaptureError(DecodeError):
@@ -39,40 +47,93 @@ def parse_hex(words: list[str]) -> bytes:
     return data
 
 
-def describe(data: bytes, *, show_secrets: bool = False) -> dict[str, Any]:
-    """Decode ``data`` (HDLC frames, a wrapper PDU or an APDU) into a JSON-ready dict."""
+def describe(data: bytes, *, show_secrets: bool = False,
+             state: CaptureState | None = None) -> dict[str, Any]:
+    """Decode ``data`` (HDLC frames, wrapper PDUs or an APDU) into a JSON-ready dict.
+
+    ``state`` holds the keys and collects what the capture teaches (system titles); without
+    it, ciphered APDUs show their security header only."""
+    state = state if state is not None else CaptureState()
     if data[0] == FLAG:
-        return _describe_hdlc(data, show_secrets)
+        return _describe_hdlc(data, show_secrets, state)
     if len(data) >= HEADER_SIZE and int.from_bytes(data[:2], "big") == WRAPPER_VERSION:
-        return _describe_wrapper(data, show_secrets)
-    return {"apdu": describe_apdu(data, show_secrets)}
+        return _describe_wrapper(data, show_secrets, state)
+    return {"apdu": describe_apdu(data, show_secrets, state)}
 
 
-def describe_apdu(apdu: bytes, show_secrets: bool = False) -> dict[str, Any]:
+def describe_apdu(apdu: bytes, show_secrets: bool = False, state: CaptureState | None = None,
+                  sender: str | None = None, wrapper_ports: tuple[int, int] | None = None,
+                  ) -> dict[str, Any]:
+    """One APDU; ``sender`` (client/server) as the frame around it says, when it does."""
+    state = state if state is not None else CaptureState()
+
+    def plain(data: bytes, who: str) -> dict[str, Any]:
+        return describe_apdu(data, show_secrets, state, who or None)
+
     try:
+        if apdu and apdu[0] == DATA_NOTIFICATION:
+            return _data_notification(apdu)
+        if is_ciphered(apdu):
+            return state.describe(apdu, sender, plain)
         decoded = decode_apdu(apdu)
     except DecodeError as exc:
         raise CaptureError(f"APDU: {exc}") from exc
+    state.learn(decoded, wrapper_ports)
     out = {"type": type(decoded).__name__}
     out.update(_render(decoded, show_secrets))
+    try:
+        info = state.user_information(decoded, plain)
+    except DecodeError as exc:
+        raise CaptureError(f"{type(decoded).__name__} user-information: {exc}") from exc
+    if info is not None:
+        out["user_information"] = info
     return out
 
 
-def _describe_wrapper(data: bytes, show_secrets: bool) -> dict[str, Any]:
-    source = int.from_bytes(data[2:4], "big")
-    destination = int.from_bytes(data[4:6], "big")
-    length = int.from_bytes(data[6:8], "big")
-    body = data[HEADER_SIZE:]
-    if len(body) != length:
-        raise CaptureError(
-            f"wrapper: length field says {length} bytes of APDU but {len(body)} follow"
-            f" (at byte {HEADER_SIZE})"
-        )
-    return {
-        "wrapper": {"version": WRAPPER_VERSION, "source_wport": source,
-                    "destination_wport": destination, "length": length},
-        "apdu": describe_apdu(body, show_secrets),
-    }
+def _data_notification(apdu: bytes) -> dict[str, Any]:
+    """data-notification (Green Book): long-invoke-id-and-priority, an optional date-time
+    (octet string, 0x00 when absent) and the notification body (one Data)."""
+    if len(apdu) < 7:
+        raise DecodeError("truncated data-notification", len(apdu))
+    pos, stamp = 6, None
+    if apdu[5]:
+        if apdu[5] != 12 or len(apdu) < 18:
+            raise DecodeError(f"data-notification date-time of {apdu[5]} octets (expected 12)", 5)
+        stamp, pos = CosemDateTime.from_bytes(apdu[6:18]).isoformat(), 18
+    body, end = decode_data(apdu, pos)
+    if end != len(apdu):
+        raise DecodeError(f"{len(apdu) - end} octets after the data-notification body", end)
+    ident = int.from_bytes(apdu[1:5], "big")
+    return {"type": "DataNotification", "long_invoke_id": ident & 0xFFFFFF,
+            "high_priority": bool(ident & 0x80000000), "confirmed": bool(ident & 0x40000000),
+            "date_time": stamp, "body": to_json(body)}
+
+
+def _describe_wrapper(data: bytes, show_secrets: bool, state: CaptureState) -> dict[str, Any]:
+    pdus: list[dict[str, Any]] = []
+    pos = 0
+    while pos < len(data):
+        head = data[pos:pos + HEADER_SIZE]
+        if len(head) < HEADER_SIZE or int.from_bytes(head[:2], "big") != WRAPPER_VERSION:
+            raise CaptureError(f"wrapper PDU {len(pdus) + 1}: expected a wrapper header "
+                               f"00 01 (at byte {pos})")
+        source = int.from_bytes(head[2:4], "big")
+        destination = int.from_bytes(head[4:6], "big")
+        length = int.from_bytes(head[6:8], "big")
+        body = data[pos + HEADER_SIZE:pos + HEADER_SIZE + length]
+        if len(body) != length:
+            raise CaptureError(
+                f"wrapper: length field says {length} bytes of APDU but "
+                f"{len(data) - pos - HEADER_SIZE} follow (at byte {pos + HEADER_SIZE})"
+            )
+        sender = state.side_of_ports(source, destination)
+        pdus.append({
+            "wrapper": {"version": WRAPPER_VERSION, "source_wport": source,
+                        "destination_wport": destination, "length": length},
+            "apdu": describe_apdu(body, show_secrets, state, sender, (source, destination)),
+        })
+        pos += HEADER_SIZE + length
+    return pdus[0] if len(pdus) == 1 else {"pdus": pdus}
 
 
 def split_frames(data: bytes) -> list[tuple[int, bytes]]:
@@ -102,7 +163,7 @@ def split_frames(data: bytes) -> list[tuple[int, bytes]]:
     return frames
 
 
-def _describe_hdlc(data: bytes, show_secrets: bool) -> dict[str, Any]:
+def _describe_hdlc(data: bytes, show_secrets: bool, state: CaptureState) -> dict[str, Any]:
     described, pending = [], b""
     for number, (start, raw) in enumerate(split_frames(data), 1):
         try:
@@ -121,7 +182,8 @@ def _describe_hdlc(data: bytes, show_secrets: bool) -> dict[str, Any]:
                 pending = b""
                 if llc:
                     entry["llc"] = llc
-                entry["apdu"] = describe_apdu(apdu, show_secrets)
+                sender = {"request": "client", "response": "server"}.get(llc or "")
+                entry["apdu"] = describe_apdu(apdu, show_secrets, state, sender)
         elif frame.kind in (FrameKind.SNRM, FrameKind.UA) and frame.info:
             try:
                 params = decode_parameters(frame.info)
@@ -164,6 +226,8 @@ def _strip_llc(info: bytes) -> tuple[str | None, bytes]:
 
 def _render(value: Any, show_secrets: bool, field: str = "") -> Any:
     """Generic JSON rendering of APDU objects: dataclasses by field, enums by name."""
+    if field in _KEY_FIELDS and value is not None:
+        return f"*** ({len(value)} bytes, key material: never printed)"
     if field in _SECRET_FIELDS and value is not None and not show_secrets:
         return f"*** ({len(value)} bytes, --show-secrets to print)"
     if isinstance(value, enum.Flag):  # combined flags have no single name on Python 3.9
