@@ -41,8 +41,9 @@ def fixed_challenge() -> bytes:
 
 
 class Meter(MeterConnection):
-    """The simulator's meter with one-shot hooks on its next GET-with-list answer: ``mutate``
-    its results, answer at another ``policy``, ``spoil`` the ciphered APDU (before framing)."""
+    """The simulator's meter with hooks on its GET-with-list answers: ``mutate`` their results
+    (from now on), answer the next one at another ``policy`` or ``spoil`` its ciphered APDU
+    (before framing: the FCS is right)."""
 
     __slots__ = ("mutate", "policy", "spoil")
 
