@@ -312,3 +312,16 @@ def test_a_type_change_is_read_by_the_full_path_and_learned_again(change, wrappe
     assert refusals(caplog) == []
     assert (fast.machine.express_cycles, fast.machine.express_fallbacks) == (4, 1)
     assert fast.ours.guard.last == full.ours.guard.last == fast.security.counter.next_value - 1
+
+
+@WIRES
+def test_a_counter_the_meter_refuses_ends_the_session_as_on_the_full_path(wrapper):
+    fast, full = Rig(wrapper=wrapper), Rig(wrapper=wrapper, express=False)
+    for _ in range(3):
+        fast.cycle(), full.cycle()
+    for rig in (fast, full):
+        rig.security.guard.last = 10**6  # another client with our title went far ahead
+    a, b = fast.cycle(), full.cycle()
+    assert a == b and a.startswith("InvocationCounterRejected: meter-7: the meter refused")
+    assert fast.machine.express_fallbacks == 1
+    same_as_the_full_path(fast, full)
