@@ -70,7 +70,7 @@ class Rig:
     def __init__(self, level: str = "auth-enc", counter: InvocationCounter | None = None,
                  **settings: Any) -> None:
         self.now = T0
-        options = MeterOptions(authentication="hls-gmac", security=level)
+        options = MeterOptions(authentication="hls-gmac", security=level.replace("none", ""))
         self.model = MeterModel(0, clock=lambda: self.now, options=options)
         self.meter = Meter(SimulatedMeter(self.model, 16), settings.get("wrapper", False))
         self.meter.mutate = self.meter.policy = self.meter.spoil = None
@@ -324,4 +324,14 @@ def test_a_counter_the_meter_refuses_ends_the_session_as_on_the_full_path(wrappe
     a, b = fast.cycle(), full.cycle()
     assert a == b and a.startswith("InvocationCounterRejected: meter-7: the meter refused")
     assert fast.machine.express_fallbacks == 1
+    same_as_the_full_path(fast, full)
+
+
+def test_hls_without_ciphering_takes_the_plain_express_path():
+    fast, full = Rig("none"), Rig("none", express=False)
+    for n in range(20):
+        a, b = fast.cycle(), full.cycle()
+        assert values(a) == fast.expected() and a == b, n
+    assert (fast.machine.express_cycles, fast.machine.express_fallbacks) == (18, 0)
+    assert not is_ciphered(fast.apdus_sent()[-1])
     same_as_the_full_path(fast, full)
