@@ -65,15 +65,17 @@ def test_encode_frame_starts_with_encode_header(kind, info):
     assert len(raw) == len(encode_header(CLIENT, SERVER, control, len(info))) + len(info) + 3
 
 
-def test_link_templates_equal_the_frames_both_roles_encode_over_the_wrap_around():
+@pytest.mark.parametrize("cache", [True, False], ids=["cached", "ciphered"])
+def test_link_templates_equal_the_frames_both_roles_encode_over_the_wrap_around(cache):
     express, server = link_pair()
     full, twin_server = link_pair()
     answer_apdu = bytes.fromhex("c4 03 c1 01 00 06 00 00 30 39".replace(" ", ""))
     for cycle in range(20):  # N(S)/N(R) wrap at 8
         apdu = bytes((0xC0, 3, cycle))
-        request = express.express_request(apdu)
+        request = express.express_request(apdu, cache)
         assert request == full.send_data(apdu)  # what the full path sends, byte for byte
-        assert express.express_request(apdu) is None  # one frame in flight at a time
+        assert express.express_request(apdu, cache) is None  # one frame in flight at a time
+        assert bool(express._express_tx) is cache  # a ciphered request's frame is never kept
         server.receive_data(request)
         assert [type(e) for e in drain(server)] == [DataReceived]
         answer = server.send_data(answer_apdu)  # the server role's own encoder
@@ -97,6 +99,10 @@ def test_link_hands_out_no_template_when_one_frame_cannot_carry_the_answer():
     assert client.expected_answer(client.parameters.max_info_rx) is None  # LLC + APDU too long
     assert client.expected_answer(client.parameters.max_info_rx - 3) is not None
     assert client.express_request(bytes(client.parameters.max_info_tx)) is None
+    quiet, _ = link_pair()  # nothing in flight: only the size says no
+    too_long = bytes(quiet.parameters.max_info_tx - 2)  # + 3 octets of LLC
+    assert quiet.express_request(too_long, cache=False) is None
+    assert quiet.express_request(too_long[:-1], cache=False) is not None
 
 
 def test_wrapper_header_is_what_encode_wrapper_puts_first():

@@ -1,4 +1,4 @@
-"""SessionSettings for HLS-GMAC: validated, keys never in repr, express off, the association's
+"""SessionSettings for HLS-GMAC: validated, keys never in repr, express on, the association's
 security state built from them (a BlockingSession reading the simulator over TCP)."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ HLS = {"authentication": "hls-gmac", "client": 1, "system_title": b"ABCDEFGH",
        "block_key": GREEN_BOOK_BLOCK_KEY, "auth_key": GREEN_BOOK_AUTH_KEY}
 
 
-def test_defaults_keys_hidden_and_express_off():
+def test_defaults_keys_hidden_and_express_on_unless_turned_off():
     s = SessionSettings(**HLS, invocation_counter=7)
-    assert s.security == "auth-enc" and s.express is False
+    assert s.security == "auth-enc" and s.express is True
+    assert SessionSettings(**HLS, express=False).express is False
     text = repr(s)
     assert GREEN_BOOK_BLOCK_KEY.hex() not in text and str(GREEN_BOOK_BLOCK_KEY) not in text
     assert str(GREEN_BOOK_AUTH_KEY) not in text

@@ -40,6 +40,8 @@ from .errors import (
 from .obis import Obis
 from .security import (
     Ciphering,
+    Deciphered,
+    ExpressCipher,
     HlsAuthenticationFailed,
     SecurityControl,
     gmac_response,
@@ -85,6 +87,7 @@ class HlsClient:
         self._server_title: bytes | None = None
         self._own_ctos = self._server_stoc = b""
         self._hls_invoke = 0
+        self._opened: tuple[bytes, Deciphered] | None = None  # the latest answer deciphered
 
     def _security(self) -> AssociationSecurity:
         sec = self.settings.security
@@ -199,4 +202,26 @@ class HlsClient:
             return raw
         if not is_ciphered(raw):
             return raw
-        return sec.open(raw, self._server_title).apdu
+        opened = sec.open(raw, self._server_title)
+        self._opened = (raw, opened)
+        return opened.apdu
+
+    # ---- express exchange (session/express.py): the cipher step as a template --------------
+    def express_cipher(self, answer: bytes) -> tuple[bytes, ExpressCipher] | None:
+        """For the express path: when ``answer`` is the latest ciphered APDU this association
+        opened (with the server's system title, under its policy), its plain APDU and the
+        ``ExpressCipher`` that opens later answers protected the same way; else None."""
+        sec = self.settings.security
+        opened = self._opened
+        if sec is None or opened is None or opened[0] != answer:
+            return None
+        cipher = sec.express(opened[1])
+        return None if cipher is None else (opened[1].apdu, cipher)
+
+    def express_request_length(self, plain_length: int) -> int:
+        """Octets of a request of ``plain_length`` octets as ``_send`` puts it out (sealed under
+        a security policy), for the express path's one-frame check."""
+        sec = self.settings.security
+        if sec is None or sec.policy is None:
+            return plain_length
+        return sec.sealed_length(plain_length)

@@ -128,10 +128,11 @@ class HdlcChannel:
         llc = len(LLC_REQUEST)
         return request_length + llc <= p.max_info_tx and answer_length + llc <= p.max_info_rx
 
-    def express_send(self, apdu: bytes) -> bytes | None:
+    def express_send(self, apdu: bytes, cache: bool = True) -> bytes | None:
         """The frame ``send(apdu)`` would produce when the link is quiet and one frame carries
-        it (the link then awaits its acknowledgement as usual); else None."""
-        return self.link.express_request(apdu)
+        it (the link then awaits its acknowledgement as usual); else None. ``cache`` False: a
+        ciphered APDU, never sent twice: framed from the link's header template, not kept."""
+        return self.link.express_request(apdu, cache)
 
     def expected_answer(self, apdu_length: int) -> bytes | None:
         """What the answer to the frame in flight starts with when it is one frame carrying
@@ -194,6 +195,7 @@ class WrapperChannel:
         self.ignored_pdus = 0
         self._express_tx: dict[bytes, bytes] = {}
         self._express_rx: dict[int, bytes] = {}
+        self._express_head: dict[int, bytes] = {}  # our header by APDU length (ciphered requests)
 
     def reset(self) -> None:
         self._framer.clear()
@@ -265,16 +267,25 @@ class WrapperChannel:
     def express_fits(request_length: int, answer_length: int) -> bool:
         return True  # the wrapper's length field holds any APDU the association allows
 
-    def express_send(self, apdu: bytes) -> bytes | None:
-        """What ``send(apdu)`` produces, from a cache, when nothing is buffered or queued."""
+    def express_send(self, apdu: bytes, cache: bool = True) -> bytes | None:
+        """What ``send(apdu)`` produces, from a cache (unless ``cache`` is False: a ciphered
+        APDU, framed behind the cached header), when nothing is buffered or queued."""
         if not self._quiet():
             return None
-        pdu = self._express_tx.get(apdu)
-        if pdu is None:
-            pdu = remember(self._express_tx, apdu,
-                            encode_wrapper(apdu, self._source, self._destination))
-        self._last = pdu
-        return pdu
+        if not cache:
+            size = len(apdu)
+            header = self._express_head.get(size)
+            if header is None:
+                header = remember(self._express_head, size, encode_wrapper_header(
+                    self._source, self._destination, size))
+            self._last = header + apdu
+            return self._last
+        cached = self._express_tx.get(apdu)
+        if cached is None:
+            cached = remember(self._express_tx, apdu,
+                              encode_wrapper(apdu, self._source, self._destination))
+        self._last = cached
+        return cached
 
     def expected_answer(self, apdu_length: int) -> bytes | None:
         """The wrapper header of our association's answer carrying ``apdu_length`` bytes."""

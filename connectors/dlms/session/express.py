@@ -16,6 +16,16 @@ fixed-type unpacker with its checks (result choice and type tag of every item, e
 including an answer split over two reads, and the bytes go through the full path from the same
 state (``ExpressOp`` then becomes the ordinary read operation), so a meter that changes its answer
 costs one slower cycle, never a wrong value.
+
+Ciphered sessions (security suite 0) take the same path with a cipher step between the two
+levels: the request is the same plain GET-with-list, sealed by the association with the next
+invocation counter (taken once per request, never a cached frame) and framed from the channel's
+header template; the answer's frame template is that of the ciphered length, and the
+association's ``ExpressCipher`` (learned with the plain shape from the answer the full path
+opened) checks the ciphered head (tag, length, protection level), that the meter's counter is
+above the last accepted, and the GCM tag, then hands the plain APDU to the same head/A-XDR check.
+The meter's counter is accepted only when the whole answer is taken; an answer handed to the full
+path is judged there, once.
 """
 
 from __future__ import annotations
@@ -26,12 +36,13 @@ from typing import Any, Protocol
 from ..protocol.apdu.get import GET_DATA_CHOICE, with_list_response_head
 from ..protocol.association import Association
 from ..protocol.axdr import FixedRun, learn_fixed
+from ..protocol.security import ExpressCipher, is_ciphered
 from ..protocol.units import Scaling
 from .batching import WithListSupport
 from .channel import ApduChannel
 from .reading import Reading, Ref
 
-__all__ = ["ExpressOp", "ExpressRead", "compile_express"]
+__all__ = ["ExpressOp", "ExpressRead", "compile_express", "learn_express"]
 
 _new_tuple = tuple.__new__  # a Reading straight from C: its NamedTuple __new__ is Python code
 Op = Generator[None, bool, Any]
@@ -43,22 +54,26 @@ class SteadyPlan(Protocol):
     refs: list[Ref]
     post: list[Any]  # per ref: a Scaling, None (scaler not read yet) or a non-register marker
     steady: bool  # one GET-with-list of every ref's value, nothing else
+    requests: list[Any]  # per batch: its PreparedGetWithList, or None
 
 
 class ExpressRead:
     """A read plan's steady answer, compiled: what to expect and how to turn it into readings.
     ``flags``: the priority and service-class bits the meter answers with (the association's
-    ``expected_with_list`` completes its head with them)."""
+    ``expected_with_list`` completes its head with them). ``cipher``: the cipher step of a
+    ciphered answer (None: plain); ``wire_length``: the APDU's octets in the frame."""
 
-    __slots__ = ("_at", "_post", "_run", "apdu_length", "count", "flags")
+    __slots__ = ("_at", "_post", "_run", "apdu_length", "cipher", "count", "flags", "wire_length")
 
     def __init__(self, refs: Sequence[Ref], post: Sequence[Any], run: FixedRun, head_length: int,
-                 flags: int, sample: Sequence[Any]) -> None:
+                 flags: int, sample: Sequence[Any], cipher: ExpressCipher | None = None) -> None:
         self.count = len(run.tags)
         self.flags = flags
         self._run = run
         self._at = head_length
         self.apdu_length = head_length + run.size
+        self.cipher = cipher
+        self.wire_length = self.apdu_length if cipher is None else cipher.length
         # (ref, scale or None, scaler, unit): scale by the kind the meter sends for the item.
         entries: list[tuple[Ref, Callable[[Any], Any] | None, int | None, str | None]] = []
         for ref, scaling, raw in zip(refs, post, sample):
@@ -86,10 +101,32 @@ class ExpressRead:
         return out
 
 
-def compile_express(plan: SteadyPlan, apdu: bytes) -> ExpressRead | None:
-    """An ``ExpressRead`` for ``plan`` from ``apdu``, the GET-with-list response that just answered
-    it; None when the plan or the answer does not qualify (several requests, scalers still to
-    read, an item that failed or is not a fixed-size number)."""
+def learn_express(plan: SteadyPlan, apdu: bytes, assoc: Association,
+                  channel: ApduChannel) -> ExpressRead | None:
+    """An ``ExpressRead`` for ``plan`` from ``apdu``, the APDU that just answered it (ciphered or
+    not), when it qualifies and the request and answer each fit one frame; else None."""
+    cipher = None
+    if is_ciphered(apdu):
+        learned = assoc.express_cipher(apdu)
+        if learned is None:
+            return None
+        apdu, cipher = learned
+    express = compile_express(plan, apdu, cipher)
+    request = plan.requests[0] if plan.requests else None
+    if express is None or request is None:
+        return None
+    request_length = assoc.express_request_length(len(request.encode(0)))
+    if not channel.express_fits(request_length, express.wire_length):
+        return None
+    return express
+
+
+def compile_express(plan: SteadyPlan, apdu: bytes,
+                    cipher: ExpressCipher | None = None) -> ExpressRead | None:
+    """An ``ExpressRead`` for ``plan`` from ``apdu``, the (plain) GET-with-list response that just
+    answered it, with ``cipher`` when it came ciphered; None when the plan or the answer does not
+    qualify (several requests, scalers still to read, an item that failed or is not a fixed-size
+    number)."""
     if not plan.steady or any(scaling is None for scaling in plan.post) or len(apdu) < 3:
         return None
     count = len(plan.refs)
@@ -102,7 +139,7 @@ def compile_express(plan: SteadyPlan, apdu: bytes) -> ExpressRead | None:
     sample = run.values(apdu, len(head))
     if sample is None:  # (learn_fixed just read these tags: cannot happen)
         return None
-    return ExpressRead(plan.refs, plan.post, run, len(head), apdu[2] & 0xF0, sample)
+    return ExpressRead(plan.refs, plan.post, run, len(head), apdu[2] & 0xF0, sample, cipher)
 
 
 class ExpressOp:
@@ -139,20 +176,27 @@ class ExpressOp:
         buf = self._buf + data if self._buf else data
         express = self.express
         channel = self._channel
-        # Frame level: the channel's template. (A cipher step would sit between the channel and
-        # the APDU check: the APDU bytes of a matching frame in, the plain APDU out.)
-        prefix = channel.expected_answer(express.apdu_length)
+        # Frame level: the channel's template, for the APDU's length on the wire.
+        prefix = channel.expected_answer(express.wire_length)
         if prefix is not None:
             at = len(prefix)
-            size = at + express.apdu_length + channel.express_trailer
+            size = at + express.wire_length + channel.express_trailer
             n = len(buf)
             if n < size:
                 if prefix.startswith(buf) if n < at else buf.startswith(prefix):
                     self._buf = buf
                     return None
             elif n == size and buf.startswith(prefix):
-                values = express.decode(buf, at, self._head)  # APDU level: association + A-XDR
+                cipher = express.cipher
+                opened = None
+                if cipher is None:
+                    values = express.decode(buf, at, self._head)  # association + A-XDR
+                else:  # the cipher step (ciphered head, fresh counter, GCM tag), then the same
+                    opened = cipher.open(buf, at)
+                    values = None if opened is None else express.decode(opened[0], 0, self._head)
                 if values is not None and channel.accept_answer(buf):
+                    if cipher is not None and opened is not None:
+                        cipher.accept(opened[1])  # only now: this answer is taken
                     self.waiting = False
                     self._buf = b""
                     self._assoc.express_answered()

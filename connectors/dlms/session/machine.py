@@ -317,7 +317,8 @@ class SessionMachine(ConnectOpsMixin):
         except LocalProtocolError:
             return False  # the full path raises the same, with its bookkeeping
         head = self.assoc.expected_with_list(express.flags)
-        frames = None if head is None else self.channel.express_send(apdu)
+        # A ciphered request differs every cycle (its counter): framed, never cached.
+        frames = None if head is None else self.channel.express_send(apdu, express.cipher is None)
         if frames is None or head is None:
             self.assoc.abandon()  # nothing went out: the invoke id is simply skipped
             return False

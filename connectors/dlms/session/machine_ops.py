@@ -37,7 +37,7 @@ from ..protocol.errors import (
 from ..protocol.hdlc import DataReceived, UnexpectedFrame, UnnumberedDataReceived
 from .batching import WithListSupport
 from .channel import ApduChannel
-from .express import compile_express
+from .express import learn_express
 from .read_plan import VALUE, Args, DescriptorCache, Item, ReadPlan, store_scaler
 from .reading import Ref, ScalerCache
 from .settings import SessionSettings
@@ -133,13 +133,8 @@ class MachineOpsMixin:
         if last is not None and last[2] is plan and self.settings.express:
             # The plan comes back every cycle: learn its answer for the express path (again
             # after a fallback: the meter may have changed a type; a failed item keeps the old).
-            express = compile_express(plan, self._last_apdu)
-            request = plan.requests[0]
-            if (
-                express is not None
-                and request is not None
-                and self.channel.express_fits(len(request.encode(0)), express.apdu_length)
-            ):
+            express = learn_express(plan, self._last_apdu, self.assoc, self.channel)
+            if express is not None:
                 plan.express = express
         return plan.readings(
             values, stamps, scaler_errors, self.scalers, self.settings.deviation_sign

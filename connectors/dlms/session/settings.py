@@ -63,8 +63,8 @@ class SessionSettings:
     attribute 2, with the ``public_client``), and so is a counter the meter refused, once
     (``counter_resync``; by default only for a counter that was unknown or given as a sequence:
     a number given is used as given).
-    Ciphered sessions take the full path only (no express cycles yet: each request differs by
-    its counter).
+    Ciphered sessions take the express path too (``express``): each cycle's request is sealed
+    with the next counter, each answer deciphered and checked as on the full path.
     """
 
     client: int = 16
@@ -116,7 +116,6 @@ class SessionSettings:
             resync = self.counter is not None or self.invocation_counter is None
             object.__setattr__(self, "counter_resync", resync)
         if self.ciphered:
-            object.__setattr__(self, "express", False)  # see the class doc
             if self.counter is None:  # one sequence for every association of these settings
                 start = self.invocation_counter
                 ok = start is None or (isinstance(start, int) and 0 <= start <= 0xFFFFFFFF)

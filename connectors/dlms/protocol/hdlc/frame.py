@@ -28,6 +28,7 @@ __all__ = [
     "MAX_FRAME_LENGTH",
     "Frame",
     "FrameKind",
+    "close_frame",
     "decode_frame",
     "encode_frame",
     "encode_header",
@@ -159,6 +160,12 @@ def encode_frame(frame: Frame) -> bytes:
     header = encode_header(
         frame.destination, frame.source, _control_byte(frame), len(info), frame.segmented
     )
+    return close_frame(header, info)
+
+
+def close_frame(header: bytes, info: bytes) -> bytes:
+    """The frame of ``encode_header``'s ``header`` and its information field: FCS and closing
+    flag appended (the last step of ``encode_frame``, for a header kept as a template)."""
     body = header + info
     return b"".join((body, _U16LE.pack(crc16_x25(body[1:])), _FLAG_BYTE))
 

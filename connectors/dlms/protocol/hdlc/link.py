@@ -45,7 +45,7 @@ from .events import (
     UnexpectedFrame,
     UnnumberedDataReceived,
 )
-from .frame import Frame, FrameKind, encode_frame, encode_header, frame_check
+from .frame import Frame, FrameKind, close_frame, encode_frame, encode_header, frame_check
 from .framer import HdlcFramer
 from .params import LinkParameters, decode_parameters, encode_parameters, negotiate
 
@@ -110,6 +110,7 @@ class HdlcConnection:
         # (control, APDU length) -> what the answer starts with.
         self._express_tx: dict[tuple[int, int, bytes], tuple[bytes, bytes]] = {}
         self._express_rx: dict[tuple[int, int], bytes] = {}
+        self._express_heads: dict[tuple[int, int], bytes] = {}  # (control, info length) -> header
 
     @property
     def state(self) -> LinkState:
@@ -216,13 +217,27 @@ class HdlcConnection:
             and self.framer.idle
         )
 
-    def express_request(self, apdu: bytes) -> bytes | None:
+    def express_request(self, apdu: bytes, cache: bool = True) -> bytes | None:
         """The frame ``send_data(apdu)`` would send, when the link is quiet, nothing awaits
         acknowledgement and one frame carries it; it then awaits acknowledgement (and may be
-        retransmitted) as usual. None otherwise, and nothing changes."""
+        retransmitted) as usual. None otherwise, and nothing changes. ``cache`` False: an APDU
+        that never comes again (ciphered: its counter differs every time) is framed from the
+        cached header, and the frame is not kept."""
         if self._unacked or not self._quiet():
             return None
         vs, vr = self._vs, self._vr
+        if not cache:
+            info = self._llc_tx + apdu
+            if len(info) > self.parameters.max_info_tx:
+                return None
+            control = (vr << 5) | 0x10 | (vs << 1)  # the control byte encode_frame gives
+            head = self._express_heads.get((control, len(info)))
+            if head is None:
+                head = remember(self._express_heads, (control, len(info)),
+                                encode_header(self._dst, self._src, control, len(info)))
+            self._unacked.append(Frame(_I, self._dst, self._src, True, vs, vr, False, info))
+            self._vs = (vs + 1) & 7
+            return close_frame(head, info)
         key = (vs, vr, apdu)
         hit = self._express_tx.get(key)
         if hit is None:

@@ -26,6 +26,7 @@ from .control import (
     UnsupportedSecurity,
 )
 from .counter import CounterExhausted, CounterUnknown, InvocationCounter
+from .express import ExpressCipher
 from .gcm import GcmKey
 from .hls import (
     HlsAuthenticationFailed,
@@ -40,7 +41,7 @@ from .hls_acse import Ciphering, hls_aarq, open_aare, open_aarq, server_title_an
 __all__ = [
     "CIPHERED_TAGS", "GENERAL_DED_CIPHERING", "GENERAL_GLO_CIPHERING",
     "AuthenticationTagMismatch", "CipheredApdu", "Ciphering", "CounterExhausted", "CounterGuard",
-    "CounterUnknown", "Deciphered", "InvocationCounter",
+    "CounterUnknown", "Deciphered", "ExpressCipher", "InvocationCounter",
     "GcmKey", "HlsAuthenticationFailed", "KeyKind", "Policy", "ReplayedInvocationCounter",
     "SecurityContext", "SecurityControl", "SecurityHeader", "SecurityPolicyViolation",
     "UnsupportedSecurity", "ciphered_tag", "gmac_response", "hash_response", "hls_aarq",

@@ -64,6 +64,18 @@ def is_ciphered(apdu: bytes) -> bool:
     return bool(apdu) and apdu[0] in CIPHERED_TAGS
 
 
+def service_specific(tag: int) -> tuple[int, KeyKind] | None:
+    """The plain APDU tag and key kind of a service-specific ciphered tag (glo-/ded-); None
+    for general-*-ciphering and any other tag."""
+    return _PLAIN_OF.get(tag)
+
+
+def ciphered_head(tag: int, content_length: int) -> bytes:
+    """What a service-specific ciphered APDU with ``content_length`` octets of SC || IC ||
+    protected content starts with: its tag and length, as ``CipheredApdu.encode`` writes them."""
+    return bytes((tag,)) + encode_length(content_length)
+
+
 def ciphered_tag(plain_tag: int, kind: KeyKind = KeyKind.GLOBAL) -> int:
     """The service-specific ciphered tag of a plain APDU tag (LocalProtocolError if none)."""
     try:
@@ -97,11 +109,11 @@ class CipheredApdu:
         return SecurityHeader.decode(self.content)
 
     def encode(self) -> bytes:
-        body = encode_length(len(self.content)) + self.content
         if self.tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
             title = self.system_title or b""
-            body = encode_length(len(title)) + title + body
-        return bytes((self.tag,)) + body
+            body = encode_length(len(title)) + title + encode_length(len(self.content))
+            return bytes((self.tag,)) + body + self.content
+        return ciphered_head(self.tag, len(self.content)) + self.content
 
     @classmethod
     def decode(cls, data: bytes) -> CipheredApdu:
@@ -173,8 +185,9 @@ class SecurityContext:
             raise LocalProtocolError("cannot cipher an empty APDU")
         key = self.key_for(kind, control.broadcast)
         content = key.seal(control, system_title, invocation_counter, plain_apdu)
-        if not general and plain_apdu[0] in _SERVICE_SPECIFIC:
-            return CipheredApdu(ciphered_tag(plain_apdu[0], kind), content).encode()
+        pair = None if general else _SERVICE_SPECIFIC.get(plain_apdu[0])
+        if pair is not None:  # (every request of a steady cycle: no CipheredApdu object)
+            return ciphered_head(pair[kind], len(content)) + content
         tag = GENERAL_DED_CIPHERING if kind is KeyKind.DEDICATED else GENERAL_GLO_CIPHERING
         return CipheredApdu(tag, content, check_system_title(system_title)).encode()
 

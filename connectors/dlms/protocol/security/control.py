@@ -150,7 +150,14 @@ class CounterGuard:
         self.last = last
 
     def accept(self, header: SecurityHeader) -> None:
-        counter = header.invocation_counter
+        self.accept_counter(header.invocation_counter)
+
+    def is_fresh(self, counter: int) -> bool:
+        """Whether ``accept_counter(counter)`` would take it (nothing changes)."""
+        last = self.last
+        return last is None or counter > last
+
+    def accept_counter(self, counter: int) -> None:
         if self.last is not None and counter <= self.last:
             raise ReplayedInvocationCounter(
                 f"invocation counter {counter} not above the last accepted {self.last} (replay?)")

@@ -24,6 +24,7 @@ import hmac
 from ..errors import DecodeError, LocalProtocolError
 from .control import (
     HEADER_LENGTH,
+    MAX_INVOCATION_COUNTER,
     AuthenticationTagMismatch,
     Policy,
     SecurityControl,
@@ -39,6 +40,13 @@ def check_system_title(title: bytes, what: str = "system title") -> bytes:
     if len(title) != SYSTEM_TITLE_LENGTH:
         raise LocalProtocolError(f"{what} must be {SYSTEM_TITLE_LENGTH} octets, got {len(title)}")
     return bytes(title)
+
+
+def sealed_length(plain_length: int, policy: Policy) -> int:
+    """Octets of SC || IC || protected content that ``GcmKey.seal`` makes of ``plain_length``
+    octets at ``policy`` (the tag is left out with encryption only)."""
+    tag = 0 if policy is Policy.ENCRYPTION else TAG_LENGTH
+    return HEADER_LENGTH + plain_length + tag
 
 
 def _check_key(key: bytes, what: str) -> bytes:
@@ -71,9 +79,12 @@ class GcmKey:
     def seal(self, control: SecurityControl, system_title: bytes, invocation_counter: int,
              plaintext: bytes) -> bytes:
         """SC || IC || protected content, for the sender ``system_title``."""
-        header = SecurityHeader(control, invocation_counter).encode()
-        iv = check_system_title(system_title) + header[1:]
-        sc = header[:1]
+        if not 0 <= invocation_counter <= MAX_INVOCATION_COUNTER:
+            raise LocalProtocolError("invocation counter out of range 0..2^32-1")
+        ic = invocation_counter.to_bytes(4, "big")  # (as SecurityHeader.encode, without one)
+        iv = check_system_title(system_title) + ic
+        sc = bytes((control.byte,))
+        header = sc + ic
         aead = self._aead
         policy = control.policy
         if policy is Policy.AUTHENTICATED_ENCRYPTION:
@@ -91,15 +102,19 @@ class GcmKey:
         if header is None:
             header = SecurityHeader.decode(content)
         iv = check_system_title(system_title) + content[1:HEADER_LENGTH]
-        body = content[HEADER_LENGTH:]
-        policy = header.control.policy
+        plain = self.unseal(header.control.policy, iv, content[:1], content[HEADER_LENGTH:])
+        return header, plain
+
+    def unseal(self, policy: Policy, iv: bytes, sc: bytes, body: bytes) -> bytes:
+        """The plaintext of ``body`` (what follows SC || IC) protected at ``policy`` with ``iv``
+        (sender's system title || IC) and the SC byte ``sc``; AuthenticationTagMismatch when its
+        tag does not verify. ``open`` without the header: the express path has checked it."""
         if policy is Policy.ENCRYPTION:
-            return header, self._keystream(iv, body)
+            return self._keystream(iv, body)
         if len(body) < TAG_LENGTH:
             raise DecodeError("protected APDU shorter than its 12-octet authentication tag",
                               HEADER_LENGTH)
         body, tag = body[:-TAG_LENGTH], body[-TAG_LENGTH:]
-        sc = content[:1]
         aead = self._aead
         if policy is Policy.AUTHENTICATION:
             expected = aead.encrypt(iv, b"", sc + self._auth_key + body)[:TAG_LENGTH]
@@ -111,7 +126,7 @@ class GcmKey:
             body = plaintext
         if not hmac.compare_digest(expected, tag):
             raise AuthenticationTagMismatch(_MISMATCH)
-        return header, bytes(body)
+        return bytes(body)
 
     def gmac(self, control_byte: int, system_title: bytes, invocation_counter: int,
              data: bytes) -> bytes:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .apdu import Deciphered, SecurityContext
+from .apdu import Deciphered, SecurityContext, ciphered_head, service_specific
 from .control import CounterGuard, Policy, ReplayedInvocationCounter, SecurityControl
 from .counter import InvocationCounter
+from .express import ExpressCipher
+from .gcm import sealed_length
+
+# The SC of what we send, per policy (None: authenticated encryption), built once.
+_CONTROLS: dict[Policy | None, SecurityControl] = {p: SecurityControl(p) for p in Policy}
+_CONTROLS[None] = _CONTROLS[Policy.AUTHENTICATED_ENCRYPTION]
 
 
 class AssociationSecurity:
@@ -57,6 +63,26 @@ class AssociationSecurity:
         return self.counter.take()
 
     def seal(self, plain: bytes, general: bool) -> bytes:
-        control = SecurityControl(self.policy or Policy.AUTHENTICATED_ENCRYPTION)
+        """``plain`` ciphered with our title and the next invocation counter (taken here, once
+        per APDU sent: never a cached result)."""
+        control = _CONTROLS[self.policy]
         counter = self.take_counter()
         return self.context.encrypt(plain, control, self.system_title, counter, general=general)
+
+    def sealed_length(self, plain_length: int) -> int:
+        """Octets of ``seal(plain, False)`` for a plain APDU of ``plain_length`` octets whose tag
+        has a service-specific ciphered form."""
+        content = sealed_length(plain_length, _CONTROLS[self.policy].policy)
+        return len(ciphered_head(0, content)) + content
+
+    def express(self, opened: Deciphered) -> ExpressCipher | None:
+        """The express path's cipher step for answers protected as ``opened`` (an answer this end
+        just opened: its tag, SC, length and the peer's system title); None when it came as
+        general-*-ciphering (its own title travels in it) or below the policy."""
+        kind = service_specific(opened.tag)
+        control = opened.header.control
+        if kind is None or (self.policy is not None and not control.policy.covers(self.policy)):
+            return None
+        key = self.context.key_for(kind[1], control.broadcast)
+        return ExpressCipher(key, self.guard, opened.system_title, opened.tag, control,
+                             len(opened.apdu))
