@@ -314,8 +314,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
     def _deliver_rows(self, meter: MeterConfig, profile: Any,
                       rows: list[tuple[int, dict[str, Any]]]) -> bool:
         """Profile rows to the gateway's storage; True when it took them."""
-        if self._converter is None:
-            return False
+        if self._converter is None or self._stop.is_set() or getattr(self._gateway, "stopped", False):
+            return False  # a stopping gateway drops what is still in its queue
         data = self._converter.rows(meter, rows)
         self._count(received=1, from_meter=True)
         status = self._gateway.send_to_storage(self.name, self._id, data)

@@ -46,6 +46,7 @@ class ProfileTask:
     cursor: int | None = field(default=None, compare=False)  # rows up to here were seen
     empty_tails: int = field(default=0, compare=False)
     behind_logged: bool = field(default=False, compare=False)
+    handed_over: int = field(default=0, compare=False)  # rows, this run
 
     @property
     def label(self) -> str:
@@ -81,6 +82,7 @@ class ProfileScheduler:
                                        meter.spec.session.deviation_sign, self._log)
                 self._tasks.append(ProfileTask(now, len(self._tasks), meter, profile, reader))
         heapq.heapify(self._tasks)
+        self._all = tuple(self._tasks)
         self.rows_delivered = 0
         self.reads = 0
         self.failures = 0
@@ -99,6 +101,12 @@ class ProfileScheduler:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
+        for task in sorted(self._all, key=lambda t: t.seq):
+            if task.handed_over:
+                position = self._positions.get(task.meter.name, task.profile.name)
+                self._log.info("%s: %d rows handed to the gateway this run, up to %s",
+                               task.label, task.handed_over,
+                               _iso(position) if position is not None else "-")
 
     # -- the thread -------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -161,11 +169,14 @@ class ProfileScheduler:
     def _hand_over(self, task: ProfileTask, chunk: Chunk) -> bool:
         rows = chunk.rows
         self._take_tokens(len(rows))
+        if self._stop.is_set():  # a stopping gateway would drop them after we saved them
+            return False
         if not self._deliver(task.meter, task.profile, rows):
             self._log.warning("%s: the gateway did not take %d rows; trying again later",
                               task.label, len(rows))
             return False
         self.rows_delivered += len(rows)
+        task.handed_over += len(rows)
         try:
             self._positions.advance(task.meter.name, task.profile.name, rows[-1][0])
         except OSError as exc:
