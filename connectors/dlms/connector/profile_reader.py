@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..protocol.errors import DataAccessError, RemoteProtocolError
 from ..protocol.profile import (
@@ -26,7 +28,7 @@ from ..protocol.profile import (
 from ..protocol.units import ScalerUnit, Scaling
 from .profile_config import ProfileConfig
 
-__all__ = ["Chunk", "ProfileReader"]
+__all__ = ["Chunk", "ProfileReader", "local_zone"]
 
 DAY_MS = 86_400_000
 _UTC = _dt.timezone.utc
@@ -57,7 +59,7 @@ class ProfileReader:
                  deviation_sign: int = -1, log: logging.Logger | None = None) -> None:
         self.meter = meter
         self.profile = profile
-        self.zone = zone or _dt.datetime.now().astimezone().tzinfo or _UTC
+        self.zone = zone or local_zone()
         self.deviation_sign = deviation_sign
         self.log = log or logging.getLogger("tb_dlms.connector.profiles")
         self.decoder: ProfileDecoder | None = None
@@ -186,6 +188,19 @@ class ProfileReader:
             return None
         rows, _ = decoder.rows(result.raw)
         return _ms(rows[-1].time) if rows else None
+
+
+def local_zone() -> _dt.tzinfo:
+    """The gateway's time zone with its DST rules (not today's fixed offset): ``TZ``, else
+    /etc/localtime, else UTC."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    try:
+        if name:
+            return ZoneInfo(name)
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        return _UTC
 
 
 def _default_key(column: CaptureColumn) -> str:
