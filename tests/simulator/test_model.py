@@ -351,12 +351,17 @@ def test_object_list_complete_and_consistent(meter):
         (1, "0-0:43.1.0"),  # frame counter (security suite 0)
         (70, "0-0:96.3.10"),
         (7, "1-0:99.1.0"),
+        (7, "1-0:98.1.0"),  # daily billing profile
+        (7, "0-0:99.98.0"),  # standard event log
+        (1, "0-0:96.11.0"),  # event code
+        (3, "1-0:1.8.0"),  # billing registers: import, export
+        (3, "1-0:2.8.0"),
         *((3, str(r.obis)) for r in v.REGISTERS),
     }
     assert {(cid, str(Obis.from_bytes(ln))) for cid, ln in listed} == {
         (c, str(Obis.parse(o))) for c, o in want
     }
-    assert len(decoded) == 16
+    assert len(decoded) == 21
     for (cid, ln), (_ver, (attrs, methods)) in listed.items():
         for attr_id, mode, _selectors in attrs:
             result = meter.get(cid, ln, attr_id)

@@ -14,11 +14,10 @@ type-unmatched; selective access where the attribute takes none -> other-reason.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timezone
 from typing import Any, Union
 
 from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
@@ -28,68 +27,31 @@ from ..protocol.errors import DlmsError, LocalProtocolError
 from ..protocol.obis import Obis
 from ..protocol.security import CounterGuard
 from . import values as _v
-from .objects import ACTION_TABLE, CLASS_OF, GET_TABLE, PROFILE, REG_TYPES, SET_TABLE
-from .profile import datetime_bytes, native, read_buffer, row_span
+from .objects import ACTION_TABLE, CLASS_OF, GET_TABLE, REG_TYPES, SET_TABLE
+from .options import (  # re-exported: MeterOptions lived here first
+    AUTHENTICATIONS,
+    DEFAULT_OPTIONS,
+    GREEN_BOOK_AUTH_KEY,
+    GREEN_BOOK_BLOCK_KEY,
+    MeterOptions,
+)
+from .profile import native, read_buffer
+from .profile_book import ExpectedRow, ProfileBook
+from .profile_data import BillingRegister
 
-__all__ = ["DEFAULT_OPTIONS", "ControlState", "MeterModel", "MeterOptions"]
+__all__ = [
+    "AUTHENTICATIONS",
+    "DEFAULT_OPTIONS",
+    "GREEN_BOOK_AUTH_KEY",
+    "GREEN_BOOK_BLOCK_KEY",
+    "ControlState",
+    "ExpectedRow",
+    "MeterModel",
+    "MeterOptions",
+]
 
 AnyObis = Union[Obis, bytes, bytearray, memoryview, str]
 GetResult = Union[Typed, DataAccessResult]
-# Documented test keys (the Green Book's examples), the defaults of `tb-dlms simulate`.
-GREEN_BOOK_BLOCK_KEY = bytes(range(16))  # 000102...0F
-GREEN_BOOK_AUTH_KEY = bytes(range(0xD0, 0xE0))  # D0D1...DF
-AUTHENTICATIONS = ("lls", "hls-md5", "hls-sha1", "hls-gmac", "hls-sha256")
-
-
-@dataclass(frozen=True)
-class MeterOptions:
-    """Quirks of one simulated meter. The model only stores them; the server wiring applies
-    the link/session ones (sizes, latency, dropped or garbled replies, timeouts, wrapper)."""
-
-    max_info_field: int = 128  # HDLC max information field length offered in the UA
-    max_pdu_size: int = 1024  # xDLMS server max receive PDU size
-    with_list: bool = True  # GET/SET-with-list in the conformance block
-    latency_s: float = 0.0  # delay before every reply
-    drop_every: int = 0  # drop every Nth reply (0 = never)
-    garbage_every: int = 0  # prepend garbage bytes to every Nth reply (0 = never)
-    password: bytes = b"22222222"  # LLS secret of clients 1 and 32 (client 16: public, no auth)
-    inactivity_timeout_s: float = 180.0
-    wrapper: bool = False  # IEC 62056-47 wrapper over TCP instead of HDLC
-    clock_offset_s: float = 0.0  # the meter clock's error at construction
-    clock_drift_ppm: float = 0.0  # how fast that error grows (+ = meter clock runs fast)
-    control_mode: int = 1  # disconnect control mode at construction (Blue Book 0..6)
-    # Malformed GET-with-list answers (single GETs stay right): "short" declares N results and
-    # sends N-1, "block" puts a data-block layout under the with-list tag; "" answers well.
-    bad_with_list: str = ""
-    window: int = 1  # HDLC window offered in the UA, both directions (1..7)
-    # Take only the first N I frames of each burst from the client and drop the rest (0 = all):
-    # the poll is answered by RR N(R) below the client's last frame, a partial acknowledgement.
-    partial_ack: int = 0
-    # Clients 1 and 32: "lls", or an HLS mechanism ("hls-gmac", "hls-sha256", "hls-md5",
-    # "hls-sha1"; the last three use ``password`` as the HLS secret). ``security``: "" (plain
-    # xDLMS), "auth", "enc" or "auth-enc" (ciphering required, suite 0, global keys below).
-    authentication: str = "lls"
-    security: str = ""
-    block_key: bytes = field(default=GREEN_BOOK_BLOCK_KEY, repr=False)
-    auth_key: bytes = field(default=GREEN_BOOK_AUTH_KEY, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.authentication not in AUTHENTICATIONS:
-            raise LocalProtocolError(f"authentication must be one of {AUTHENTICATIONS}, "
-                                     f"got {self.authentication!r}")
-        if self.security not in ("", "auth", "enc", "auth-enc"):
-            raise LocalProtocolError(f"security must be '', 'auth', 'enc' or 'auth-enc', "
-                                     f"got {self.security!r}")
-        if self.security and self.authentication == "lls":
-            raise LocalProtocolError("ciphering (security) needs an HLS authentication")
-        if self.bad_with_list not in ("", "short", "block"):
-            raise LocalProtocolError(f"bad_with_list must be '', 'short' or 'block', "
-                                     f"got {self.bad_with_list!r}")
-
-
-DEFAULT_OPTIONS = MeterOptions()
-
-
 def server_system_title(index: int) -> bytes:
     """Meter ``index``'s system title: manufacturer id "TBD" and the index (5 octets)."""
     return b"TBD" + (index & 0xFFFFFFFFFF).to_bytes(5, "big")
@@ -160,6 +122,7 @@ class MeterModel:
         "_dc_state",
         "_off",
         "_off_since",
+        "_profiles",
         "_secret",
         "_serial",
         "index",
@@ -190,6 +153,7 @@ class MeterModel:
         # The management client's last accepted invocation counter (replay protection); the
         # frame counter object 0-0:43.1.0.255 shows it to the public client.
         self.received = CounterGuard()
+        self._profiles = ProfileBook(self)  # load profile, daily billing, event log
 
     # -- the three services ----------------------------------------------------------------
     def get(
@@ -243,6 +207,30 @@ class MeterModel:
     def expected_value(self, obis: AnyObis, t: float | None = None) -> float:
         raw, scaler, _ = self.expected(obis, t)
         return _v.scale(raw, scaler)
+
+    def expected_profile_rows(
+        self,
+        obis: Obis | str,
+        from_dt: _dt.datetime | None = None,
+        to_dt: _dt.datetime | None = None,
+        at: float | None = None,
+    ) -> list[ExpectedRow]:
+        """The rows of profile ``obis`` (1-0:99.1.0, 1-0:98.1.0, 0-0:99.98.0) a read by range
+        ``from_dt``..``to_dt`` (inclusive; None = open; naive = the meter's local time) returns
+        at unix time ``at`` (default now), oldest first: (time, scaled values, raw, stamp,
+        clock_status, entry) each; see profile_book.ExpectedRow."""
+        return self._profiles.expected_rows(obis, from_dt, to_dt, at)
+
+    def clear_profile(self, obis: AnyObis) -> None:
+        """What the profile's method 1 (reset) does: its buffer empties, entries restart at 1."""
+        self._profiles.reset(_raw(obis))
+
+    def jump_clock(self, seconds: int) -> None:
+        """Set the meter clock ``seconds`` forward (negative: back) the way a field tool does:
+        unlike a clock SET, the rows captured from now on carry the moved clock, so after a
+        jump back later rows have earlier stamps than those before the jump."""
+        self.set_meter_time(self.meter_time() + seconds)
+        self._profiles.jump(self._tau(), seconds)
 
     @property
     def serial(self) -> bytes:
@@ -312,6 +300,14 @@ class MeterModel:
     def _tau(self) -> int:
         return math.floor(self._clock()) - _v.EPOCH
 
+    def now_tau(self) -> int:
+        """Seconds since EPOCH now, true time (the profile book's "now")."""
+        return self._tau()
+
+    def energy_raw_at(self, tau: int) -> int:
+        """The total active energy register (Wh) at ``tau``, the disconnector taken into account."""
+        return self._energy_raw(tau)
+
     def _set_state(self, state: int) -> None:
         was_on = self._dc_state == ControlState.CONNECTED
         self._dc_state = state
@@ -358,22 +354,33 @@ class MeterModel:
         return Typed(REG_TYPES[spec.quantity], self._register_raw(spec, self._tau()))
 
     def get_clock(self) -> Typed:
-        return Typed(DataType.OCTET_STRING, datetime_bytes(self.meter_time()))
+        return Typed(DataType.OCTET_STRING, self._profiles.zone.stamp(self.meter_time()))
 
-    def get_profile_buffer(self, access: SelectiveAccess | None) -> GetResult:
-        index = self.index
-        energy_type = REG_TYPES[_v.ENERGY]
-        volt = _v.REGISTERS_BY_KEY["voltage_l1"]
-        columns = (
-            lambda tau: Typed(DataType.OCTET_STRING, datetime_bytes(tau + _v.EPOCH)),
-            lambda tau: Typed(energy_type, self._energy_raw(tau)),
-            lambda tau: Typed(REG_TYPES[_v.VOLTAGE], _v.raw_at(index, volt, tau)),
-        )
-        return read_buffer(PROFILE, self._tau(), columns, access)
+    @property
+    def clock_time_zone(self) -> int:
+        return self._profiles.zone.standard_deviation
 
-    def get_entries_in_use(self) -> int:
-        first, last = row_span(PROFILE, self._tau())
-        return max(0, last - first + 1)
+    @property
+    def clock_dst_enabled(self) -> bool:
+        return self._profiles.zone.has_dst
+
+    def get_profile_buffer(self, obis: bytes, access: SelectiveAccess | None) -> GetResult:
+        return read_buffer(self._profiles.view(obis), access)
+
+    def get_entries_in_use(self, obis: bytes) -> int:
+        return self._profiles.view(obis).entries_in_use
+
+    def get_billing_register(self, reg: BillingRegister) -> Typed:
+        return Typed(DataType.DOUBLE_LONG_UNSIGNED, self._profiles.billing_raw(reg, self._tau()))
+
+    def get_event_code(self) -> Typed:
+        return Typed(DataType.UNSIGNED, self._profiles.last_event_code())
+
+    def reset_profile(self, obis: bytes, parameters: Any) -> tuple[ActionResult, None]:
+        if not (parameters is None or type(parameters) is int):
+            return ActionResult.TYPE_UNMATCHED, None
+        self._profiles.reset(obis)
+        return ActionResult.SUCCESS, None
 
     def set_clock(self, value: Any) -> DataAccessResult:
         if isinstance(value, (bytes, bytearray)):
@@ -385,13 +392,10 @@ class MeterModel:
                 return DataAccessResult.TYPE_UNMATCHED
         if not isinstance(value, CosemDateTime):
             return DataAccessResult.TYPE_UNMATCHED
-        try:
-            d = value.to_datetime()
-        except DlmsError:
+        t = self._profiles.zone.instant(value)  # no deviation: the meter's local time
+        if t is None:
             return DataAccessResult.OTHER_REASON  # wildcards: no instant to set the clock to
-        if d.tzinfo is None:
-            d = d.replace(tzinfo=timezone.utc)  # deviation not specified: the meter runs UTC
-        self.set_meter_time(d.timestamp())
+        self.set_meter_time(t)
         return DataAccessResult.SUCCESS
 
     def set_control_mode(self, value: Any) -> DataAccessResult:

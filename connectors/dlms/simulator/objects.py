@@ -17,6 +17,8 @@ from ..protocol.axdr import DataType, Typed
 from ..protocol.obis import Obis
 from . import values as _v
 from .profile import CLOCK_OBIS, CaptureObject, ProfileSpec
+from .profile_data import BILLING_REGISTERS, EVENT_CODE_OBIS, LOAD_PROFILE, PROFILES
+from .profile_data import BillingRegister
 
 if TYPE_CHECKING:  # annotations only
     from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
@@ -37,8 +39,17 @@ class ObjectHost(Protocol):
     def control_mode(self) -> int: ...
     def get_register(self, spec: _v.RegisterSpec) -> Typed: ...
     def get_clock(self) -> Typed: ...
-    def get_profile_buffer(self, access: SelectiveAccess | None) -> Typed | DataAccessResult: ...
-    def get_entries_in_use(self) -> int: ...
+    @property
+    def clock_time_zone(self) -> int: ...
+    @property
+    def clock_dst_enabled(self) -> bool: ...
+    def get_profile_buffer(
+        self, obis: bytes, access: SelectiveAccess | None
+    ) -> Typed | DataAccessResult: ...
+    def get_entries_in_use(self, obis: bytes) -> int: ...
+    def get_billing_register(self, reg: BillingRegister) -> Typed: ...
+    def get_event_code(self) -> Typed: ...
+    def reset_profile(self, obis: bytes, parameters: Any) -> tuple[ActionResult, None]: ...
     @property
     def frame_counter(self) -> int: ...
     def set_clock(self, value: Any) -> DataAccessResult: ...
@@ -78,7 +89,6 @@ SERIAL_OBIS = Obis.parse("0-0:96.1.0")
 LDN_OBIS = Obis.parse("0-0:42.0.0")
 DISCONNECT_OBIS = Obis.parse("0-0:96.3.10")
 FRAME_COUNTER_OBIS = Obis.parse("0-0:43.1.0")
-PROFILE_OBIS = Obis.parse("1-0:99.1.0")
 
 # Register value types: what a real three-phase meter uses for each quantity.
 REG_TYPES = {
@@ -89,16 +99,7 @@ REG_TYPES = {
     _v.ENERGY: DataType.DOUBLE_LONG_UNSIGNED,
 }
 
-PROFILE = ProfileSpec(
-    obis=PROFILE_OBIS,
-    capture_objects=(
-        CaptureObject(8, CLOCK_OBIS, 2),
-        CaptureObject(3, _v.REGISTERS_BY_KEY["active_energy"].obis, 2),
-        CaptureObject(3, _v.REGISTERS_BY_KEY["voltage_l1"].obis, 2),
-    ),
-    capture_period=900,
-    capacity=960,
-)
+PROFILE = LOAD_PROFILE  # the first profile's name, kept for its tests
 
 
 class AttrDef(NamedTuple):
@@ -141,21 +142,23 @@ def _ln(obis: Obis) -> AttrDef:
     return AttrDef(1, _const(Typed(DataType.OCTET_STRING, obis.to_bytes())))
 
 
-def _register(spec: _v.RegisterSpec) -> ObjectDef:
-    scaler_unit = Typed(
-        DataType.STRUCTURE, (Typed(DataType.INTEGER, spec.scaler), _enum(spec.unit))
-    )
+def _register_def(obis: Obis, scaler: int, unit: int, value: Getter) -> ObjectDef:
+    scaler_unit = Typed(DataType.STRUCTURE, (Typed(DataType.INTEGER, scaler), _enum(unit)))
     return ObjectDef(
         3,
         0,
-        spec.obis,
-        (
-            _ln(spec.obis),
-            AttrDef(2, lambda m, access: m.get_register(spec)),
-            AttrDef(3, _const(scaler_unit)),
-        ),
+        obis,
+        (_ln(obis), AttrDef(2, value), AttrDef(3, _const(scaler_unit))),
         ((1, None),),  # reset: a meter does not let anyone zero its energy register
     )
+
+
+def _register(spec: _v.RegisterSpec) -> ObjectDef:
+    return _register_def(spec.obis, spec.scaler, spec.unit, lambda m, a: m.get_register(spec))
+
+
+def _billing_register(reg: BillingRegister) -> ObjectDef:
+    return _register_def(reg.obis, reg.scaler, reg.unit, lambda m, a: m.get_billing_register(reg))
 
 
 # An all-wildcard date-time: DST begin/end are not used by a meter that runs on UTC.
@@ -168,12 +171,12 @@ _CLOCK = ObjectDef(
     (
         _ln(CLOCK_OBIS),
         AttrDef(2, lambda m, access: m.get_clock(), lambda m, v: m.set_clock(v)),
-        AttrDef(3, _const(Typed(DataType.LONG, 0))),  # time_zone: UTC
+        AttrDef(3, lambda m, a: Typed(DataType.LONG, m.clock_time_zone)),  # Blue Book sign
         AttrDef(4, _const(_u8(0))),  # status: OK
         AttrDef(5, _const(_NO_DATETIME)),  # daylight_savings_begin
         AttrDef(6, _const(_NO_DATETIME)),  # daylight_savings_end
         AttrDef(7, _const(Typed(DataType.INTEGER, 60))),  # daylight_savings_deviation
-        AttrDef(8, _const(Typed(DataType.BOOLEAN, False))),  # daylight_savings_enabled
+        AttrDef(8, lambda m, a: Typed(DataType.BOOLEAN, m.clock_dst_enabled)),
         AttrDef(9, _const(_enum(1))),  # clock_base: internal crystal
     ),
     (
@@ -221,21 +224,32 @@ _DISCONNECT = ObjectDef(
 )
 
 _CLOCK_DEF = CaptureObject(8, CLOCK_OBIS, 2).to_typed()
-_PROFILE = ObjectDef(
-    7,
-    1,
-    PROFILE_OBIS,
-    (
-        _ln(PROFILE_OBIS),
-        AttrDef(2, lambda m, access: m.get_profile_buffer(access), selectors=(1, 2)),
-        AttrDef(3, _const(PROFILE.capture_objects_typed())),
-        AttrDef(4, _const(_dlu(PROFILE.capture_period))),
-        AttrDef(5, _const(_enum(1))),  # sort_method: fifo (oldest entry first)
-        AttrDef(6, _const(_CLOCK_DEF)),  # sort_object: the capture time
-        AttrDef(7, lambda m, a: _dlu(m.get_entries_in_use())),
-        AttrDef(8, _const(_dlu(PROFILE.capacity))),
-    ),
-    ((1, None), (2, None)),  # reset, capture: the profile is computed, not stored
+
+
+def _profile(spec: ProfileSpec) -> ObjectDef:
+    raw = spec.obis.to_bytes()
+    return ObjectDef(
+        7,
+        1,
+        spec.obis,
+        (
+            _ln(spec.obis),
+            AttrDef(2, lambda m, access: m.get_profile_buffer(raw, access), selectors=(1, 2)),
+            AttrDef(3, _const(spec.capture_objects_typed())),
+            AttrDef(4, _const(_dlu(spec.capture_period))),
+            AttrDef(5, _const(_enum(1))),  # sort_method: fifo (oldest entry first)
+            AttrDef(6, _const(_CLOCK_DEF)),  # sort_object: the capture time
+            AttrDef(7, lambda m, a: _dlu(m.get_entries_in_use(raw))),
+            AttrDef(8, _const(_dlu(spec.capacity))),
+        ),
+        # reset empties the buffer; capture: the rows are computed, not stored
+        ((1, lambda m, p: m.reset_profile(raw, p)), (2, None)),
+    )
+
+
+# Data (class 1): the code of the newest event in the standard event log.
+_EVENT_CODE = ObjectDef(
+    1, 0, EVENT_CODE_OBIS, (_ln(EVENT_CODE_OBIS), AttrDef(2, lambda m, a: m.get_event_code())), ()
 )
 
 
@@ -309,7 +323,9 @@ def _build() -> tuple[tuple[ObjectDef, ...], Typed]:
         _LDN,
         *(_register(s) for s in _v.REGISTERS),
         _DISCONNECT,
-        _PROFILE,
+        *(_billing_register(r) for r in BILLING_REGISTERS),
+        *(_profile(spec) for spec in PROFILES),
+        _EVENT_CODE,
         _FRAME_COUNTER,
     )
     # The association lists itself too; its own entry does not depend on the list's content.

@@ -48,6 +48,7 @@ __all__ = [
     "raw_value",
     "scale",
     "spec_for",
+    "unit_hash",
     "voltage",
 ]
 
@@ -115,6 +116,11 @@ def _unit(index: int, salt: int) -> float:
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
     x ^= x >> 31
     return (x >> 11) / float(1 << 53)
+
+
+def unit_hash(index: int, salt: int) -> float:
+    """The same exact hash for the other modules' deterministic content (event times, codes)."""
+    return _unit(index, salt)
 
 
 class _Params(NamedTuple):
