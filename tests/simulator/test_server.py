@@ -730,3 +730,30 @@ def test_options_per_meter_index(make_server):
 def test_physical_addresses_out_of_range_are_refused():
     with pytest.raises(ValueError, match="16383"):
         SimulatorServer(10, 0, physical_base=16380)
+
+
+def test_a_week_of_load_profile_by_range_comes_in_blocks(server):
+    # 7 days x 96 quarter-hours = 672 rows (about 19 kB): far above the 1024-octet PDU.
+    model = server.model(0)
+    rows = model.expected_profile_rows("1-0:99.1.0")[-672:]
+    lo, hi = (CosemDateTime.from_datetime(r.time).to_bytes() for r in (rows[0], rows[-1]))
+    restricting = Typed(DataType.STRUCTURE, (
+        Typed(DataType.LONG_UNSIGNED, 8), Typed(DataType.OCTET_STRING, CLOCK.obis.to_bytes()),
+        Typed(DataType.INTEGER, 2), Typed(DataType.LONG_UNSIGNED, 0),
+    ))
+    access = SelectiveAccess(1, Typed(DataType.STRUCTURE, (
+        restricting, Typed(DataType.OCTET_STRING, lo), Typed(DataType.OCTET_STRING, hi),
+        Typed(DataType.ARRAY, []),
+    )))
+    c = client(server)
+    c.open()
+    blocks = []
+    orig = c.assoc.receive_data
+    c.assoc.receive_data = lambda apdu: (blocks.append(bytes(apdu[:2])), orig(apdu))[1]
+    got = c.get(PROFILE, access)
+    assert [(r.value[0].value, r.value[1].value, r.value[2].value) for r in got.value] == [
+        (r.stamp, *r.raw) for r in rows
+    ]
+    # GET-response-with-datablock only, at least one per 1024 octets of rows
+    assert set(blocks) == {b"\xc4\x02"} and len(blocks) >= 672 * 20 // 1024
+    c.close_gracefully()

@@ -97,10 +97,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--inactivity-timeout", type=float, default=180.0, help="seconds before idle links close"
     )
     p.add_argument(
+        "--no-range-access", action="store_true",
+        help="profiles refuse selector 1 (by range) with other-reason; by entry still works",
+    )
+    p.add_argument(
+        "--clock-status-every", type=_not_negative, default=0, metavar="N",
+        help="every Nth profile row stamped with clock status doubtful (0x02) or invalid "
+        "(0x01), alternately (0 = never)",
+    )
+    p.add_argument(
+        "--time-zone", default="", metavar="ZONE",
+        help="IANA zone the meters keep local time in, e.g. Europe/Madrid: clock and profile "
+        "stamps carry the deviation and the DST bit (default: UTC)",
+    )
+    p.add_argument(
+        "--deviation-unspecified", action="store_true",
+        help="stamp local time with deviation 0x8000 (not specified)",
+    )
+    p.add_argument(
         "--print-expected",
         metavar="OBIS",
         action="append",
         help="print meter 0's expected register value now (repeatable) and exit",
+    )
+    p.add_argument(
+        "--print-profile", metavar="OBIS",
+        help="print meter 0's profile rows now (1-0:99.1.0, 1-0:98.1.0, 0-0:99.98.0), with "
+        "the other options applied, and exit",
     )
     p.set_defaults(func=run)
 
@@ -123,6 +146,10 @@ def _options(args: argparse.Namespace) -> Any:
         "security": _security(args),
         "block_key": _as_key(args.block_key),
         "auth_key": _as_key(args.auth_key),
+        "profile_range_access": not args.no_range_access,
+        "clock_status_every": args.clock_status_every,
+        "time_zone": args.time_zone,
+        "deviation_unspecified": args.deviation_unspecified,
     }
     if args.max_info is not None:
         kw["max_info_field"] = args.max_info
@@ -159,6 +186,21 @@ def _print_expected(codes: list[str]) -> int:
     return 0
 
 
+def _print_profile(obis: str, options: Any) -> int:
+    from ..protocol.errors import DlmsError
+    from ..simulator.model import MeterModel
+
+    try:
+        rows = MeterModel(0, options=options).expected_profile_rows(obis)
+    except DlmsError as exc:
+        print(f"tb-dlms simulate: {exc}", file=sys.stderr)
+        return 2
+    for r in rows:
+        values = " ".join(str(x) for x in r.values)
+        print(f"{r.entry} {r.time.isoformat()} status=0x{r.clock_status:02x} {values}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..protocol.errors import DlmsError
     from ..simulator.server import SimulatorServer
@@ -167,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
         return _print_expected(args.print_expected)
     try:
         options = _options(args)
+        if args.print_profile:
+            return _print_profile(args.print_profile, options)
         server = SimulatorServer(
             args.count,
             args.base_port,

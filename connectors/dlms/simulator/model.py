@@ -3,8 +3,13 @@
 Objects are addressed as the wire addresses them: (class_id, OBIS, attribute) for GET/SET and
 (class_id, OBIS, method) for ACTION. The object tables are built once per process and shared by
 every MeterModel; an instance only holds the little state a meter can change (clock offset,
-disconnector state, the intervals its supply was off, a new LLS secret), so 1,000 meters fit in
-one process. Values are computed on demand from :mod:`.values` at the injected clock's "now".
+disconnector state, the intervals its supply was off, a new LLS secret, the profiles it reset),
+so 1,000 meters fit in one process. Values are computed on demand from :mod:`.values` at the
+injected clock's "now".
+
+Profiles (load profile 1-0:99.1.0, daily billing 1-0:98.1.0, standard event log 0-0:99.98.0) are
+served by :mod:`.profile_book`; ``expected_profile_rows`` gives the rows a client must receive,
+``clear_profile`` and ``jump_clock`` are the test helpers for a reset and a clock set back.
 
 Answers follow the Blue Book: unknown object -> object-undefined; known OBIS with another class ->
 object-class-inconsistent; attribute or method the class does not define -> object-undefined;
@@ -27,6 +32,7 @@ from ..protocol.errors import DlmsError, LocalProtocolError
 from ..protocol.obis import Obis
 from ..protocol.security import CounterGuard
 from . import values as _v
+from .disconnector import MACHINE, MODES, ControlState
 from .objects import ACTION_TABLE, CLASS_OF, GET_TABLE, REG_TYPES, SET_TABLE
 from .options import (  # re-exported: MeterOptions lived here first
     AUTHENTICATIONS,
@@ -52,45 +58,11 @@ __all__ = [
 
 AnyObis = Union[Obis, bytes, bytearray, memoryview, str]
 GetResult = Union[Typed, DataAccessResult]
+
+
 def server_system_title(index: int) -> bytes:
     """Meter ``index``'s system title: manufacturer id "TBD" and the index (5 octets)."""
     return b"TBD" + (index & 0xFFFFFFFFFF).to_bytes(5, "big")
-
-
-class ControlState:
-    DISCONNECTED = 0
-    CONNECTED = 1
-    READY_FOR_RECONNECTION = 2
-
-
-# Disconnect control state machine (Blue Book, class 70): transition letter ->
-# (trigger, from state, to state), and the transitions each control_mode allows.
-_TRANSITIONS = {
-    "a": ("remote_reconnect", 0, 2),
-    "b": ("remote_disconnect", 1, 0),
-    "c": ("remote_disconnect", 2, 0),
-    "d": ("remote_reconnect", 0, 1),
-    "e": ("manual_reconnect", 2, 1),
-    "f": ("manual_disconnect", 1, 2),
-    "g": ("local_disconnect", 1, 2),
-    "h": ("local_reconnect", 2, 1),
-}
-_MODES = {
-    0: "",
-    1: "bcfgde",
-    2: "bcfgae",
-    3: "bcgde",
-    4: "bcgae",
-    5: "bcfgdeh",
-    6: "bcgaeh",
-}
-# (mode, trigger) -> {from state: to state}
-_MACHINE: dict[tuple[int, str], dict[int, int]] = {}
-for _mode, _letters in _MODES.items():
-    for _trigger in {t for t, _a, _b in _TRANSITIONS.values()}:
-        _MACHINE[(_mode, _trigger)] = {
-            src: dst for t, src, dst in (_TRANSITIONS[x] for x in _letters) if t == _trigger
-        }
 
 
 def _raw(obis: AnyObis) -> bytes:
@@ -137,7 +109,7 @@ class MeterModel:
         clock: Callable[[], float] = time.time,
         options: MeterOptions = DEFAULT_OPTIONS,
     ) -> None:
-        if options.control_mode not in _MODES:
+        if options.control_mode not in MODES:
             raise LocalProtocolError(f"control_mode must be 0..6, got {options.control_mode}")
         self.index = index
         self.options = options
@@ -287,7 +259,7 @@ class MeterModel:
     def trigger(self, event: str) -> bool:
         """Fire a disconnector trigger ('remote_disconnect', 'manual_reconnect', ...); True if
         the state changed. Manual and local triggers stand for the button and the limiter."""
-        allowed = _MACHINE.get((self._dc_mode, event))
+        allowed = MACHINE.get((self._dc_mode, event))
         if allowed is None:
             raise LocalProtocolError(f"unknown disconnect trigger {event!r}")
         dst = allowed.get(self._dc_state)
@@ -401,7 +373,7 @@ class MeterModel:
     def set_control_mode(self, value: Any) -> DataAccessResult:
         if type(value) is not int:
             return DataAccessResult.TYPE_UNMATCHED
-        if value not in _MODES:
+        if value not in MODES:
             return DataAccessResult.OTHER_REASON
         self._dc_mode = value
         if value == 0:  # mode 0: "always in the connected state"

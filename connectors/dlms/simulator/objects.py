@@ -17,8 +17,13 @@ from ..protocol.axdr import DataType, Typed
 from ..protocol.obis import Obis
 from . import values as _v
 from .profile import CLOCK_OBIS, CaptureObject, ProfileSpec
-from .profile_data import BILLING_REGISTERS, EVENT_CODE_OBIS, LOAD_PROFILE, PROFILES
-from .profile_data import BillingRegister
+from .profile_data import (
+    BILLING_REGISTERS,
+    EVENT_CODE_OBIS,
+    LOAD_PROFILE,
+    PROFILES,
+    BillingRegister,
+)
 
 if TYPE_CHECKING:  # annotations only
     from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess

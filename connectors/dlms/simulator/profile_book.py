@@ -81,22 +81,6 @@ class ExpectedRow(NamedTuple):
     entry: int
 
 
-# (wire type, scaler or None for a code, raw(book, j, tau)) of each non-clock column, in order
-RawFn = Callable[["ProfileBook", int, int], int]
-_COLUMNS: dict[bytes, tuple[tuple[DataType, int | None, RawFn], ...]] = {
-    LOAD_PROFILE.obis.to_bytes(): (
-        (_ENERGY_TYPE, 0, lambda b, j, tau: b.host.energy_raw_at(tau)),
-        (_LU, _VOLTAGE_L1.scaler, lambda b, j, tau: _v.raw_at(b.host.index, _VOLTAGE_L1, tau)),
-    ),
-    BILLING.obis.to_bytes(): (
-        (_DLU, IMPORT.scaler, lambda b, j, tau: b.billing_raw(IMPORT, tau)),
-        (_DLU, EXPORT.scaler, lambda b, j, tau: b.billing_raw(EXPORT, tau)),
-    ),
-    EVENT_LOG.obis.to_bytes(): ((_U, None, lambda b, j, tau: event_code(b.host.index, j)),),
-}
-_SPECS = {s.obis.to_bytes(): s for s in (LOAD_PROFILE, BILLING, EVENT_LOG)}
-
-
 class ProfileBook:
     __slots__ = ("_cleared", "_jumps", "host", "zone")
 
@@ -152,7 +136,8 @@ class ProfileBook:
             wh = self.host.energy_raw_at(tau)
         else:
             wh = int(export_wh_at(self.host.index, tau))  # floor: tau >= 0, the energy > 0
-        return wh // 10 ** reg.scaler
+        den: int = 10**reg.scaler
+        return wh // den
 
     def last_event_code(self) -> int:
         v = self.view(EVENT_LOG.obis.to_bytes())
@@ -204,6 +189,23 @@ class ProfileBook:
         if d.tzinfo is None:
             d = d.replace(tzinfo=self.zone.tz)
         return d.timestamp()
+
+
+# (wire type, scaler or None for a code, raw(book, j, tau)) of each non-clock column, in order
+RawFn = Callable[["ProfileBook", int, int], int]
+_COLUMNS: dict[bytes, tuple[tuple[DataType, int | None, RawFn], ...]] = {
+    LOAD_PROFILE.obis.to_bytes(): (
+        (_ENERGY_TYPE, 0, lambda b, j, tau: b.host.energy_raw_at(tau)),
+        (_LU, _VOLTAGE_L1.scaler, lambda b, j, tau: _v.raw_at(b.host.index, _VOLTAGE_L1, tau)),
+    ),
+    BILLING.obis.to_bytes(): (
+        (_DLU, IMPORT.scaler, lambda b, j, tau: b.billing_raw(IMPORT, tau)),
+        (_DLU, EXPORT.scaler, lambda b, j, tau: b.billing_raw(EXPORT, tau)),
+    ),
+    EVENT_LOG.obis.to_bytes(): ((_U, None, lambda b, j, tau: event_code(b.host.index, j)),),
+}
+_SPECS = {s.obis.to_bytes(): s for s in (LOAD_PROFILE, BILLING, EVENT_LOG)}
+
 
 
 def _cell(typ: DataType, fn: RawFn, book: ProfileBook, j: int, tau: int) -> Typed:
