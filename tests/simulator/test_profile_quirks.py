@@ -146,6 +146,10 @@ def test_clock_object_in_local_time():
     assert (now.hour, now.deviation, int(now.clock_status)) == (7, -60, 0)
     assert m.get(8, "0-0:1.0.0", 3) == Typed(DataType.LONG, -60)
     assert m.get(8, "0-0:1.0.0", 8) == Typed(DataType.BOOLEAN, True)
+    assert m.get(8, "0-0:1.0.0", 4) == Typed(DataType.UNSIGNED, 0)  # winter: no DST bit
+    summer = MeterModel(3, clock=Clock(T_DST - 86400), options=m.options)
+    assert summer.get(8, "0-0:1.0.0", 4) == Typed(DataType.UNSIGNED, 0x80)
+    assert CosemDateTime.from_bytes(summer.get(8, "0-0:1.0.0", 2).value).deviation == -120
     plain = MeterModel(3, clock=Clock(T_DST))
     assert plain.get(8, "0-0:1.0.0", 3) == Typed(DataType.LONG, 0)
     assert plain.get(8, "0-0:1.0.0", 8) == Typed(DataType.BOOLEAN, False)
@@ -184,6 +188,17 @@ def test_clock_jump_back_gives_later_rows_earlier_stamps():
     assert [r.time for r in span] == [tail[0], tail[1], tail[0], tail[1]]
     assert [r.entry for r in span] == [951, 952, 955, 956]
     assert read(m, LOAD, by_range(cosem(span[0].time), cosem(span[-1].time))) == as_wire(span)
+
+
+@pytest.mark.parametrize("obis", [LOAD, BILLING, EVENTS])
+def test_far_bounds_in_a_local_time_meter(obis):
+    m = madrid()
+    everything = as_wire(m.expected_profile_rows(obis))
+    year_1 = CosemDateTime(1, 1, 1, None, 0, 0, 0, 0, 0, 0).to_bytes()
+    year_9999 = CosemDateTime(9999, 12, 31, None, 23, 59, 59, 99, 0, 0).to_bytes()
+    assert read(m, obis, by_range(year_1, year_9999)) == everything
+    assert read(m, obis, by_range(year_1, year_1)) == []
+    assert read(m, obis, by_range(year_9999, year_9999)) == []
 
 
 def test_unknown_time_zone_is_refused():

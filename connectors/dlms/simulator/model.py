@@ -330,11 +330,15 @@ class MeterModel:
 
     @property
     def clock_time_zone(self) -> int:
-        return self._profiles.zone.standard_deviation
+        return self._profiles.zone.standard_deviation(self.meter_time())
 
     @property
     def clock_dst_enabled(self) -> bool:
-        return self._profiles.zone.has_dst
+        return self._profiles.zone.has_dst(self.meter_time())
+
+    @property
+    def clock_status(self) -> int:
+        return self._profiles.zone.status(self.meter_time())
 
     def get_profile_buffer(self, obis: bytes, access: SelectiveAccess | None) -> GetResult:
         return read_buffer(self._profiles.view(obis), access)

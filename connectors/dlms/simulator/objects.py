@@ -48,6 +48,8 @@ class ObjectHost(Protocol):
     def clock_time_zone(self) -> int: ...
     @property
     def clock_dst_enabled(self) -> bool: ...
+    @property
+    def clock_status(self) -> int: ...
     def get_profile_buffer(
         self, obis: bytes, access: SelectiveAccess | None
     ) -> Typed | DataAccessResult: ...
@@ -177,7 +179,7 @@ _CLOCK = ObjectDef(
         _ln(CLOCK_OBIS),
         AttrDef(2, lambda m, access: m.get_clock(), lambda m, v: m.set_clock(v)),
         AttrDef(3, lambda m, a: Typed(DataType.LONG, m.clock_time_zone)),  # Blue Book sign
-        AttrDef(4, _const(_u8(0))),  # status: OK
+        AttrDef(4, lambda m, a: _u8(m.clock_status)),  # OK, or 0x80 in summer time
         AttrDef(5, _const(_NO_DATETIME)),  # daylight_savings_begin
         AttrDef(6, _const(_NO_DATETIME)),  # daylight_savings_end
         AttrDef(7, _const(Typed(DataType.INTEGER, 60))),  # daylight_savings_deviation

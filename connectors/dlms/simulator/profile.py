@@ -235,8 +235,14 @@ class ProfileView:
                 if (lo is None or self.stamp_instant(j) >= lo)
                 and (hi is None or self.stamp_instant(j) <= hi)
             ]
-        j_lo = first if lo is None else max(first, self.last_at(math.ceil(lo - EPOCH) - 1) + 1)
-        j_hi = last if hi is None else min(last, self.last_at(math.floor(hi - EPOCH)))
+        if first > last:
+            return range(0)
+        t_first, t_last = self.time_of(first) + EPOCH, self.time_of(last) + EPOCH
+        if (lo is not None and lo > t_last) or (hi is not None and hi < t_first):
+            return range(0)
+        # Bounds beyond the buffer are open: far dates never reach the axis (or zoneinfo).
+        j_lo = first if lo is None or lo <= t_first else self.last_at(math.ceil(lo - EPOCH) - 1) + 1
+        j_hi = last if hi is None or hi >= t_last else self.last_at(math.floor(hi - EPOCH))
         return range(j_lo, j_hi + 1)
 
     def rows(self, js: Sequence[int], cols: Sequence[int]) -> Typed:

@@ -113,7 +113,8 @@ class ProfileBook:
         return _INVALID if (j // n) % 2 else _DOUBTFUL
 
     def _stamp(self, j: int, tau: int) -> bytes:
-        return self.zone.stamp(tau + _v.EPOCH + self._shift_of(tau), self._status(j))
+        t = tau + _v.EPOCH + (self._shift_of(tau) if self._jumps else 0)
+        return self.zone.stamp(t, self._status(j) if self.host.options.clock_status_every else 0)
 
     def view(self, obis: bytes, now_tau: int | None = None) -> ProfileView:
         spec = _SPECS[obis]
