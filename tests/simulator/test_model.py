@@ -356,12 +356,13 @@ def test_object_list_complete_and_consistent(meter):
         (1, "0-0:96.11.0"),  # event code
         (3, "1-0:1.8.0"),  # billing registers: import, export
         (3, "1-0:2.8.0"),
+        (4, "1-0:1.6.0"),  # maximum demand
         *((3, str(r.obis)) for r in v.REGISTERS),
     }
     assert {(cid, str(Obis.from_bytes(ln))) for cid, ln in listed} == {
         (c, str(Obis.parse(o))) for c, o in want
     }
-    assert len(decoded) == 21
+    assert len(decoded) == 22
     for (cid, ln), (_ver, (attrs, methods)) in listed.items():
         for attr_id, mode, _selectors in attrs:
             result = meter.get(cid, ln, attr_id)

@@ -80,6 +80,7 @@ def test_static_attributes(meter):
         (8, bytes([0, 0, 1, 0, 0, 255]), 2, 0),
         (3, bytes([1, 0, 1, 8, 0, 255]), 2, 0),
         (3, bytes([1, 0, 2, 8, 0, 255]), 2, 0),
+        (4, bytes([1, 0, 1, 6, 0, 255]), 2, 0),
     ]
     assert decode_data(encode_data(meter.get(7, EVENTS, 3)))[0] == [
         (8, bytes([0, 0, 1, 0, 0, 255]), 2, 0),
@@ -109,6 +110,11 @@ def test_billing_rows_are_the_registers_at_each_midnight():
         assert row[1] == m.get(3, "1-0:1.8.0", 2).value  # what the register showed then
         assert row[2] == m.get(3, "1-0:2.8.0", 2).value
         assert row[1] == m.expected("1-1:1.8.0")[0] // 10  # the total energy, in tens of Wh
+        # Maximum demand of the day before: the best quarter-hour of the total energy register.
+        t = clock.t
+        quarters = [m.expected("1-1:1.8.0", t - 86400 + 900 * (q + 1))[0]
+                    - m.expected("1-1:1.8.0", t - 86400 + 900 * q)[0] for q in range(96)]
+        assert row[3] == 4 * max(quarters) > 0
 
 
 def test_event_log_irregular_increasing_and_standard_codes(meter):
@@ -171,7 +177,7 @@ def test_expected_values_are_scaled_raw(meter):
     assert load.values == (float(load.raw[0]), load.raw[1] / 10)
     assert load.time == at(2023, 11, 14, 22, 15)
     billing = meter.expected_profile_rows(BILLING)[-1]
-    assert billing.values == (billing.raw[0] * 10.0, billing.raw[1] * 10.0)
+    assert billing.values == (billing.raw[0] * 10.0, billing.raw[1] * 10.0, float(billing.raw[2]))
     assert billing.clock_status == 0 and billing.stamp[9:11] == b"\x00\x00"
     event = meter.expected_profile_rows(EVENTS)[-1]
     assert event.values == event.raw and isinstance(event.values[0], int)
@@ -197,6 +203,23 @@ def test_profile_reset_by_method_and_helper():
     assert m.get(1, "0-0:96.11.0", 2).value == 0
     assert m.get(7, BILLING, 7).value == 62
     assert m.action(7, LOAD, 2, 0)[0] != 0  # capture: not offered
+
+
+def test_max_demand_register_is_the_day_so_far():
+    clock = Clock(T0)  # 22:20:37 UTC: 89 complete quarters since midnight
+    m = MeterModel(5, clock=clock)
+    midnight = 1_699_920_000  # 2023-11-14T00:00Z
+    quarters = [m.expected("1-1:1.8.0", midnight + 900 * (q + 1))[0]
+                - m.expected("1-1:1.8.0", midnight + 900 * q)[0] for q in range(89)]
+    best = quarters.index(max(quarters))
+    assert m.get(4, "1-0:1.6.0", 2) == Typed(U, 4 * quarters[best])
+    assert m.get(4, "1-0:1.6.0", 5).value == CosemDateTime.from_datetime(
+        dt.datetime.fromtimestamp(midnight + 900 * (best + 1), UTC)).to_bytes()
+    assert decode_data(encode_data(m.get(4, "1-0:1.6.0", 3)))[0] == (0, 27)  # W
+    clock.t = 1_700_006_400 + 899  # the next day, no complete quarter yet
+    assert m.get(4, "1-0:1.6.0", 2) == Typed(U, 0)
+    # At midnight the billing row took the whole day's maximum.
+    assert m.expected_profile_rows(BILLING)[-1].raw[2] >= 4 * quarters[best]
 
 
 def test_unknown_profile_is_refused(meter):

@@ -349,6 +349,13 @@ class MeterModel:
     def get_billing_register(self, reg: BillingRegister) -> Typed:
         return Typed(DataType.DOUBLE_LONG_UNSIGNED, self._profiles.billing_raw(reg, self._tau()))
 
+    def get_max_demand(self) -> tuple[Typed, Typed]:
+        """1-0:1.6.0 value and capture_time: the day's highest quarter-hour so far."""
+        watts, end = self._profiles.demand_today()
+        zone = self._profiles.zone
+        return (Typed(DataType.DOUBLE_LONG_UNSIGNED, watts),
+                Typed(DataType.OCTET_STRING, zone.stamp(end + _v.EPOCH)))
+
     def get_event_code(self) -> Typed:
         return Typed(DataType.UNSIGNED, self._profiles.last_event_code())
 

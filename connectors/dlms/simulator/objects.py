@@ -21,6 +21,7 @@ from .profile_data import (
     BILLING_REGISTERS,
     EVENT_CODE_OBIS,
     LOAD_PROFILE,
+    MAX_DEMAND,
     PROFILES,
     BillingRegister,
 )
@@ -55,6 +56,7 @@ class ObjectHost(Protocol):
     ) -> Typed | DataAccessResult: ...
     def get_entries_in_use(self, obis: bytes) -> int: ...
     def get_billing_register(self, reg: BillingRegister) -> Typed: ...
+    def get_max_demand(self) -> tuple[Typed, Typed]: ...
     def get_event_code(self) -> Typed: ...
     def reset_profile(self, obis: bytes, parameters: Any) -> tuple[ActionResult, None]: ...
     @property
@@ -254,6 +256,23 @@ def _profile(spec: ProfileSpec) -> ObjectDef:
     )
 
 
+# Extended register (class 4): maximum demand of the day so far, captured daily by the billing
+# profile; status: unsigned 0 (no status bits).
+_MAX_DEMAND = ObjectDef(
+    4,
+    0,
+    MAX_DEMAND.obis,
+    (
+        _ln(MAX_DEMAND.obis),
+        AttrDef(2, lambda m, a: m.get_max_demand()[0]),
+        AttrDef(3, _const(Typed(DataType.STRUCTURE, (Typed(DataType.INTEGER, MAX_DEMAND.scaler),
+                                                     _enum(MAX_DEMAND.unit))))),
+        AttrDef(4, _const(_u8(0))),
+        AttrDef(5, lambda m, a: m.get_max_demand()[1]),
+    ),
+    ((1, None),),  # reset
+)
+
 # Data (class 1): the code of the newest event in the standard event log.
 _EVENT_CODE = ObjectDef(
     1, 0, EVENT_CODE_OBIS, (_ln(EVENT_CODE_OBIS), AttrDef(2, lambda m, a: m.get_event_code())), ()
@@ -331,6 +350,7 @@ def _build() -> tuple[tuple[ObjectDef, ...], Typed]:
         *(_register(s) for s in _v.REGISTERS),
         _DISCONNECT,
         *(_billing_register(r) for r in BILLING_REGISTERS),
+        _MAX_DEMAND,
         *(_profile(spec) for spec in PROFILES),
         _EVENT_CODE,
         _FRAME_COUNTER,

@@ -31,6 +31,7 @@ from .profile_data import (
     EXPORT,
     IMPORT,
     LOAD_PROFILE,
+    MAX_DEMAND,
     BillingRegister,
     daily_last_at,
     event_code,
@@ -140,6 +141,29 @@ class ProfileBook:
         den: int = 10**reg.scaler
         return wh // den
 
+    def max_demand(self, t0: int, t1: int) -> tuple[int, int]:
+        """(W, end tau) of the quarter-hour from ``t0`` on, ending at or before ``t1``, with the
+        highest mean import power; (0, t0) when no quarter is complete."""
+        energy = self.host.energy_raw_at
+        best, best_end = 0, t0
+        before = energy(t0)
+        for end in range(t0 + 900, t1 + 1, 900):
+            after = energy(end)
+            if (after - before) * 4 > best:
+                best, best_end = (after - before) * 4, end
+            before = after
+        return best, best_end
+
+    def demand_of_day_before(self, tau: int) -> int:
+        """Maximum demand of the local day that ended at ``tau`` (a billing row's midnight)."""
+        day = daily_last_at(self.zone, tau)
+        return self.max_demand(self.zone.day_start_tau(day - 1), tau)[0]
+
+    def demand_today(self) -> tuple[int, int]:
+        """The extended register 1-0:1.6.0 now: (W, end tau) since the last local midnight."""
+        now = self.host.now_tau()
+        return self.max_demand(self.zone.day_start_tau(daily_last_at(self.zone, now)), now)
+
     def last_event_code(self) -> int:
         v = self.view(EVENT_LOG.obis.to_bytes())
         return 0 if v.entries_in_use == 0 else event_code(self.host.index, v.last)
@@ -202,6 +226,7 @@ _COLUMNS: dict[bytes, tuple[tuple[DataType, int | None, RawFn], ...]] = {
     BILLING.obis.to_bytes(): (
         (_DLU, IMPORT.scaler, lambda b, j, tau: b.billing_raw(IMPORT, tau)),
         (_DLU, EXPORT.scaler, lambda b, j, tau: b.billing_raw(EXPORT, tau)),
+        (_DLU, MAX_DEMAND.scaler, lambda b, j, tau: b.demand_of_day_before(tau)),
     ),
     EVENT_LOG.obis.to_bytes(): ((_U, None, lambda b, j, tau: event_code(b.host.index, j)),),
 }

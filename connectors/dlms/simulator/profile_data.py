@@ -7,7 +7,9 @@ load profile       1-0:99.1.0     clock 8/0-0:1.0.0/2, active energy 3/1-1:1.8.0
                                   (double-long-unsigned, Wh, scaler 0), voltage L1
                                   3/1-1:32.7.0/2 (long-unsigned, V, scaler -1)
 daily billing      1-0:98.1.0     clock, active energy import 3/1-0:1.8.0/2 and export
-                                  3/1-0:2.8.0/2 (double-long-unsigned, Wh, scaler 1)
+                                  3/1-0:2.8.0/2 (double-long-unsigned, Wh, scaler 1),
+                                  maximum demand 4/1-0:1.6.0/2 (double-long-unsigned, W,
+                                  scaler 0)
 standard event log 0-0:99.98.0    clock, event code 1/0-0:96.11.0/2 (unsigned)
 =================  =============  ========================================================
 
@@ -15,7 +17,11 @@ Capture instants, row ``j`` (seconds since EPOCH = 2020-01-01T00:00Z):
 
 * load profile: every quarter-hour, ``900 * j``; capacity 960 (10 days);
 * daily billing: local midnight of day ``j`` (day 0 = 2020-01-01 in the meter's time zone);
-  capacity 62; the row holds the import/export registers at that instant;
+  capacity 62; the row holds the import/export registers at that instant and the maximum
+  demand of the day that just ended: the highest quarter-hour mean import power (4 x the Wh
+  the import register gained in the quarter; quarters start at the local midnight). The
+  extended register 1-0:1.6.0 shows the same for the day so far (complete quarters), its
+  capture_time (attribute 5) the end of that quarter;
 * event log: irregular. Events come in pairs (k = j // 2) in 8-hour slots: the first at a
   per-meter pseudo-random second of the slot, the second 1..600 s later: power down then power
   up (half of the pairs), clock adjusted old then new date/time, error then alarm register
@@ -48,6 +54,7 @@ __all__ = [
     "IMPORT",
     "LOAD_PROFILE",
     "LOAD_PROFILE_OBIS",
+    "MAX_DEMAND",
     "PROFILES",
     "BillingRegister",
     "daily_last_at",
@@ -75,6 +82,7 @@ class BillingRegister(NamedTuple):
 IMPORT = BillingRegister("import", Obis.parse("1-0:1.8.0"), 1, _v.UNIT_WH)
 EXPORT = BillingRegister("export", Obis.parse("1-0:2.8.0"), 1, _v.UNIT_WH)
 BILLING_REGISTERS = (IMPORT, EXPORT)
+MAX_DEMAND = BillingRegister("max_demand", Obis.parse("1-0:1.6.0"), 0, _v.UNIT_W)  # class 4
 
 _CLOCK_COLUMN = CaptureObject(8, CLOCK_OBIS, 2)
 LOAD_PROFILE = ProfileSpec(
@@ -90,7 +98,7 @@ LOAD_PROFILE = ProfileSpec(
 BILLING = ProfileSpec(
     obis=BILLING_OBIS,
     capture_objects=(_CLOCK_COLUMN, CaptureObject(3, IMPORT.obis, 2),
-                     CaptureObject(3, EXPORT.obis, 2)),
+                     CaptureObject(3, EXPORT.obis, 2), CaptureObject(4, MAX_DEMAND.obis, 2)),
     capture_period=86400,
     capacity=62,
 )
