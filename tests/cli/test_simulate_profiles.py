@@ -27,14 +27,14 @@ def test_print_profile_in_local_time(capsys) -> None:
                  "--print-profile", "1-0:98.1.0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 62
-    entry, stamp, status, imp, exp = lines[-1].split()
+    entry, stamp, status, imp, exp, demand = lines[-1].split()
     assert entry == "62"
     when = dt.datetime.fromisoformat(stamp)
     assert (when.hour, when.minute) == (0, 0)  # local midnight
     assert when.utcoffset() in (dt.timedelta(hours=1), dt.timedelta(hours=2))
     assert status in ("status=0x00", "status=0x01", "status=0x02", "status=0x80",
                       "status=0x81", "status=0x82")
-    assert float(imp) > 0 and float(exp) > 0
+    assert float(imp) > 0 and float(exp) > 0 and float(demand) > 0
     assert {line.split()[2] for line in lines} - {"status=0x00", "status=0x80"}  # flagged rows
 
 

@@ -3,8 +3,9 @@
 Source: the IDIS companion specification (IDIS Package 2, "Event codes" of the Standard event
 log 0-0:99.98.0.255, the Fraud detection log 0-0:99.98.1.255 and the Disconnector control log
 0-0:99.98.2.255; the three logs share one code space), cross-checked against the event tables of
-public head-end implementations. Codes 1..18 agree across vendors; other codes up to 230 are
-left unnamed here rather than guessed. Codes 231..255 are manufacturer specific by definition.
+public head-end implementations (names paraphrased). The codes listed (1..18 standard, 40..46
+fraud, 59..67 disconnector) agree across the tables checked; codes where they differ (19..39,
+47..58, 68..230) are left unnamed rather than guessed. 231..255 are manufacturer specific.
 
 Pure data and a lookup: the simulator writes these codes into its event log and the client can
 turn them into names for ThingsBoard.
