@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..protocol.errors import DataAccessError, RemoteProtocolError
+from ..protocol.event_codes import event_name
 from ..protocol.profile import (
     CaptureColumn,
     ProfileDecoder,
@@ -66,6 +67,7 @@ class ProfileReader:
         self.keys: tuple[str | None, ...] = ()
         self.range_ok: bool | None = None  # None: not tried yet
         self.capture_period = 0
+        self.event_index: int | None = None  # the event code column of an event log
 
     # -- learning the profile ---------------------------------------------------------------
     def _prepare(self, session: Any) -> ProfileDecoder:
@@ -81,6 +83,9 @@ class ProfileReader:
                                  zone=self.zone, deviation_sign=self.deviation_sign)
         self.keys = tuple(self.profile.column_key(c.obis, c.attribute, _default_key(c))
                           for c in decoder.data_columns)
+        events = [i for i, c in enumerate(decoder.data_columns)
+                  if _is_event_code(c) and self.keys[i] is not None]
+        self.event_index = events[0] if events else None
         self.capture_period = period
         self.decoder = decoder
         return decoder
@@ -143,6 +148,10 @@ class ProfileReader:
                   if key is not None and value is not None}
         if row.status & _FLAGGED:
             values["clock_status"] = int(row.status)
+        if self.event_index is not None:
+            code = row.values[self.event_index]
+            if isinstance(code, int) and not isinstance(code, bool):
+                values["event_name"] = event_name(code)
         return values
 
     def _by_entry(self, session: Any, decoder: ProfileDecoder, since_ms: int | None,
@@ -203,9 +212,11 @@ def local_zone() -> _dt.tzinfo:
         return _UTC
 
 
+def _is_event_code(column: CaptureColumn) -> bool:
+    o = column.obis
+    return column.class_id == 1 and o.c == 96 and o.d == 11  # 0-0:96.11.x: event code objects
+
+
 def _default_key(column: CaptureColumn) -> str:
     """The key of a column the configuration does not name: an event code is "event_code"."""
-    o = column.obis
-    if column.class_id == 1 and o.c == 96 and o.d == 11:
-        return "event_code"
-    return str(o)
+    return "event_code" if _is_event_code(column) else str(column.obis)
