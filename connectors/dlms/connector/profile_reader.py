@@ -44,7 +44,8 @@ class Chunk:
     read_to_ms: int = 0  # every row up to here has been seen (the next read starts after it)
     complete: bool = True  # caught up with now
     problems: list[str] = field(default_factory=list)
-    newest_ms: int | None = None  # the meter's newest row, when a check read it
+    checked: bool = False  # the meter's newest row was looked at (``newest_ms``)
+    newest_ms: int | None = None  # its time; None after a check: the profile is empty
 
 
 def _ms(moment: _dt.datetime) -> int:

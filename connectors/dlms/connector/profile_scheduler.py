@@ -191,16 +191,18 @@ class ProfileScheduler:
             return
         task.empty_tails += 1
         position = self._positions.get(task.meter.name, task.profile.name)
-        if chunk.newest_ms is None or position is None:
+        if not chunk.checked or position is None:
             return
         task.empty_tails = 0
-        if chunk.newest_ms < position and not task.behind_logged:
+        newest = chunk.newest_ms
+        if (newest is None or newest < position) and not task.behind_logged:
             task.behind_logged = True
+            what = "is empty" if newest is None else f"ends at {_iso(newest)}"
             self._log.warning(
-                "%s: the meter's newest row (%s) is older than the last one delivered (%s): "
-                "profile cleared or clock set back; rows not newer than the last delivered "
-                "are not sent again", task.label, _iso(chunk.newest_ms), _iso(position))
-        elif chunk.newest_ms >= position:
+                "%s: the meter's profile %s, before the last row delivered (%s): cleared or "
+                "its clock set back; rows not newer than the last delivered are not sent "
+                "again", task.label, what, _iso(position))
+        elif newest is not None and newest >= position:
             task.behind_logged = False
 
     def _take_tokens(self, count: int) -> None:
@@ -226,6 +228,7 @@ def _read(reader: ProfileReader, since: int | None, now_ms: int, check: bool,
     chunk = reader.read_chunk(session, since, now_ms)
     if check and not chunk.rows:
         chunk.newest_ms = reader.newest_row_ms(session)
+        chunk.checked = True
     return chunk
 
 
