@@ -72,6 +72,8 @@ class MeterOptions:
     security: str = ""
     block_key: bytes = field(default=GREEN_BOOK_BLOCK_KEY, repr=False)
     auth_key: bytes = field(default=GREEN_BOOK_AUTH_KEY, repr=False)
+    # Reject an AARQ proposing a dedicated key (a meter without them); else take it.
+    refuse_dedicated: bool = False
 
     def __post_init__(self) -> None:
         if self.authentication not in AUTHENTICATIONS:
