@@ -13,8 +13,10 @@ proposes it inside the ciphered InitiateRequest (never in plain: a security poli
 The AARQ, pass 3 and their answers stay under the global key (the association is not up until
 the meter's f(CtoS) verifies, and a meter deciphers with the dedicated key only from then on:
 Gurux's server does so); every request after it goes out as ded-xxx, and answers are opened
-with whichever key their tag names. The key lives in this object for one association only:
-forgotten at the RLRE, at ``reset()`` and at the next AARQ.
+with whichever key their tag names. The InitiateRequest carrying it is encrypted and
+authenticated whatever the policy (under authentication only it would travel readable). The key
+lives in this object for one association only: forgotten at the RLRE, at ``reset()`` and at
+the next AARQ.
 
 Invocation counters under the dedicated key: the Green Book asks that an IV (sender's system
 title || IC) never repeat under one key and that the receiver take only counters above the last
@@ -61,6 +63,7 @@ from .security import (
     ExpressCipher,
     HlsAuthenticationFailed,
     KeyKind,
+    Policy,
     SecurityContext,
     SecurityControl,
     gmac_response,
@@ -129,7 +132,10 @@ class HlsClient:
             initiate = self._propose_dedicated(sec, initiate)
         ciphering = None
         if sec.policy is not None:
-            ciphering = Ciphering(sec.context, SecurityControl(sec.policy), sec.take_counter())
+            # Under authentication only the InitiateRequest travels readable: one carrying our
+            # dedicated key is always encrypted too (auth-enc covers any policy a meter asks).
+            policy = sec.policy if self._keys is None else Policy.AUTHENTICATED_ENCRYPTION
+            ciphering = Ciphering(sec.context, SecurityControl(policy), sec.take_counter())
         aarq = hls_aarq(self.settings.authentication.mechanism, sec.system_title, self._own_ctos,
                         initiate, ciphering)
         return aarq.encode()
@@ -259,14 +265,6 @@ class HlsClient:
             return None
         cipher = sec.express(opened[1], self._keys)
         return None if cipher is None else (opened[1].apdu, cipher)
-
-    def express_cipher_current(self, cipher: ExpressCipher) -> bool:
-        """Whether ``cipher`` (learned earlier) opens this association's answers: not when it
-        holds the dedicated key of an association since released."""
-        keys = self._keys
-        if keys is None or keys.dedicated_key is None:
-            return True
-        return cipher.uses(keys.dedicated_key) or cipher.uses(keys.global_key)
 
     def express_request_length(self, plain_length: int) -> int:
         """Octets of a request of ``plain_length`` octets as ``_send`` puts it out (sealed under

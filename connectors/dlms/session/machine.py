@@ -312,8 +312,6 @@ class SessionMachine(ConnectOpsMixin):
         channel or association is not quiet enough for it (the full path then runs)."""
         request = plan.requests[0]
         assert request is not None  # compile_express only takes GET-with-list plans
-        if express.cipher is not None and not self.assoc.express_cipher_current(express.cipher):
-            return False  # learned under a dedicated key since released: the full path relearns
         try:
             _iid, apdu = self.assoc.get_with_list(request)
         except LocalProtocolError:

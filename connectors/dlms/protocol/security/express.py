@@ -61,10 +61,6 @@ class ExpressCipher:
             return None
         return plain, counter
 
-    def uses(self, key: GcmKey) -> bool:
-        """Whether answers are opened with ``key`` (this very object)."""
-        return self._key is key
-
     def accept(self, counter: int) -> None:
         """The answer ``open`` gave ``counter`` for was taken: the meter's counter moves on."""
         self._guard.accept_counter(counter)
