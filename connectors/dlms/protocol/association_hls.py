@@ -38,10 +38,10 @@ from .errors import DlmsError, RemoteProtocolError
 from .security import (
     GENERAL_DED_CIPHERING,
     GENERAL_GLO_CIPHERING,
-    KeyKind,
-    SecurityContext,
     HlsAuthenticationFailed,
+    KeyKind,
     ReplayedInvocationCounter,
+    SecurityContext,
     gmac_response,
     hash_response,
     is_ciphered,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from tb_dlms.protocol.apdu import AARQ, RLRQ, AttributeDescriptor
+from tb_dlms.protocol.apdu import AARQ, RLRQ
 from tb_dlms.protocol.association import (
     Associated,
     Association,
@@ -22,7 +22,6 @@ from tb_dlms.protocol.association import (
 from tb_dlms.protocol.errors import LocalProtocolError
 from tb_dlms.protocol.security import CipheredApdu, GcmKey, Policy, SecurityControl
 from tb_dlms.protocol.security.server import AssociationSecurity
-
 from test_hls_association import AUTH, SERIAL, exchange, pump, security
 from test_security_vectors import GB_INITIATE, GB_INITIATE_PLAIN
 
