@@ -438,6 +438,9 @@ def test_our_client_with_a_dedicated_key_against_gurux(gurux, session, level, wr
         assert ("tx", 0xC8) not in tags  # no glo-get-request once the key is in place
         s.close()
     assert len(keys[0]) == 16 and keys[0] != keys[1]
+    # The InitiateRequest carrying the key is auth-enc at every level (never readable); Gurux
+    # takes that as the association's protection and answers auth-enc, which covers ours.
+    assert meter.policies == [Security.AUTHENTICATION_ENCRYPTION] * 2
     # Our counter went on as one sequence across glo- (AARQ, pass 3) and ded- APDUs.
     counters = meter.client_counters
     assert counters == sorted(counters) and len(set(counters)) == len(counters)
