@@ -111,3 +111,23 @@ def test_replayed_invocation_counter_is_exit_2(simulator):
 def test_bad_key_option_names_the_option_not_the_value():
     done = tb_read(1, "--block-key", "ABCD", "--auth-key", AUTH, "0-0:96.1.0/1/2")
     assert done.returncode == 2 and "--block-key" in done.stderr and "ABCD" not in done.stderr
+
+
+def test_dedicated_key_flag(simulator):
+    """--dedicated-key: each run's association has its own key, which the simulator takes (its
+    closing line counts them), and the GET goes out as ded-get-request."""
+    port, level = simulator.port, simulator.level
+    for _ in range(2):
+        done = tb_read(port, *keys(), "--security", level, "--dedicated-key", "--trace",
+                       "0-0:96.1.0/1/2")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"0-0:96.1.0/1/2": {"value": "SIM00000000"}}
+        assert "e6 e6 00 d0" in done.stderr.lower()  # the trace: a ded-get-request went out
+    assert "2 associations with a dedicated key" in simulator.stop()
+
+
+def test_dedicated_key_flag_goes_with_hls_gmac():
+    done = subprocess.run(
+        [sys.executable, "-m", "tb_dlms.cli", "read", "--host", "127.0.0.1", "--port", "1",
+         "--dedicated-key", "1-1:32.7.0"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "--dedicated-key" in done.stderr

@@ -104,3 +104,18 @@ def test_get_config_masks_inline_keys_and_keeps_names_of_variables_and_files() -
 def test_settings_repr_shows_no_key() -> None:
     text = repr(session(meter()))
     assert BLOCK.lower() not in text.lower() and "d0d1d2" not in text.lower()
+
+
+def test_dedicated_key_field() -> None:
+    assert session(meter()).dedicated_key is False
+    s = session(meter(dedicatedKey=True, security="enc"))
+    assert s.dedicated_key is True
+    sec = s.association_settings().security
+    assert sec is not None and sec.dedicated_keys is not None and len(sec.dedicated_keys()) == 16
+    found = errors(meter(dedicatedKey=True, security="none"))
+    assert len(found) == 1 and found[0].startswith("meter 'H1': dedicatedKey"), found
+    assert errors(meter(dedicatedKey="yes"))[0].startswith("meter 'H1': dedicatedKey")
+    cfg = load_config({"meters": [meter(authentication="none", clientAddress=16,
+                                        systemTitle=None, blockCipherKey=None,
+                                        authenticationKey=None, dedicatedKey=True)]}, {})
+    assert not cfg.errors and any("dedicatedKey" in w for w in cfg.warnings)

@@ -65,8 +65,9 @@ the object model stay Gurux's own.
    ``_get_request_with_list`` and ``GuruxSettings`` answer them right, unless
    ``shipped_errors``.
 
-With these the server answers our HDLC and wrapper clients at every protection level. The
-dedicated key is not exercised: our client proposes none (SessionSettings has no such key).
+With these the server answers our HDLC and wrapper clients at every protection level, with the
+global key or a dedicated key (``dedicated_key``: Gurux then deciphers every request after the
+HLS exchange with it, whatever the tag, and answers ded-xxx).
 """
 
 from __future__ import annotations

@@ -264,3 +264,35 @@ def test_cli_simulate_hls_gmac_with_keys_read_by_gurux():
             proc.communicate()
     assert proc.returncode == 0, err
     assert block.hex() not in (out + err).lower() and auth.hex() not in (out + err).lower()
+
+
+@pytest.mark.parametrize("level", list(LEVELS))
+def test_gurux_client_with_a_dedicated_key(make_server, monkeypatch, level):
+    """Gurux's client puts its dedicated key in the ciphered InitiateRequest and, after the HLS
+    exchange, sends ded-get-request; the simulator takes that key for the association and answers
+    ded-get-response, which Gurux opens with it."""
+    from tb_dlms.protocol.association_hls import HlsServer
+
+    taken: list[bytes | None] = []
+    take = HlsServer._take_dedicated
+    monkeypatch.setattr(HlsServer, "_take_dedicated",
+                        lambda self, key: (taken.append(key), take(self, key))[1])
+    server = hls_server(make_server, level)
+    client = secure_client(LEVELS[level])
+    dedicated = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+    client.ciphering.dedicatedKey = bytearray(dedicated)
+    session = GuruxSession(server.ports[0], client)
+    hls_open(session)
+    serial = session.read(GXDLMSData("0.0.96.1.0.255"), 2)
+    assert bytes(serial) == b"SIM00000000"
+    session.sock.close()
+    assert taken == [dedicated]
+    security = server.meters[0].security
+    assert security.dedicated == 1 and security.refused == 0 and security.replays == 0
+    framer = HdlcFramer()
+    framer.feed(bytes(session.received))
+    tags = set()
+    while (frame := framer.next_frame()) is not None:
+        if frame.info[3:4]:
+            tags.add(frame.info[3])
+    assert 0xD4 in tags and 0xCC not in tags  # ded-get-response, no glo-get-response

@@ -12,9 +12,10 @@ Covered: the four passes and GET (with-list, single, segmented, refused items) u
 and auth-enc, over HDLC and the wrapper; our invocation counter as Gurux sees it across
 associations, the frame counter read by the public client and `tb-dlms read`; wrong keys, an
 unknown system title and a weaker policy refused within the deadline; Gurux's shipped counter
-resets and refusals met by our guards and deadlines. Nothing is left out because of Gurux: its
-server takes a dedicated key, driven in-process here with our codecs since our client proposes
-none; it has no replay guard of its own, so GuruxMeter records the counters it deciphers.
+resets and refusals met by our guards and deadlines; our client with ``dedicated_key`` (a fresh
+key per association, ded-get-request answered ded-get-response by Gurux), and the same exchange
+driven in-process with our codecs. Nothing is left out because of Gurux: it has no replay guard
+of its own, so GuruxMeter records the counters it deciphers.
 """
 
 from __future__ import annotations
@@ -366,7 +367,7 @@ def test_gurux_decrypt_does_not_check_an_auth_enc_tag():
             assert seen == []
 
 
-# ---- the dedicated key: our client proposes none, so our codecs drive Gurux in-process -------
+# ---- the dedicated key, step by step: our codecs drive Gurux in-process -----------------------
 def test_dedicated_key_with_gurux_server_in_process():
     """Our AARQ carries a dedicated key (ciphered InitiateRequest); Gurux's server takes it,
     answers pass 4 under the global key (the association is not up yet) and the GET after it
@@ -413,3 +414,52 @@ def test_dedicated_key_with_gurux_server_in_process():
         assert isinstance(response, GetResponseNormal) and response.result == LDN
         assert [ic for _, _, ic in seen] == [10, 12, 13]
         assert meter.failures == []
+
+
+# ---- the dedicated key over TCP: our client (dedicated_key=True) proposes one per association --
+@pytest.mark.parametrize("wrapper", [False, True], ids=["hdlc", "wrapper"])
+@pytest.mark.parametrize("level", list(LEVELS))
+def test_our_client_with_a_dedicated_key_against_gurux(gurux, session, level, wrapper):
+    """Gurux's server takes the key from our ciphered InitiateRequest and, once the HLS exchange
+    is done, deciphers our ded-get-requests with it (it uses no other key then) and answers
+    ded-get-response; a second association brings Gurux a new key."""
+    server = gurux(wrapper=wrapper, client_title=TITLE)
+    meter = server.meter
+    s = session(server, security=level, wrapper=wrapper, dedicated_key=True)
+    keys = []
+    for _ in range(2):
+        s.connect()
+        for _ in range(3):
+            *values, _counter = s.read([LDN_REF, ENERGY_REF, CLOCK_REF, COUNTER_REF])
+            check_values(meter, values)
+        keys.append(bytes(meter.settings.cipher.dedicatedKey))
+        tags = apdu_tags(s.trace.entries(), wrapper)
+        assert ("tx", 0xD0) in tags and ("rx", 0xD4) in tags  # ded-get-request / -response
+        assert ("tx", 0xC8) not in tags  # no glo-get-request once the key is in place
+        s.close()
+    assert len(keys[0]) == 16 and keys[0] != keys[1]
+    # The InitiateRequest carrying the key is auth-enc at every level (never readable); Gurux
+    # takes that as the association's protection and answers auth-enc, which covers ours.
+    assert meter.policies == [Security.AUTHENTICATION_ENCRYPTION] * 2
+    # Our counter went on as one sequence across glo- (AARQ, pass 3) and ded- APDUs.
+    counters = meter.client_counters
+    assert counters == sorted(counters) and len(set(counters)) == len(counters)
+    text = "\n".join(s.trace.lines())
+    for key in keys:
+        assert key.hex(" ") not in text and key.hex() not in text
+
+
+def apdu_tags(entries: Any, wrapper: bool) -> set[tuple[str, int]]:
+    """(direction, APDU tag) of each frame that starts an APDU (after the LLC header on HDLC,
+    the 8-octet header with the wrapper)."""
+    tags = set()
+    for e in entries:
+        data = bytes(e.data)
+        if wrapper:
+            if len(data) > 8:
+                tags.add((e.direction, data[8]))
+            continue
+        at = data.find(b"\xE6\xE6\x00" if e.direction == "tx" else b"\xE6\xE7\x00")
+        if at > 0:
+            tags.add((e.direction, data[at + 3]))
+    return tags

@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help=f"authentication key (or set {AUTH_KEY_ENV}); never printed")
     p.add_argument("--security", choices=("auth-enc", "auth", "enc"),
                    help="protection of every APDU with hls-gmac (default: auth-enc)")
+    p.add_argument("--dedicated-key", action="store_true", default=None,
+                   help="with hls-gmac: propose a fresh random dedicated key and cipher the "
+                   "requests with it (ded-xxx), for meters that offer one")
     p.add_argument("--invocation-counter", type=int, metavar="N",
                    help="first invocation counter to send (default: the meter's frame counter "
                    "+ 1, read with the public client)")
@@ -125,7 +128,8 @@ def _hls(args: argparse.Namespace) -> dict[str, Any]:
     if args.auth != "hls-gmac":
         given = [o for o, v in (("--system-title", args.system_title), ("--block-key",
                  args.block_key), ("--auth-key", args.auth_key), ("--security", args.security),
-                 ("--invocation-counter", args.invocation_counter)) if v is not None]
+                 ("--invocation-counter", args.invocation_counter),
+                 ("--dedicated-key", args.dedicated_key)) if v is not None]
         if given:
             raise ValueError(f"{', '.join(given)} go(es) with --auth hls-gmac")
         return {}
@@ -138,6 +142,7 @@ def _hls(args: argparse.Namespace) -> dict[str, Any]:
         "auth_key": _hex(args.auth_key or os.environ.get(AUTH_KEY_ENV), "--auth-key", 16),
         "security": args.security or "auth-enc",
         "invocation_counter": counter,  # None: the session reads the frame counter first
+        "dedicated_key": bool(args.dedicated_key),
     }
 
 

@@ -261,7 +261,8 @@ def run(args: argparse.Namespace) -> int:
     secured = [m.security for m in server.meters if m.security is not None]
     refused = (f", {sum(s.replays for s in secured)} replayed and "
                f"{sum(s.refused + s.hls_refused for s in secured)} other ciphered requests "
-               "refused") if secured else ""
+               f"refused, {sum(s.dedicated for s in secured)} associations with a dedicated "
+               "key") if secured else ""
     print(
         f"tb-dlms simulate: stopped; {served} requests served, {server.accepted} connections, "
         f"{cpu:.2f} s CPU{per}{rss}{refused}",

@@ -217,6 +217,11 @@ METER_FIELDS: tuple[Field, ...] = (
           "the authentication key (hex)", manual=True),
     Field("authenticationKeyFile", "string", "the path of a file that holds the authentication "
           "key (hex, first line)", manual=True),
+    Field("dedicatedKey", "bool", "with an HLS authentication and a `security` other than "
+          '`"none"`: propose a fresh dedicated key (16 random octets) in each association and '
+          "cipher every request after the HLS exchange with it (ded-xxx APDUs); for meters that "
+          "offer dedicated keys. It lives for one association and is never stored or logged",
+          default=False),
     Field("frameCounterObis", "string", "the meter's frame counter object (class 1, attribute "
           "2): read with the public client when our invocation counter is unknown or refused",
           default=str(_SESSION["frame_counter"]), manual=True),

@@ -19,7 +19,8 @@ __all__ = ["HASH_MECHANISMS", "parse_password", "parse_security"]
 
 HASH_MECHANISMS = ("hls-sha256", "hls-md5", "hls-sha1")  # the password is the HLS secret
 _KEYS = (("blockCipherKey", "block_key"), ("authenticationKey", "auth_key"))
-_HLS_ONLY = ("security", "systemTitle", "frameCounterObis", "publicClientAddress") + tuple(
+_HLS_ONLY = ("security", "systemTitle", "frameCounterObis", "publicClientAddress",
+             "dedicatedKey") + tuple(
     f"{key}{suffix}" for key, _ in _KEYS for suffix in ("", "Env", "File"))
 _MAX_FILE = 4096
 
@@ -119,6 +120,11 @@ def parse_security(m: Section, auth: str | None, v: Mapping[str, Any],
     out["system_title"] = _hex(m, "systemTitle", title, 8)
     for key, name in _KEYS:
         out[name] = _hex(m, key, read_secret(m, key, environ, auth), 16)
+    if v["dedicatedKey"]:
+        if out["security"] == "none":
+            m.error("dedicatedKey", 'the dedicated key travels in the ciphered InitiateRequest: '
+                                    'it needs security "auth", "enc" or "auth-enc", not "none"')
+        out["dedicated_key"] = True
     obis = m.string("frameCounterObis")
     if obis is not None:
         try:

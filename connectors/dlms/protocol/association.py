@@ -401,6 +401,7 @@ class Association(ServerRole, HlsClient):
     def _on_rlre(self, rlre: RLRE) -> None:
         self._state = AssociationState.IDLE
         self._conformance = Conformance.NONE
+        self._forget_dedicated()  # the dedicated key lived for this association only
         self._events.append(Released(rlre.reason))
 
     def _on_service_error(self, apdu: ExceptionResponse | ConfirmedServiceError) -> None:

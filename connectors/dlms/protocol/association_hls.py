@@ -10,6 +10,11 @@ Ciphering: a ciphered request (glo-xxx or general-glo-ciphering) is opened with 
 system title, its protection checked against the policy, its invocation counter against the
 meter's ``CounterGuard`` (a counter not above the last accepted one is refused and counted); the
 answers are ciphered the same way, with the server's title and its own growing counter.
+
+Dedicated key: a key in the (ciphered) InitiateRequest of the AARQ becomes the association's
+(``_keys``) until the RLRQ or the next AARQ; a request ciphered with it (ded-xxx or
+general-ded-ciphering) is answered the same way, one under the global key likewise. The client's
+counters are checked by the one guard of its system title whichever key they came under.
 """
 
 from __future__ import annotations
@@ -31,9 +36,12 @@ from .association_events import AssociationSettings, AssociationState, RequestRe
 from .axdr import DataType, Typed
 from .errors import DlmsError, RemoteProtocolError
 from .security import (
+    GENERAL_DED_CIPHERING,
     GENERAL_GLO_CIPHERING,
     HlsAuthenticationFailed,
+    KeyKind,
     ReplayedInvocationCounter,
+    SecurityContext,
     gmac_response,
     hash_response,
     is_ciphered,
@@ -41,10 +49,15 @@ from .security import (
     verify_gmac_response,
     verify_response,
 )
+from .security.apdu import tag_key_kind
 from .security.hls import check_challenge
 from .security.server import AssociationSecurity
 
-__all__ = ["HlsServer", "AssociationSecurity"]
+__all__ = ["HlsServer", "AssociationSecurity", "Protection"]
+
+# How a request came (general-*-ciphering?, key kind): its answer goes out the same way.
+Protection = tuple[bool, KeyKind]
+_GENERAL = (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
 
 ASSOCIATION_LN = bytes((0, 0, 40, 0, 0, 255))
 REPLY_TO_HLS = 1  # method of the association LN object
@@ -61,7 +74,8 @@ class HlsServer:
     def _hls_reset(self) -> None:
         self._client_title: bytes | None = None
         self._ctos = self._stoc = b""
-        self._cipher: bool | None = None  # the request in hand: None plain, else general?
+        self._cipher: Protection | None = None  # the request in hand (None: plain)
+        self._keys: SecurityContext | None = None  # the association's, with its dedicated key
 
     # ---- AARQ (called from ServerRole._on_aarq) -------------------------------------------
     def _hls_check_aarq(self, aarq: AARQ) -> bool:
@@ -81,6 +95,20 @@ class HlsServer:
             return False
         self._stoc = sec.challenge() if sec is not None else b""
         return len(self._stoc) >= 8
+
+    def _take_dedicated(self, key: bytes | None) -> bool:
+        """The AARQ's dedicated key (None: none) as this association's; False when it must be
+        refused (the meter refuses dedicated keys, or not 16 octets)."""
+        sec = self.settings.security
+        self._keys = None
+        if key is None:
+            return True
+        if sec is None or sec.refuse_dedicated or len(key) != 16:
+            return False
+        self._keys = SecurityContext(sec.context.global_key,
+                                     sec.context.global_key.with_block_key(key),
+                                     sec.context.broadcast_key)
+        return True
 
     def _hls_open_initiate(self, info: bytes) -> bytes:
         """The AARQ's glo-initiate-request deciphered (DlmsError when it does not open)."""
@@ -107,7 +135,7 @@ class HlsServer:
                                 ServiceErrorCode.DECIPHERING_ERROR)
             return None
         try:
-            opened = sec.open(raw, self._client_title)
+            opened = sec.open(raw, self._client_title, self._keys)
         except ReplayedInvocationCounter as exc:
             expected = min((sec.guard.last or 0) + 1, 0xFFFFFFFF)  # the IC we expect
             self._refuse_cipher(str(exc), ServiceErrorCode.INVOCATION_COUNTER_ERROR, expected)
@@ -117,7 +145,7 @@ class HlsServer:
             self._refuse_cipher(f"ciphered request refused: {exc}",
                                 ServiceErrorCode.DECIPHERING_ERROR)
             return None
-        self._cipher = opened.tag == GENERAL_GLO_CIPHERING
+        self._cipher = (opened.tag in _GENERAL, tag_key_kind(opened.tag))
         return opened.apdu
 
     def _refuse_cipher(self, reason: str, code: ServiceErrorCode,
@@ -126,11 +154,11 @@ class HlsServer:
         self._outbox.append(response.encode())
         self._events.append(RequestRefused(reason, response))
 
-    def _protect(self, raw: bytes, cipher: bool | None) -> bytes:
+    def _protect(self, raw: bytes, cipher: Protection | None) -> bytes:
         sec = self.settings.security
         if cipher is None or sec is None:
             return raw
-        return sec.seal(raw, cipher)
+        return sec.seal(raw, cipher[0], self._keys, cipher[1])
 
     def _server_seal_outbox(self, before: int) -> None:
         """Cipher what the request just handled queued (refusals, blocks, the HLS answer)."""

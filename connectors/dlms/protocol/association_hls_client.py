@@ -7,11 +7,30 @@ session sends it like a GET-next) and report ``Associated`` only once the meter'
 verifies. Every request is then ciphered with our system title and the next invocation counter
 (``AssociationSecurity.invocation_counter``, counted up per APDU); answers are deciphered with the
 server's title, their protection checked against the policy and their counter against replay.
+
+Dedicated key (``AssociationSecurity.dedicated_keys``): each association draws a fresh key and
+proposes it inside the ciphered InitiateRequest (never in plain: a security policy is required).
+The AARQ, pass 3 and their answers stay under the global key (the association is not up until
+the meter's f(CtoS) verifies, and a meter deciphers with the dedicated key only from then on:
+Gurux's server does so); every request after it goes out as ded-xxx, and answers are opened
+with whichever key their tag names. The InitiateRequest carrying it is encrypted and
+authenticated whatever the policy (under authentication only it would travel readable). The key
+lives in this object for one association only: forgotten at the RLRE, at ``reset()`` and at
+the next AARQ.
+
+Invocation counters under the dedicated key: the Green Book asks that an IV (sender's system
+title || IC) never repeat under one key and that the receiver take only counters above the last
+it accepted from that sender. A key new at each association makes any increasing sequence
+unique under it; our counter belongs to our system title (the meter's frame counter
+0-0:43.1.0 shows it), so the one ``InvocationCounter`` simply continues across glo- and ded-
+APDUs: no value is ever spent twice under the global key, and a meter that checks ded- counters
+against the frame counter (or against nothing) accepts them. Gurux does the same.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from .apdu import (
@@ -43,6 +62,9 @@ from .security import (
     Deciphered,
     ExpressCipher,
     HlsAuthenticationFailed,
+    KeyKind,
+    Policy,
+    SecurityContext,
     SecurityControl,
     gmac_response,
     hash_response,
@@ -88,6 +110,12 @@ class HlsClient:
         self._own_ctos = self._server_stoc = b""
         self._hls_invoke = 0
         self._opened: tuple[bytes, Deciphered] | None = None  # the latest answer deciphered
+        self._forget_dedicated()
+
+    def _forget_dedicated(self) -> None:
+        # The association's keys (None: the global ones) and the kind its requests go out with.
+        self._keys: SecurityContext | None = None
+        self._send_kind = KeyKind.GLOBAL
 
     def _security(self) -> AssociationSecurity:
         sec = self.settings.security
@@ -100,12 +128,30 @@ class HlsClient:
         sec = self._security()
         self._hls_client_reset()
         self._own_ctos = sec.challenge()
+        if sec.dedicated_keys is not None:
+            initiate = self._propose_dedicated(sec, initiate)
         ciphering = None
         if sec.policy is not None:
-            ciphering = Ciphering(sec.context, SecurityControl(sec.policy), sec.take_counter())
+            # Under authentication only the InitiateRequest travels readable: one carrying our
+            # dedicated key is always encrypted too (auth-enc covers any policy a meter asks).
+            policy = sec.policy if self._keys is None else Policy.AUTHENTICATED_ENCRYPTION
+            ciphering = Ciphering(sec.context, SecurityControl(policy), sec.take_counter())
         aarq = hls_aarq(self.settings.authentication.mechanism, sec.system_title, self._own_ctos,
                         initiate, ciphering)
         return aarq.encode()
+
+    def _propose_dedicated(self, sec: AssociationSecurity,
+                           initiate: InitiateRequest) -> InitiateRequest:
+        """``initiate`` with a fresh dedicated key, kept as this association's keys."""
+        assert sec.dedicated_keys is not None
+        if sec.policy is None:
+            raise LocalProtocolError("a dedicated key travels in the ciphered InitiateRequest: "
+                                     "it needs a security policy (auth, enc or auth-enc)")
+        key = sec.dedicated_keys()
+        if not isinstance(key, bytes) or len(key) != 16:
+            raise LocalProtocolError("the dedicated key source must give 16 octets")
+        self._keys = replace(sec.context, dedicated_key=sec.context.global_key.with_block_key(key))
+        return replace(initiate, dedicated_key=key)
 
     # ---- pass 2: the AARE ----------------------------------------------------------------
     def _hls_on_aare(self, aare: AARE) -> None:
@@ -116,7 +162,7 @@ class HlsClient:
             raise RemoteProtocolError(
                 f"AARE accepted with application context {aare.application_context.name}")
         self._server_title, self._server_stoc = server_title_and_stoc(aare)
-        info = open_aare(aare, sec.context, sec.policy, sec.guard)
+        info = open_aare(aare, self._keys or sec.context, sec.policy, sec.guard)
         if isinstance(info, ConfirmedServiceError):
             raise RemoteProtocolError(f"association refused: {info}")
         if not isinstance(info, InitiateResponse):
@@ -160,6 +206,8 @@ class HlsClient:
             self._check_f_ctos(bytes(answer))
         except HlsAuthenticationFailed as exc:
             raise AuthenticationError(f"HLS: the meter failed our challenge: {exc}") from None
+        if self._keys is not None:  # the association is up: its requests go out ded-
+            self._send_kind = KeyKind.DEDICATED
         self._state = AssociationState.ASSOCIATED
         self._events.append(Associated(self._conformance, self._peer_max_pdu))
 
@@ -188,7 +236,7 @@ class HlsClient:
         sec = self.settings.security
         if sec is None or sec.policy is None:
             return raw
-        return sec.seal(raw, False)
+        return sec.seal(raw, False, self._keys, self._send_kind)
 
     def _client_open(self, raw: bytes) -> bytes:
         """A received APDU made plain (ciphered ones deciphered, counter checked)."""
@@ -202,7 +250,7 @@ class HlsClient:
             return raw
         if not is_ciphered(raw):
             return raw
-        opened = sec.open(raw, self._server_title)
+        opened = sec.open(raw, self._server_title, self._keys)
         self._opened = (raw, opened)
         return opened.apdu
 
@@ -215,7 +263,7 @@ class HlsClient:
         opened = self._opened
         if sec is None or opened is None or opened[0] != answer:
             return None
-        cipher = sec.express(opened[1])
+        cipher = sec.express(opened[1], self._keys)
         return None if cipher is None else (opened[1].apdu, cipher)
 
     def express_request_length(self, plain_length: int) -> int:

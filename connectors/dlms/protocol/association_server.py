@@ -67,7 +67,7 @@ from .association_events import (
     Role,
     SetRequested,
 )
-from .association_hls import HlsServer
+from .association_hls import HlsServer, Protection
 from .errors import DlmsError, LocalProtocolError
 from .security import is_ciphered
 
@@ -83,7 +83,7 @@ class _Request:
     with_list: bool
     high_priority: bool
     confirmed: bool
-    cipher: bool | None = None  # the request came ciphered: None no, else general-glo?
+    cipher: Protection | None = None  # how the request came ciphered (None: plain)
 
 
 @dataclass
@@ -182,11 +182,15 @@ class ServerRole(HlsServer):
         init = aarq.user_information
         ciphered = isinstance(init, bytes) and is_ciphered(init)
         hls_ok = self._hls_check_aarq(aarq)
+        self._keys = None  # a new AARQ: any earlier dedicated key is gone
         if isinstance(init, bytes) and ciphered and hls_ok and aarq.application_context == context:
             try:  # glo-initiate-request: deciphered with the calling-AP-title
                 init = InitiateRequest.decode(self._hls_open_initiate(init))
             except DlmsError:
                 init = None
+        # A dedicated key only ever travels ciphered (Green Book), and only to a meter taking one.
+        dedicated_ok = (not isinstance(init, InitiateRequest) or init.dedicated_key is None
+                        or (ciphered and self._take_dedicated(init.dedicated_key)))
         proposed = init.proposed_conformance if isinstance(init, InitiateRequest) else Conformance.NONE
         client_pdu = init.client_max_receive_pdu_size if isinstance(init, InitiateRequest) else 0
         # Lenient reading: 0 is taken as "no limit" (some clients send it).
@@ -207,7 +211,7 @@ class ServerRole(HlsServer):
             diag = AcseServiceUserDiagnostic.AUTHENTICATION_FAILURE
         elif context is ApplicationContext.LOGICAL_NAME_WITH_CIPHERING and not ciphered:
             diag = AcseServiceUserDiagnostic.NO_REASON_GIVEN  # the Green Book wants it ciphered
-        elif not isinstance(init, InitiateRequest):
+        elif not isinstance(init, InitiateRequest) or not dedicated_ok:
             diag = AcseServiceUserDiagnostic.NO_REASON_GIVEN
         else:
             reason = None
@@ -222,6 +226,10 @@ class ServerRole(HlsServer):
                 error = ConfirmedServiceError(ConfirmedService.INITIATE_ERROR, ErrorClass.INITIATE,
                                               reason)
         accepted = diag == AcseServiceUserDiagnostic.NULL and error is None
+        if not accepted:
+            self._keys = None
+        elif self._keys is not None and sec is not None:
+            sec.dedicated += 1
         if accepted and s.authentication.hls:
             assert sec is not None  # _hls_check_aarq refuses HLS without it
             plain = InitiateResponse(negotiated, s.max_pdu_size, 6)
@@ -249,6 +257,7 @@ class ServerRole(HlsServer):
 
     def _on_rlrq(self, rlrq: RLRQ) -> None:
         self._state = AssociationState.IDLE
+        self._keys = None  # the dedicated key lived for this association only
         self._request = self._blocks = None
         self._conformance = Conformance.NONE
         self._outbox.append(RLRE().encode())

@@ -63,6 +63,9 @@ class SessionSettings:
     attribute 2, with the ``public_client``), and so is a counter the meter refused, once
     (``counter_resync``; by default only for a counter that was unknown or given as a sequence:
     a number given is used as given).
+    ``dedicated_key``: each association draws a fresh 16-octet dedicated key (``os.urandom``),
+    proposes it inside the ciphered InitiateRequest and ciphers its requests with it (ded-xxx);
+    it needs a security policy (the key must not travel in plain) and is forgotten at release.
     Ciphered sessions take the express path too (``express``): each cycle's request is sealed
     with the next counter, each answer deciphered and checked as on the full path.
     """
@@ -104,6 +107,7 @@ class SessionSettings:
     # Re-synchronise a refused counter from the frame counter once (None: when the counter is
     # unknown or a sequence object was given; a number given is used as given).
     counter_resync: bool | None = None
+    dedicated_key: bool = False  # a fresh dedicated key per association (needs a policy)
 
     def __post_init__(self) -> None:
         if isinstance(self.password, str):
@@ -151,6 +155,9 @@ class SessionSettings:
                 f"not {self.authentication!r}"
             )
         self._check_security()
+        if self.dedicated_key and not self.ciphered:
+            raise self._fail("dedicated_key", "needs an HLS authentication (hls-gmac) and a "
+                             "security policy")
         if not isinstance(self.password, bytes):
             raise self._fail("password", "must be bytes or text")
         if self.authentication == "lls" and not self.password:
@@ -194,6 +201,11 @@ class SessionSettings:
         if self.authentication != "hls-gmac" and not self.password:
             raise self._fail("password", f"{self.authentication} needs a secret")
         self._int("invocation_counter", 0, 0xFFFFFFFF, optional=True)
+        if not isinstance(self.dedicated_key, bool):
+            raise self._fail("dedicated_key", f"must be true or false, not {self.dedicated_key!r}")
+        if self.dedicated_key and _POLICIES[self.security] is None:
+            raise self._fail("dedicated_key", "the dedicated key travels in the ciphered "
+                             "InitiateRequest: it needs security auth, enc or auth-enc, not none")
         self._int("public_client", 0, 0xFFFF if self.wrapper else 0x7F)
 
     @property
@@ -263,13 +275,14 @@ class SessionSettings:
             return None
         return AssociationSecurity(
             SecurityContext(GcmKey(self.block_key, self.auth_key)), self.system_title,
-            _POLICIES[self.security], lambda: os.urandom(16), counter=self.counter)
+            _POLICIES[self.security], lambda: os.urandom(16), counter=self.counter,
+            dedicated_keys=(lambda: os.urandom(16)) if self.dedicated_key else None)
 
     def public(self) -> SessionSettings:
         """The public client's settings for the same meter (reads the frame counter)."""
         return replace(self, client=self.public_client, authentication="none", password=b"",
                        security="none", system_title=b"", block_key=b"", auth_key=b"",
-                       invocation_counter=0, counter=None)
+                       invocation_counter=0, counter=None, dedicated_key=False)
 
     def __repr__(self) -> str:
         parts = []

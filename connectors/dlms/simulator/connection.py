@@ -145,7 +145,8 @@ def server_security(model: MeterModel) -> AssociationSecurity | None:
               "auth-enc": Policy.AUTHENTICATED_ENCRYPTION}[options.security]
     context = SecurityContext(GcmKey(options.block_key, options.auth_key))
     return AssociationSecurity(context, server_system_title(model.index), policy,
-                          lambda: os.urandom(16), model.received)
+                          lambda: os.urandom(16), model.received,
+                          refuse_dedicated=options.refuse_dedicated)
 
 
 def server_conformance(options: MeterOptions) -> Conformance:

@@ -56,6 +56,8 @@ class MeterOptions:
     security: str = ""
     block_key: bytes = field(default=GREEN_BOOK_BLOCK_KEY, repr=False)
     auth_key: bytes = field(default=GREEN_BOOK_AUTH_KEY, repr=False)
+    # Reject an AARQ proposing a dedicated key (a meter without them); else take it.
+    refuse_dedicated: bool = False
     # Profiles (load profile, daily billing, event log; see profile_data and profile_book):
     # False answers selector 1 (range) with other-reason, as meters with entry access only do.
     profile_range_access: bool = True

@@ -70,6 +70,13 @@ def service_specific(tag: int) -> tuple[int, KeyKind] | None:
     return _PLAIN_OF.get(tag)
 
 
+def tag_key_kind(tag: int) -> KeyKind:
+    """The key kind a ciphered tag names (general-ded-ciphering and ded-xxx: DEDICATED)."""
+    if tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
+        return KeyKind.DEDICATED if tag == GENERAL_DED_CIPHERING else KeyKind.GLOBAL
+    return _PLAIN_OF[tag][1]
+
+
 def ciphered_head(tag: int, content_length: int) -> bytes:
     """What a service-specific ciphered APDU with ``content_length`` octets of SC || IC ||
     protected content starts with: its tag and length, as ``CipheredApdu.encode`` writes them."""
@@ -100,9 +107,7 @@ class CipheredApdu:
 
     @property
     def key_kind(self) -> KeyKind:
-        if self.tag in (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING):
-            return KeyKind.DEDICATED if self.tag == GENERAL_DED_CIPHERING else KeyKind.GLOBAL
-        return _PLAIN_OF[self.tag][1]
+        return tag_key_kind(self.tag)
 
     @cached_property
     def header(self) -> SecurityHeader:

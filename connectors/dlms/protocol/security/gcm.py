@@ -76,6 +76,11 @@ class GcmKey:
     def __repr__(self) -> str:
         return "GcmKey(<keys hidden>)"
 
+    def with_block_key(self, block_key: bytes) -> GcmKey:
+        """Another block cipher key under the same authentication key: a dedicated key (the
+        Green Book keeps one AK for every key of the client), without the AK leaving here."""
+        return GcmKey(block_key, self._auth_key)
+
     def seal(self, control: SecurityControl, system_title: bytes, invocation_counter: int,
              plaintext: bytes) -> bytes:
         """SC || IC || protected content, for the sender ``system_title``."""
