@@ -388,7 +388,7 @@ class LoopMeterDriver:
             fires = self.poll_state.watchdog.fires_at  # checked while the operation runs too
             self._arm(fires if fires < at and self.poll_state.session is not None else at)
             return
-        op, self.op = self.op, None
+        op, self.op = self._op, None
         now = self._clock()
         if op is LoopOp.READ:
             try:
