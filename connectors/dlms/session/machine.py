@@ -152,14 +152,15 @@ class SessionMachine(ConnectOpsMixin):
 
     def receive_data(self, data: bytes, now: float) -> None:
         self._now = now
-        self.bytes_received += len(data)
+        size = len(data)
+        self.bytes_received += size
         self.trace.record("rx", data)
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("%s: %s", self.name, self.trace.last_line())
         op = self._op
         if op is None:  # a late answer between operations: never attributed
             return
-        self._op_bytes += len(data)
+        self._op_bytes += size
         if self._op_bytes > self._op_max_bytes:
             self._over_budget(now)
             return
