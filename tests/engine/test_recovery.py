@@ -242,6 +242,7 @@ def test_watchdog_fires_at_the_time_it_gives():
     assert w.check(w.fires_at) and w.fires_at == float("inf")
     w = Watchdog(3.3)
     w.feed(22322.111021323864)
+    assert w.expired(w.fires_at) and not w.expired(w.fires_at - 1e-6)
     assert not w.check(w.fires_at - 1e-6) and w.check(w.fires_at)
 
 

@@ -219,7 +219,7 @@ class Watchdog:
         return 0.0 if self.last_fed is None else max(0.0, now - self.last_fed)
 
     def expired(self, now: float) -> bool:
-        return self.last_fed is not None and now - self.last_fed >= self.silence
+        return self.last_fed is not None and now >= self.last_fed + self.silence  # as fires_at
 
     def check(self, now: float) -> bool:
         """True exactly once per silence: when it first expires after the last feed (alarms)."""
