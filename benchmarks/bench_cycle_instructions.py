@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
 
 from tb_dlms.engine.engine import PollingEngine
 from tb_dlms.engine.events import NullSink
@@ -141,7 +140,7 @@ def callgrind_total(path: str) -> int:
 def outer(args: argparse.Namespace) -> None:
     base = free_port_block(args.meters)
     sim = start_simulator(args.meters, base)
-    out = args.out or tempfile.mktemp(prefix="cycle-", suffix=".out")
+    out = args.out or os.path.join(tempfile.gettempdir(), f"cycle-{os.getpid()}.out")
     cmd = [sys.executable, os.path.abspath(__file__), "--inner", "--base-port", str(base),
            "--meters", str(args.meters), "--seconds", str(args.seconds), "--period",
            str(args.period), "--warmup", str(args.warmup), "--mode", args.mode, "--out", out]
@@ -187,7 +186,7 @@ def outer(args: argparse.Namespace) -> None:
     calls = sum(v[1] for v in stats.stats.values())  # type: ignore[attr-defined]
     print(f"Python calls per register: {calls / registers:.2f} (per cycle {calls / n_cycles:.1f})")
     rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][1])  # type: ignore[attr-defined]
-    for (file, line, name), (_cc, nc, tt, ct, _callers) in rows[:args.top]:
+    for (file, line, name), (_cc, nc, tt, _ct, _callers) in rows[:args.top]:
         where = re.sub(r".*/(tb_dlms|dlms)/", "", file)
         print(f"{nc / n_cycles:8.2f}/cycle {1e6 * tt / n_cycles:7.1f} us self  {where}:{line} {name}")
 
