@@ -233,6 +233,19 @@ def test_watchdog_check_fires_once_per_silence():
     assert [w.check(t) for t in (65.0, 70.0, 80.0)] == [False, True, False]
 
 
+def test_watchdog_fires_at_the_time_it_gives():
+    # The loop arms a timer at fires_at; when it fires, check must say so. With last_fed on a
+    # monotonic clock of some days, (last_fed + silence) - last_fed can come out just under
+    # silence: a check by subtraction then found nothing due at the time it had announced.
+    w = Watchdog(7.7, start=760962.4449125755)
+    assert w.fires_at == 760962.4449125755 + 7.7
+    assert w.check(w.fires_at) and w.fires_at == float("inf")
+    w = Watchdog(3.3)
+    w.feed(22322.111021323864)
+    assert w.expired(w.fires_at) and not w.expired(w.fires_at - 1e-6)
+    assert not w.check(w.fires_at - 1e-6) and w.check(w.fires_at)
+
+
 def test_watchdog_rejects_zero_silence():
     with pytest.raises(ConfigError):
         Watchdog(0.0)

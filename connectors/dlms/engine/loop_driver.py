@@ -43,6 +43,9 @@ __all__ = ["LoopMeterDriver", "LoopSession", "resolve"]
 _INF = float("inf")
 _CONNECT_LEAD_S = 1.0  # at most this much ahead of its first poll a meter connects
 _READY = SessionState.READY
+# The poll's op under a module name, as _READY: a member looked up on its Enum class goes through
+# the metaclass (~700 instructions in CPython 3.11), three times a poll cycle.
+_READ = LoopOp.READ
 _KEEPALIVE_REFS = (CLOCK_REF,)
 # The ops that leave the line to the others (see LoopOp.on_wire; a tuple: the setter's hot test).
 _OFF_LINE = (None, LoopOp.RPC, LoopOp.WAIT)
@@ -172,7 +175,7 @@ class LoopMeterDriver:
             ):
                 # The tick that armed this timer found the poll the first thing due and nothing
                 # has come up since (RPCs, reconnects and stops all kick): poll, no second tick.
-                self._start(LoopOp.READ, now)
+                self._start(_READ, now)
             else:
                 self.tick(now)
         elif op is LoopOp.OPEN:
@@ -240,7 +243,7 @@ class LoopMeterDriver:
                 self.connect(now)
                 return
         elif deadline <= now:
-            self._start(LoopOp.READ, now)
+            self._start(_READ, now)
             return
         elif deadline < wake:
             self._read_at = deadline
@@ -354,7 +357,7 @@ class LoopMeterDriver:
         m = self.poll_state
         self.op = kind
         try:
-            if kind is LoopOp.READ:
+            if kind is _READ:
                 self._started = now
                 self._wall_ms = int(self._wall() * 1000.0)
                 self._requests = self.machine.requests
@@ -370,7 +373,7 @@ class LoopMeterDriver:
                 self.machine.read(_KEEPALIVE_REFS, now)
         except Exception as exc:  # noqa: BLE001 - e.g. a session broken by a cut line
             self.op = None
-            if kind is LoopOp.READ:
+            if kind is _READ:
                 self._read_done(exc, None, now)
             else:
                 self._keepalive_done(exc)
@@ -388,9 +391,9 @@ class LoopMeterDriver:
             fires = self.poll_state.watchdog.fires_at  # checked while the operation runs too
             self._arm(fires if fires < at and self.poll_state.session is not None else at)
             return
-        op, self.op = self.op, None
+        op, self.op = self._op, None
         now = self._clock()
-        if op is LoopOp.READ:
+        if op is _READ:
             try:
                 results = machine.result()
             except Exception as exc:  # noqa: BLE001

@@ -36,6 +36,8 @@ __all__ = [
     "Watchdog",
 ]
 
+_INF = float("inf")
+
 
 def _check(name: str, value: float, low: float, low_ok: bool = True) -> float:
     value = float(value)
@@ -198,36 +200,32 @@ class Watchdog:
     arms it when the worker starts, so a meter that never answers does expire).
     """
 
-    __slots__ = ("_fired", "last_fed", "silence")
+    __slots__ = ("fires_at", "last_fed", "silence")
 
     def __init__(self, silence_s: float, start: float | None = None) -> None:
         self.silence = _check("silence_s", silence_s, 0.0, low_ok=False)
         self.last_fed = start
-        self._fired = False
+        # When ``check`` will next return True (inf: unarmed, or fired since the last feed). A
+        # plain value, not computed: the loop reads it on every cycle and every wait of an
+        # operation, and the timer it arms and ``check`` compare the very same number.
+        self.fires_at = _INF if start is None else start + self.silence
 
     def feed(self, now: float) -> None:
         """A successful read at ``now``."""
         self.last_fed = now
-        self._fired = False
+        self.fires_at = now + self.silence
 
     def silent_for(self, now: float) -> float:
         return 0.0 if self.last_fed is None else max(0.0, now - self.last_fed)
 
     def expired(self, now: float) -> bool:
-        return self.last_fed is not None and now - self.last_fed >= self.silence
-
-    @property
-    def fires_at(self) -> float:
-        """When ``check`` will next return True (inf: unarmed, or fired since the last feed)."""
-        if self.last_fed is None or self._fired:
-            return float("inf")
-        return self.last_fed + self.silence
+        return self.last_fed is not None and now >= self.last_fed + self.silence  # as fires_at
 
     def check(self, now: float) -> bool:
         """True exactly once per silence: when it first expires after the last feed (alarms)."""
-        if self._fired or not self.expired(now):
+        if now < self.fires_at:
             return False
-        self._fired = True
+        self.fires_at = _INF
         return True
 
 

@@ -109,6 +109,7 @@ class SessionMachine(ConnectOpsMixin):
         self.until = _INF
         self._op_deadline = _INF
         self._op_limit = 0.0  # the duration _op_deadline was set from, for the message
+        self._operation_limit = settings.operation_limit  # (computed by settings: read once)
         self._op_frames = 0  # channel.frames when the operation began
         self._op_bytes = 0  # bytes received since
         self._op_max_frames = settings.max_operation_frames
@@ -151,14 +152,15 @@ class SessionMachine(ConnectOpsMixin):
 
     def receive_data(self, data: bytes, now: float) -> None:
         self._now = now
-        self.bytes_received += len(data)
+        size = len(data)
+        self.bytes_received += size
         self.trace.record("rx", data)
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("%s: %s", self.name, self.trace.last_line())
         op = self._op
         if op is None:  # a late answer between operations: never attributed
             return
-        self._op_bytes += len(data)
+        self._op_bytes += size
         if self._op_bytes > self._op_max_bytes:
             self._over_budget(now)
             return
@@ -325,7 +327,7 @@ class SessionMachine(ConnectOpsMixin):
         self._now = now
         self._value = self._error = None
         self._frame_deadline = _INF
-        self._begin(now, self.settings.operation_limit, self.until)
+        self._begin(now, self._operation_limit, self.until)
         self.requests += 1
         self._write(frames)
         self._op = ExpressOp(
@@ -352,7 +354,7 @@ class SessionMachine(ConnectOpsMixin):
         self._value = self._error = None
         self._deadline = self._frame_deadline = _INF
         if limit is None:
-            self._begin(now, self.settings.operation_limit, self.until)
+            self._begin(now, self._operation_limit, self.until)
         else:
             self._begin(now, limit)
         self._op = op
@@ -361,8 +363,9 @@ class SessionMachine(ConnectOpsMixin):
     def _begin(self, now: float, limit: float, until: float = _INF) -> None:
         """The operation's overall deadline and budget start now."""
         deadline = now + limit
-        self._op_deadline = deadline if deadline < until else until
-        self._op_limit = max(0.0, self._op_deadline - now)
+        if until < deadline:  # the driver's own cap comes first
+            deadline, limit = until, max(0.0, until - now)
+        self._op_deadline, self._op_limit = deadline, limit
         self._op_frames = self.channel.frames
         self._op_bytes = 0
         self._op_max_frames = self.settings.max_operation_frames
