@@ -41,7 +41,6 @@ import time
 from typing import Any
 
 from bench_gateway import Simulator, cpu_seconds, pct, status, thread_cpu, thread_names
-
 from tb_dlms.commands.install import connector_entry
 from tb_dlms.sandbox import Broker, GatewayProcess, ThingsBoardStandIn
 from tb_dlms.sandbox.meters import simulator_dlms_config
@@ -126,7 +125,7 @@ def health_on_time(health: dict[str, list[tuple[int, int, int]]], start_ms: floa
         before = [s for s in snaps if s[0] < start_ms]
         inside = [s for s in snaps if start_ms <= s[0] <= end_ms]
         base = before[-1] if before else inside[0] if inside else None
-        if base is not None and inside[-1] is not base:
+        if base is not None and inside and inside[-1] is not base:
             total += inside[-1][1] - base[1]
             on += inside[-1][2] - base[2]
     return (100.0 * on / total if total else float("nan")), total, on
@@ -284,7 +283,7 @@ def wait_rows(standin: ProfileStandIn, gw: GatewayProcess, args: argparse.Namesp
     return arrivals[0][0], last_needed
 
 
-def run_backfill(args: argparse.Namespace) -> float | None:
+def run_backfill(args: argparse.Namespace, results: dict[str, str]) -> float | None:
     per_meter = args.days * ROWS_PER_DAY
     expected = args.meters * per_meter
     sim = Simulator(args.meters)
@@ -343,6 +342,13 @@ def run_backfill(args: argparse.Namespace) -> float | None:
               + ", ".join(f"{name} {p:.1f}" for p, name in threads[:6]))
         print(f"memory    gateway RSS peak {peak_kb / 1024:.0f} MB during the backfill (VmHWM "
               f"{st['VmHWM']}, now {st['VmRSS']})  target < 300 MB; {st['Threads']} threads")
+        results["every row delivered"] = (
+            f"{last - wall_start:.0f} s after start ({span:.0f} s from the first row)"
+            if distinct >= expected else f"not complete in {args.timeout:.0f} s")
+        results["backfill rate"] = f"{rate:.0f} rows/s"
+        results["live readings on time"] = f"{share:.2f} % of {intervals} (health {hshare:.2f} %)"
+        results["gateway CPU"] = f"{cpu:.0f} % of one core"
+        results["gateway RSS peak"] = f"{peak_kb / 1024:.0f} MB"
         keys = ("meters", "total_reads", "successful_reads", "failed_reads", "reconnects",
                 "MessagesSent")  # fmt: skip
         print(f"connector {json.dumps({k: stats.get(k) for k in keys if k in stats})}")
@@ -359,7 +365,7 @@ def run_backfill(args: argparse.Namespace) -> float | None:
     return rate
 
 
-def run_baseline(args: argparse.Namespace) -> float | None:
+def run_baseline(args: argparse.Namespace, results: dict[str, str]) -> float | None:
     expected = args.meters * args.days * ROWS_PER_DAY
     broker = Broker().start()
     standin = ProfileStandIn(broker.host, broker.port).start()
@@ -389,6 +395,7 @@ def run_baseline(args: argparse.Namespace) -> float | None:
         print(f"cpu       gateway {cpu:.1f} % of one core; busiest threads: "
               + ", ".join(f"{name} {p:.1f}" for p, name in threads[:5]))
         print(f"memory    gateway RSS peak {peak_kb / 1024:.0f} MB")
+        results["gateway alone"] = f"{rate:.0f} rows/s, {cpu:.0f} % CPU, {peak_kb / 1024:.0f} MB"
     finally:
         code = gw.stop(grace=30)
         print(f"stopped   baseline gateway (exit {code})")
@@ -419,11 +426,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench     {args.meters} meters, {args.days} days of 15-minute rows each "
           f"({args.meters * args.days * ROWS_PER_DAY} rows), live every {args.period_ms} ms; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-    rate = None if args.baseline_only else run_backfill(args)
-    base = None if args.no_baseline else run_baseline(args)
+    results: dict[str, str] = {}
+    rate = None if args.baseline_only else run_backfill(args, results)
+    base = None if args.no_baseline else run_baseline(args, results)
     if rate and base:
-        print(f"\nratio     backfill {rate:.0f} rows/s / gateway alone {base:.0f} rows/s = "
-              f"{rate / base:.2f}")
+        results["ratio backfill / alone"] = f"{rate / base:.2f}"
+    targets = {"live readings on time": ">= 99 %", "gateway RSS peak": "< 300 MB",
+               "ratio backfill / alone": "the gateway's rate"}  # fmt: skip
+    print(f"\n| {args.meters} meters x {args.days * ROWS_PER_DAY} rows, live every "
+          f"{args.period_ms / 1000:g} s | figure | target |\n|---|---|---|")
+    for name, figure in results.items():
+        print(f"| {name} | {figure} | {targets.get(name, '')} |")
     return 0
 
 

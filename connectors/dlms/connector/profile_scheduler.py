@@ -57,7 +57,7 @@ class ProfileScheduler:
     def __init__(self, engine: Any, meters: list[MeterConfig], positions: PositionStore,
                  deliver: Callable[[MeterConfig, ProfileConfig, list[tuple[int, dict[str, Any]]]],
                                    bool],
-                 associated: Callable[[str], bool], *, rows_per_second: float = 2000.0,
+                 associated: Callable[[str], bool], *, rows_per_second: float = 10_000.0,
                  reads_in_flight: int = 4, log: logging.Logger | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self._engine = engine
