@@ -125,7 +125,7 @@ TOP_FIELDS: tuple[Field, ...] = (
           default="", doc_default="`dlms` in the gateway's data folder"),
     Field("profileRowsPerSecond", "number", "the most profile rows handed to the gateway per "
           "second, all meters together: a backfill never starves live data or the gateway's "
-          "queue (1..100000)", default=2000, lo=1, hi=100_000),
+          "queue (1..100000)", default=10_000, lo=1, hi=100_000),
     Field("profileReadsInFlight", "int", "profile requests that may run at once, on different "
           "meters (1..64)", default=4, lo=1, hi=64),
     Field("converter", "string",

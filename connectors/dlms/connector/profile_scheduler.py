@@ -4,8 +4,8 @@ One thread. For each (meter, profile) it keeps when the next read is due; at mos
 ``reads_in_flight`` reads run at once, each an engine job (``engine.submit``) that holds the
 meter's line for a few GETs only, so live polling goes on between chunks. A finished chunk's
 rows are handed to the gateway (``deliver``) no faster than ``rows_per_second``, and only then
-is the position advanced and saved: the rows past a saved position are the only ones a crash
-can send again, and only if they had not been handed over.
+is the position advanced (and saved by PositionStore's writer thread a moment later): the rows
+past a saved position are the only ones a crash can send again.
 
 A meter that is not associated is skipped until it is. A read that fails waits for the next
 period (a minute at most). A profile whose newest row is older than the position (cleared, or
@@ -57,7 +57,7 @@ class ProfileScheduler:
     def __init__(self, engine: Any, meters: list[MeterConfig], positions: PositionStore,
                  deliver: Callable[[MeterConfig, ProfileConfig, list[tuple[int, dict[str, Any]]]],
                                    bool],
-                 associated: Callable[[str], bool], *, rows_per_second: float = 2000.0,
+                 associated: Callable[[str], bool], *, rows_per_second: float = 10_000.0,
                  reads_in_flight: int = 4, log: logging.Logger | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self._engine = engine
@@ -101,6 +101,7 @@ class ProfileScheduler:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
+        self._positions.close(timeout_s)  # every position handed over is on disk
         for task in sorted(self._all, key=lambda t: t.seq):
             if task.handed_over:
                 position = self._positions.get(task.meter.name, task.profile.name)
@@ -177,11 +178,7 @@ class ProfileScheduler:
             return False
         self.rows_delivered += len(rows)
         task.handed_over += len(rows)
-        try:
-            self._positions.advance(task.meter.name, task.profile.name, rows[-1][0])
-        except OSError as exc:
-            self._log.error("%s: cannot save the position (%s): rows may be sent twice after "
-                            "a restart", task.label, exc)
+        self._positions.advance(task.meter.name, task.profile.name, rows[-1][0])  # no I/O here
         task.cursor = rows[-1][0]
         task.empty_tails = 0
         return True
