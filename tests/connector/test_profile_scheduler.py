@@ -102,13 +102,15 @@ def test_chunks_in_order_once_then_a_cleared_profile_is_logged_once(
     assert delivered == sorted(set(delivered)), "a row came twice after the clear"
 
 
-def test_rows_the_gateway_refuses_come_again_and_the_position_waits(
+def test_rows_the_gateway_refuses_are_held_and_offered_again_and_the_position_waits(
         sim: SimulatorServer, tmp_path: Path) -> None:
     accepted: list[int] = []
+    offers: list[int] = []
     refuse = threading.Event()
     refuse.set()
 
     def deliver(meter: Any, profile: Any, rows: list[tuple[int, Any]]) -> bool:
+        offers.append(rows[0][0])
         if refuse.is_set():
             return False
         accepted.extend(ts for ts, _ in rows)
@@ -120,8 +122,9 @@ def test_rows_the_gateway_refuses_come_again_and_the_position_waits(
                                  lambda name: True, rows_per_second=10_000)
     scheduler.start()
     try:
-        wait(lambda: scheduler.reads >= 2)
+        wait(lambda: len(offers) >= 3)  # offered again every 2 s
         assert positions.get("M1", LOAD) is None  # nothing taken, nothing saved
+        assert scheduler.reads == 1 and len(set(offers)) == 1  # held, not read again
         refuse.clear()
         wait(lambda: len(accepted) >= 48, timeout=90)
     finally:

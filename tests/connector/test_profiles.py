@@ -156,3 +156,32 @@ def test_read_profile_rpc_answers_rows_by_range(sim: SimulatorServer, tmp_path: 
         assert not backwards["success"] and "before" in backwards["error"]
     finally:
         connector.close()
+
+
+def test_rows_wait_while_thingsboard_is_unreachable(sim: SimulatorServer, tmp_path: Path) -> None:
+    class Client:
+        connected = False
+
+        def is_connected(self) -> bool:
+            return self.connected
+
+    gateway = Gateway(tmp_path)
+    gateway.tb_client = Client()  # type: ignore[attr-defined]
+    connector = DlmsConnector(gateway, config(sim.ports[0], backfillDays=0.1), "dlms",
+                              logger=logging.getLogger("test.profiles"),
+                              converter_logger=logging.getLogger("test.profiles.converter"))
+    connector.open()
+    try:
+        deadline = time.monotonic() + 20
+        while not gateway.rows("M1", "voltage_l1") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert gateway.rows("M1", "voltage_l1"), "live data still goes to the storage"
+        assert not gateway.rows("M1", "1-1:32.7.0.255"), "history waits for ThingsBoard"
+        gateway.tb_client.connected = True  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 20
+        while len(gateway.rows("M1", "1-1:32.7.0.255")) < 9 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(gateway.rows("M1", "1-1:32.7.0.255")) >= 9  # 2.4 h of quarter-hours
+    finally:
+        connector.close()

@@ -316,6 +316,12 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         """Profile rows to the gateway's storage; True when it took them."""
         if self._converter is None or self._stop.is_set() or getattr(self._gateway, "stopped", False):
             return False  # a stopping gateway drops what is still in its queue
+        client = getattr(self._gateway, "tb_client", None)
+        if client is not None and not client.is_connected():
+            # History can wait for ThingsBoard: a long outage would otherwise fill the gateway's
+            # storage with backfill (memory storage drops what does not fit) and crowd out live
+            # data. The position does not move, so the rows go once the link is back.
+            return False
         data = self._converter.rows(meter, rows)
         self._count(received=1, from_meter=True)
         status = self._gateway.send_to_storage(self.name, self._id, data)

@@ -33,6 +33,7 @@ from .profile_reader import Chunk, ProfileReader
 __all__ = ["ProfileScheduler", "ProfileTask"]
 
 _RETRY_S = 60.0
+_HOLD_S = 2.0  # the gateway did not take a chunk (ThingsBoard unreachable): offer it again then
 _STALE_CHECK_PERIODS = 3  # tail reads with nothing new before the newest row is checked
 
 
@@ -47,6 +48,7 @@ class ProfileTask:
     empty_tails: int = field(default=0, compare=False)
     behind_logged: bool = field(default=False, compare=False)
     handed_over: int = field(default=0, compare=False)  # rows, this run
+    pending: Chunk | None = field(default=None, compare=False)  # read, not taken by the gateway
 
     @property
     def label(self) -> str:
@@ -84,6 +86,7 @@ class ProfileScheduler:
         heapq.heapify(self._tasks)
         self._all = tuple(self._tasks)
         self.rows_delivered = 0
+        self._held = False  # the gateway refused the last chunk offered
         self.reads = 0
         self.failures = 0
 
@@ -129,6 +132,9 @@ class ProfileScheduler:
         now = time.monotonic()
         while self._tasks and self._running < self._slots and self._tasks[0].due <= now:
             task = heapq.heappop(self._tasks)
+            if task.pending is not None:  # read before, not taken yet: offer it again
+                self._settle(task, task.pending)
+                continue
             if not self._associated(task.meter.name):
                 self._again(task, min(task.profile.poll_period_s, 5.0))
                 continue
@@ -157,8 +163,15 @@ class ProfileScheduler:
             return
         for line in chunk.problems[:5]:
             self._log.warning("%s: %s (row left out)", task.label, line)
+        self._settle(task, chunk)
+
+    def _settle(self, task: ProfileTask, chunk: Chunk) -> None:
+        """Hand a chunk over, or keep it for a later try (the gateway is not taking rows now:
+        no need to ask the meter again)."""
+        task.pending = None
         if chunk.rows and not self._hand_over(task, chunk):
-            self._again(task, min(task.profile.poll_period_s, _RETRY_S))
+            task.pending = chunk
+            self._again(task, _HOLD_S)
             return
         self._note_behind(task, chunk)
         if not chunk.complete:  # a backfill: the next chunk as soon as a slot is free
@@ -169,13 +182,18 @@ class ProfileScheduler:
 
     def _hand_over(self, task: ProfileTask, chunk: Chunk) -> bool:
         rows = chunk.rows
-        self._take_tokens(len(rows))
         if self._stop.is_set():  # a stopping gateway would drop them after we saved them
             return False
         if not self._deliver(task.meter, task.profile, rows):
-            self._log.warning("%s: the gateway did not take %d rows; trying again later",
-                              task.label, len(rows))
+            if not self._held:  # one line per outage, not one per chunk
+                self._log.info("profiles: the gateway is not taking rows (ThingsBoard "
+                               "unreachable?): holding them until it does")
+            self._held = True
             return False
+        if self._held:
+            self._held = False
+            self._log.info("profiles: the gateway takes rows again")
+        self._take_tokens(len(rows))
         self.rows_delivered += len(rows)
         task.handed_over += len(rows)
         self._positions.advance(task.meter.name, task.profile.name, rows[-1][0])  # no I/O here
