@@ -74,10 +74,10 @@ def by_range(frm, to, cols=(), restricting=None):
         Typed(
             S,
             (
-                restricting.to_typed(),
+                restricting.typed(),
                 as_value(frm),
                 as_value(to),
-                Typed(A, [c.to_typed() for c in cols]),
+                Typed(A, [c.typed() for c in cols]),
             ),
         ),
     )

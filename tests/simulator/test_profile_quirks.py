@@ -43,7 +43,7 @@ def _wire(selector, params):
 
 
 def by_range(frm: bytes, to: bytes):
-    return _wire(1, Typed(S, (CaptureObject(8, CLOCK_OBIS, 2).to_typed(), Typed(O, frm),
+    return _wire(1, Typed(S, (CaptureObject(8, CLOCK_OBIS, 2).typed(), Typed(O, frm),
                               Typed(O, to), Typed(A, []))))
 
 

@@ -50,7 +50,7 @@ def by_range(frm, to):
             return Typed(O, CosemDateTime.from_datetime(x).to_bytes())
         return Typed(O, x)
 
-    return _wire(1, Typed(S, (CaptureObject(8, CLOCK_OBIS, 2).to_typed(), as_value(frm),
+    return _wire(1, Typed(S, (CaptureObject(8, CLOCK_OBIS, 2).typed(), as_value(frm),
                               as_value(to), Typed(A, []))))
 
 

@@ -232,7 +232,7 @@ _DISCONNECT = ObjectDef(
     ),
 )
 
-_CLOCK_DEF = CaptureObject(8, CLOCK_OBIS, 2).to_typed()
+_CLOCK_DEF = CaptureObject(8, CLOCK_OBIS, 2).typed()
 
 
 def _profile(spec: ProfileSpec) -> ObjectDef:

@@ -43,6 +43,7 @@ from ..protocol.axdr import DataType, Typed
 from ..protocol.cosem_datetime import CosemDateTime
 from ..protocol.errors import DlmsError
 from ..protocol.obis import Obis
+from ..protocol.profile import CaptureColumn
 from .meter_time import MeterZone
 from .values import EPOCH
 
@@ -84,28 +85,12 @@ def datetime_bytes(unix_time: float) -> bytes:
     )
 
 
-@dataclass(frozen=True)
-class CaptureObject:
-    """One column: capture_object_definition (class_id, logical_name, attribute, data_index)."""
+# A column is the client's CaptureColumn (protocol/profile.py): one definition for both ends.
+CaptureObject = CaptureColumn
 
-    class_id: int
-    obis: Obis
-    attribute: int
-    data_index: int = 0
 
-    def to_typed(self) -> Typed:
-        return Typed(
-            DataType.STRUCTURE,
-            (
-                Typed(DataType.LONG_UNSIGNED, self.class_id),
-                Typed(DataType.OCTET_STRING, self.obis.to_bytes()),
-                Typed(DataType.INTEGER, self.attribute),
-                Typed(DataType.LONG_UNSIGNED, self.data_index),
-            ),
-        )
-
-    def key(self) -> tuple[int, bytes, int, int]:
-        return self.class_id, self.obis.to_bytes(), self.attribute, self.data_index
+def _column_key(column: CaptureColumn) -> tuple[int, bytes, int, int]:
+    return column.class_id, column.obis.to_bytes(), column.attribute, column.data_index
 
 
 @dataclass(frozen=True)
@@ -118,7 +103,7 @@ class ProfileSpec:
     capacity: int = 960  # 10 days of quarter-hours
 
     def capture_objects_typed(self) -> Typed:
-        return Typed(DataType.ARRAY, [c.to_typed() for c in self.capture_objects])
+        return Typed(DataType.ARRAY, [c.typed() for c in self.capture_objects])
 
 
 def row_span(spec: ProfileSpec, now_tau: int) -> tuple[int, int]:
@@ -185,7 +170,7 @@ def _columns_by_defs(spec: ProfileSpec, defs: Any) -> list[int]:
         raise _Bad
     if not defs:
         return list(range(len(spec.capture_objects)))
-    keys = [c.key() for c in spec.capture_objects]
+    keys = [_column_key(c) for c in spec.capture_objects]
     cols = []
     for d in defs:
         k = _def_key(d)
