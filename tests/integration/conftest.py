@@ -6,6 +6,7 @@ console output is printed when a test fails so the failure explains itself.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -68,15 +69,26 @@ def gateway_factory(broker: Broker, request: pytest.FixtureRequest) -> Iterator[
         connector_files: dict[str, Any] | None = None,
         install: str | None = None,
         start: bool = True,
+        port: int | None = None,
+        main: Callable[[dict[str, Any]], None] | None = None,
+        **process: Any,
     ) -> GatewayProcess:
-        gw = GatewayProcess(broker.host, broker.port, connectors, connector_files)
+        """``port``: another way to the broker (a relay); ``main`` edits tb_gateway.json;
+        ``process``: GatewayProcess keywords (workdir, keep, extra_env)."""
+        gw = GatewayProcess(broker.host, port or broker.port, connectors, connector_files,
+                            **process)
         made.append(gw)
+        if main is not None:
+            path = gw.config_dir / "tb_gateway.json"
+            settings = json.loads(path.read_text(encoding="utf-8"))
+            main(settings)
+            path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
         if install:
             gw.install_connector(install)
         return gw.start() if start else gw
 
     yield make
-    for gw in made:
+    for gw in reversed(made):
         output = gw.output()
         gw.stop()
         if _failed(request):

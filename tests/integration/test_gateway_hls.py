@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,56 +28,31 @@ TITLE = "5442444C4D533031"
 
 
 @pytest.fixture
-def run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimpleNamespace]:
+def run(standin: Any, simulator: Any, gateway_factory: Any, tmp_path: Path) -> SimpleNamespace:
     from tb_dlms.commands.install import connector_entry
-    from tb_dlms.sandbox import Broker, GatewayProcess, ThingsBoardStandIn
     from tb_dlms.sandbox.meters import simulator_dlms_config
     from tb_dlms.simulator.model import MeterOptions
-    from tb_dlms.simulator.server import SimulatorServer
 
-    failed_before = request.session.testsfailed
-    started: list[Any] = []
-    gateways: list[Any] = []
-    try:
-        broker = Broker().start()
-        started.append(broker)
-        standin = ThingsBoardStandIn(broker.host, broker.port).start()
-        started.append(standin)
-        sim = SimulatorServer(1, 0, options=MeterOptions(
-            authentication="hls-gmac", security="auth-enc")).run_in_thread()
-        started.append(sim)
-        key_file = tmp_path / "gak.hex"
-        key_file.write_text(AUTH + "\n")
-        config = simulator_dlms_config(sim.ports, period_ms=300, health_period_ms=2000)
-        meter = config["meters"][0]
-        del meter["password"]
-        meter.update(authentication="hls-gmac", systemTitle=TITLE, blockCipherKeyEnv="GUEK",
-                     authenticationKeyFile=str(key_file), security="auth-enc")
-        workdir = tmp_path / "gw"
+    sim = simulator(1, options=MeterOptions(authentication="hls-gmac", security="auth-enc"))
+    key_file = tmp_path / "gak.hex"
+    key_file.write_text(AUTH + "\n")
+    config = simulator_dlms_config(sim.ports, period_ms=300, health_period_ms=2000)
+    meter = config["meters"][0]
+    del meter["password"]
+    meter.update(authentication="hls-gmac", systemTitle=TITLE, blockCipherKeyEnv="GUEK",
+                 authenticationKeyFile=str(key_file), security="auth-enc")
+    workdir = tmp_path / "gw"
 
-        def gateway(check_config_s: int = 0) -> Any:
-            gw = GatewayProcess(broker.host, broker.port, connectors=[connector_entry("dlms")],
-                                connector_files={"dlms.json": config}, workdir=workdir,
-                                keep=True, extra_env={"GUEK": BLOCK})
+    def gateway(check_config_s: int = 0) -> Any:
+        def main(settings: dict[str, Any]) -> None:
             if check_config_s:  # the gateway's hot reload of connector files
-                main = gw.config_dir / "tb_gateway.json"
-                settings = json.loads(main.read_text(encoding="utf-8"))
                 settings["thingsboard"]["checkConnectorsConfigurationInSeconds"] = check_config_s
-                main.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-            gw.install_connector("dlms")
-            gateways.append(gw)
-            return gw.start()
 
-        yield SimpleNamespace(standin=standin, sim=sim, gateway=gateway, workdir=workdir,
-                              key_file=key_file)
-    finally:
-        if request.session.testsfailed > failed_before and gateways:
-            print(f"--- gateway output ---\n{gateways[-1].output()[-6000:]}")
-        for thing in [*reversed(gateways), *reversed(started)]:
-            try:
-                thing.stop()
-            except Exception as exc:  # noqa: BLE001 - stop the others whatever happens
-                print(f"stopping {thing!r}: {exc}")
+        return gateway_factory([connector_entry("dlms")], {"dlms.json": config}, install="dlms",
+                               main=main, workdir=workdir, keep=True, extra_env={"GUEK": BLOCK})
+
+    return SimpleNamespace(standin=standin, sim=sim, gateway=gateway, workdir=workdir,
+                           key_file=key_file)
 
 
 def readings_after(standin: Any, since_ms: int, count: int, timeout: float) -> None:

@@ -8,7 +8,6 @@ the broker outage is a relay between the gateway and the broker that drops every
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,56 +26,30 @@ METERS = ("Meter-1", "Meter-2")
 
 
 @pytest.fixture
-def run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SimpleNamespace]:
+def run(broker: Any, standin: Any, simulator: Any, gateway_factory: Any,
+        tmp_path: Path) -> Iterator[SimpleNamespace]:
     from tb_dlms.commands.install import connector_entry
-    from tb_dlms.sandbox import Broker, GatewayProcess, ThingsBoardStandIn
     from tb_dlms.sandbox.meters import simulator_dlms_config
-    from tb_dlms.simulator.server import SimulatorServer
 
-    failed_before = request.session.testsfailed
-    started: list[Any] = []
-    gateways: list[Any] = []
+    relay = CuttableRelay(broker.host, broker.port)
+    sim = simulator(2)
+    config = simulator_dlms_config(sim.ports, period_ms=1000, health_period_ms=5000)
+    config["profileRowsPerSecond"] = 25  # slow enough to cut the line and restart mid-way
+    for meter in config["meters"]:
+        meter["profiles"] = [{"obis": "1-0:99.1.0.255", "backfillDays": 2, "maxRowsPerRead": 16}]
+
+    def sqlite(settings: dict[str, Any]) -> None:
+        settings["storage"] = {"type": "sqlite", "data_file_path": "./data/storage/",
+                               "max_read_records_count": 100}
+
+    def gateway() -> Any:
+        return gateway_factory([connector_entry("dlms")], {"dlms.json": config}, install="dlms",
+                               port=relay.port, main=sqlite, workdir=tmp_path / "gw", keep=True)
+
     try:
-        broker = Broker().start()
-        started.append(broker)
-        standin = ThingsBoardStandIn(broker.host, broker.port).start()
-        started.append(standin)
-        relay = CuttableRelay(broker.host, broker.port)
-        started.append(relay)
-        sim = SimulatorServer(2, 0).run_in_thread()
-        started.append(sim)
-        config = simulator_dlms_config(sim.ports, period_ms=1000, health_period_ms=5000)
-        config["profileRowsPerSecond"] = 25  # slow enough to cut the line and restart mid-way
-        for meter in config["meters"]:
-            meter["profiles"] = [{"obis": "1-0:99.1.0.255", "backfillDays": 2,
-                                  "maxRowsPerRead": 16}]
-        workdir = tmp_path / "gw"
-
-        def gateway() -> Any:
-            gw = GatewayProcess(relay_host := "127.0.0.1", relay.port,
-                                connectors=[connector_entry("dlms")],
-                                connector_files={"dlms.json": config}, workdir=workdir, keep=True)
-            del relay_host
-            main = gw.config_dir / "tb_gateway.json"
-            settings = json.loads(main.read_text(encoding="utf-8"))
-            settings["storage"] = {"type": "sqlite", "data_file_path": "./data/storage/",
-                                   "max_read_records_count": 100}
-            main.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-            gw.install_connector("dlms")
-            gateways.append(gw)
-            return gw.start()
-
         yield SimpleNamespace(standin=standin, sim=sim, relay=relay, gateway=gateway)
     finally:
-        if request.session.testsfailed > failed_before and gateways:
-            for gw in gateways:
-                print(f"--- gateway output ---\n{gw.output()[-6000:]}")
-            print(f"--- connector log ---\n{gateways[-1].log('dlms_meters_connector')[-6000:]}")
-        for thing in [*reversed(gateways), *reversed(started)]:
-            try:
-                thing.stop()
-            except Exception as exc:  # noqa: BLE001 - stop the others whatever happens
-                print(f"stopping {thing!r}: {exc}")
+        relay.stop()
 
 
 def profile_rows(standin: Any) -> dict[str, list[tuple[int, Any]]]:
