@@ -140,3 +140,28 @@ def test_the_repeated_october_hour_of_a_madrid_meter(unspecified: bool) -> None:
               <= t < dt.datetime(2026, 10, 25, 2, 0, tzinfo=UTC).timestamp() * 1000]
     assert len(window) == 8  # 00:00-01:45 UTC: local 02:00-02:45 CEST, then CET
     assert times == sorted(set(times)) and all(b - a == 900_000 for a, b in zip(times, times[1:]))
+
+
+class LyingSession:
+    """A meter that claims 2^32 - 1 entries and answers every entry read with no rows."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.entry_reads = real, 0
+
+    def read(self, refs: Any) -> Any:
+        refs = list(refs)
+        if len(refs) == 1 and refs[0][2] == 7:
+            return [type("R", (), {"raw": 0xFFFFFFFF})()]
+        if len(refs) == 1 and len(refs[0]) == 4 and refs[0][3].selector == 2:
+            self.entry_reads += 1
+            return [type("R", (), {"raw": []})()]
+        return self.real.read(refs)
+
+
+def test_a_meter_lying_about_its_entries_does_not_hold_the_read(meter: Any) -> None:
+    _, s = meter(profile_range_access=False)
+    lying = LyingSession(s)
+    r = reader(LOAD, days=1)
+    r.range_ok = False
+    chunk = r.read_chunk(lying, None, now_ms())
+    assert chunk.rows == [] and chunk.complete and lying.entry_reads == 1

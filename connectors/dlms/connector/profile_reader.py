@@ -32,6 +32,7 @@ from .profile_config import ProfileConfig
 __all__ = ["Chunk", "ProfileReader", "local_zone"]
 
 DAY_MS = 86_400_000
+_MAX_ENTRY_READS = 64  # by entry, one job reads back at most this many chunks
 _UTC = _dt.timezone.utc
 _FLAGGED = 0x0F  # clock status bits worth a flag on the row (not the DST bit)
 
@@ -167,7 +168,9 @@ class ProfileReader:
         collected: list[ProfileRow] = []
         problems: list[str] = []
         last, step = entries.raw, self.profile.max_rows_per_read
-        while last >= 1:
+        for _ in range(_MAX_ENTRY_READS):  # a meter that lies about its entries ends too
+            if last < 1:
+                break
             first = max(1, last - step + 1)
             (result,) = session.read([(7, self.profile.obis, 2, entry_access(first, last))])
             if isinstance(result, DataAccessError):
@@ -177,9 +180,14 @@ class ProfileReader:
             problems += bad
             newer = [r for r in rows if _ms(r.time) > low]
             collected = newer + collected
-            if len(newer) < len(rows) or first == 1:
-                break
+            if not rows or len(newer) < len(rows) or first == 1:
+                break  # reached what was delivered (or the oldest entry, or nothing there)
             last = first - 1
+        else:
+            self.log.warning("%s: profile %s: %d entry reads (%d rows) did not reach the last "
+                             "row delivered: older rows are left out (raise maxRowsPerRead "
+                             "for a meter that was away this long)", self.meter,
+                             self.profile.obis, _MAX_ENTRY_READS, len(collected))
         chunk = self._chunk(collected, problems, since_ms, start_ms, now_ms)
         chunk.complete = True
         return chunk
