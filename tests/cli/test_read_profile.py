@@ -61,3 +61,13 @@ def test_bad_requests_are_one_line_and_exit_2(meter: SimulatorServer, args: tupl
     done = tb_read(meter.ports[0], *args)
     assert done.returncode == 2 and done.stdout == "" and message in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_a_span_of_decades_is_refused_not_read_for_minutes(meter: SimulatorServer) -> None:
+    done = tb_read(meter.ports[0], "--from", "1971-01-01T00:00:00Z", "1-0:99.1.0.255/7/2")
+    assert done.returncode == 2 and "shorter" in done.stderr
+
+
+def test_to_without_from_is_refused(meter: SimulatorServer) -> None:
+    done = tb_read(meter.ports[0], "--to", "2026-01-01T00:00:00Z", "1-0:99.1.0.255/7/2")
+    assert done.returncode == 2 and "--from" in done.stderr

@@ -247,7 +247,9 @@ def _profiles(args: argparse.Namespace, session: Any, refs: list[tuple[int, Obis
     readers = [ProfileReader("meter", ProfileConfig(obis, max_rows_per_read=500), zone,
                              session.settings.deviation_sign) for _, obis, _ in refs]
     try:
-        start = parse_time(args.from_ or "1970-01-01T00:00:00Z", "--from", readers[0].zone)
+        if args.from_ is None:
+            return _fail("--to goes with --from")
+        start = parse_time(args.from_, "--from", readers[0].zone)
         end = (parse_time(args.to, "--to", readers[0].zone) if args.to
                else dt.datetime.now(dt.timezone.utc))
     except ProfileRequestError as exc:

@@ -12,10 +12,11 @@ from ..protocol.obis import Obis
 from .profile_config import ProfileConfig
 from .profile_reader import ProfileReader
 
-__all__ = ["MAX_ROWS", "ProfileRequestError", "parse_time", "profile_job", "read_profile",
+__all__ = ["MAX_READS", "MAX_ROWS", "ProfileRequestError", "parse_time", "profile_job", "read_profile",
            "rows_reply"]
 
 MAX_ROWS = 10_000  # one answer; longer spans: several requests
+MAX_READS = 200  # GETs one request may take (an empty span still costs one each)
 
 
 class ProfileRequestError(ValueError):
@@ -45,16 +46,17 @@ def read_profile(session: Any, reader: ProfileReader, start: _dt.datetime,
     rows: list[tuple[int, dict[str, Any]]] = []
     problems: list[str] = []
     since = start_ms - 1
-    while True:
+    for _ in range(MAX_READS):
         chunk = reader.read_chunk(session, since, end_ms)
         rows += chunk.rows
         problems += chunk.problems
         if len(rows) > MAX_ROWS:
             raise ProfileRequestError(f"more than {MAX_ROWS} rows: ask for a shorter span")
         if chunk.complete:
-            break
+            return rows_reply(reader, rows, problems)
         since = max(chunk.read_to_ms, rows[-1][0] if rows else since)
-    return rows_reply(reader, rows, problems)
+    raise ProfileRequestError(f"more than {MAX_READS} requests for this span: ask for a "
+                              "shorter one")
 
 
 def rows_reply(reader: ProfileReader, rows: list[tuple[int, dict[str, Any]]],
