@@ -32,6 +32,8 @@ __all__ = [
     "MONTH_DST_BEGIN",
     "MONTH_DST_END",
     "ClockStatus",
+    "stamp_datetime",
+    "stamp_isoformat",
     "CosemDate",
     "CosemDateTime",
     "CosemTime",
@@ -344,3 +346,54 @@ class CosemDateTime:
         if self.deviation is not None:
             text += _fmt_offset(deviation_sign * self.deviation)
         return text
+
+
+# -- the common case, fast: a fully specified stamp (profile rows carry one per row) ------------
+def _plain_fields(b: bytes) -> tuple[int, ...] | None:
+    """The fields of a 12-byte date-time with nothing unspecified or special and every field in
+    range, or None (the caller takes the general path, which also says what is wrong)."""
+    y, mo, d, wd, h, mi, s, hs, dev, st = _DATETIME.unpack(b)
+    if (y == 0xFFFF or not 1 <= mo <= 12 or not 1 <= d <= 31 or not (1 <= wd <= 7 or wd == 0xFF)
+            or h > 23 or mi > 59 or s > 59 or (hs > 99 and hs != 0xFF)
+            or (dev != DEVIATION_UNSPECIFIED and not -840 <= dev <= 840) or st == 0xFF
+            or hs == 0xFF):
+        return None
+    return y, mo, d, h, mi, s, hs, dev, st
+
+
+def stamp_isoformat(b: bytes, deviation_sign: int = -1) -> Optional[str]:
+    """``CosemDateTime.from_bytes(b).isoformat(...)`` for the common case, or None."""
+    f = _plain_fields(b) if len(b) == 12 else None
+    if f is None:
+        return None
+    y, mo, d, h, mi, s, hs, dev, _ = f
+    text = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+    if hs:
+        text += f".{hs * 10:03d}"
+    if dev != DEVIATION_UNSPECIFIED:
+        text += _fmt_offset(deviation_sign * dev)
+    return text
+
+
+def stamp_datetime(b: bytes, deviation_sign: int = -1) -> Optional[tuple[_dt.datetime, int]]:
+    """(aware datetime, clock status) of a fully specified stamp WITH a deviation, or None
+    (wildcards, specials, no deviation: the general path)."""
+    f = _plain_fields(b) if len(b) == 12 else None
+    if f is None or f[7] == DEVIATION_UNSPECIFIED:
+        return None
+    y, mo, d, h, mi, s, hs, dev, st = f
+    try:
+        moment = _dt.datetime(y, mo, d, h, mi, s, hs * 10000, tzinfo=_zone(deviation_sign * dev))
+    except ValueError:  # 31 February and the like: the general path words it
+        return None
+    return moment, st
+
+
+_ZONES: dict[int, _dt.timezone] = {}
+
+
+def _zone(minutes: int) -> _dt.timezone:
+    zone = _ZONES.get(minutes)
+    if zone is None:
+        zone = _ZONES[minutes] = _dt.timezone(_dt.timedelta(minutes=minutes))
+    return zone

@@ -27,7 +27,7 @@ from typing import Any
 
 from .apdu.common import SelectiveAccess
 from .axdr import DataType, Typed
-from .cosem_datetime import ClockStatus, CosemDateTime
+from .cosem_datetime import ClockStatus, CosemDateTime, stamp_datetime
 from .errors import DecodeError, DlmsError, RemoteProtocolError
 from .obis import Obis
 from .units import Scaling
@@ -192,6 +192,9 @@ class ProfileDecoder:
             return previous + _dt.timedelta(seconds=self.capture_period), ClockStatus.OK
         if not isinstance(value, (bytes, bytearray)) or len(value) != 12:
             raise DecodeError(f"clock value is not a date-time ({value!r})")
+        quick = stamp_datetime(bytes(value), self.deviation_sign)  # one a row: fast when plain
+        if quick is not None:
+            return quick[0].astimezone(UTC), ClockStatus(quick[1])
         stamp = CosemDateTime.from_bytes(bytes(value))
         status = ClockStatus(stamp.clock_status or 0)
         moment = stamp.to_datetime(deviation_sign=self.deviation_sign)

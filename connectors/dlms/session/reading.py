@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from ..protocol.apdu import AttributeDescriptor, SelectiveAccess
 from ..protocol.axdr import Typed, to_json
-from ..protocol.cosem_datetime import CosemDateTime
+from ..protocol.cosem_datetime import CosemDateTime, stamp_isoformat
 from ..protocol.errors import DlmsError, LocalProtocolError
 from ..protocol.obis import Obis
 from ..protocol.units import ScalerUnit
@@ -146,6 +146,9 @@ def render_value(class_id: int, attribute: int, value: Any, deviation_sign: int 
 
 def _maybe_datetime(cell: Any, sign: int) -> Any:
     if type(cell) is bytes and len(cell) == 12:
+        text = stamp_isoformat(cell, sign)  # a profile has one a row: the quick way first
+        if text is not None:
+            return text
         try:
             return CosemDateTime.from_bytes(cell).isoformat(deviation_sign=sign)
         except DlmsError:
