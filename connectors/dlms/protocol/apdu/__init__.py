@@ -91,10 +91,16 @@ def _table() -> dict[int, Callable[[bytes, bool], Any]]:
 
 
 _DECODERS = _table()
-_NAMES = {0x21: "glo-initiate-request", 0x28: "glo-initiate-response", 0xCC: "glo-get-request",
-          0xCD: "glo-set-request", 0xCF: "glo-action-request", 0xD4: "glo-get-response",
-          0xDB: "general-glo-ciphering", 0xDC: "general-ded-ciphering", 0xE0: "general-block-transfer",
-          0x0F: "data-notification", 0xC2: "event-notification-request"}
+# Tags this decoder does not take, named for the error (ciphered ones: protocol/security opens
+# them first; Green Book tag table, service-specific global and dedicated ciphering).
+_NAMES = {0x21: "glo-initiate-request", 0x28: "glo-initiate-response",
+          0xC8: "glo-get-request", 0xC9: "glo-set-request", 0xCB: "glo-action-request",
+          0xCC: "glo-get-response", 0xCD: "glo-set-response", 0xCF: "glo-action-response",
+          0xD0: "ded-get-request", 0xD1: "ded-set-request", 0xD3: "ded-action-request",
+          0xD4: "ded-get-response", 0xD5: "ded-set-response", 0xD7: "ded-action-response",
+          0xDB: "general-glo-ciphering", 0xDC: "general-ded-ciphering",
+          0xE0: "general-block-transfer", 0x0F: "data-notification",
+          0xC2: "event-notification-request"}
 
 
 def decode_apdu(data: bytes, *, typed: bool = False) -> Apdu:
@@ -107,7 +113,8 @@ def decode_apdu(data: bytes, *, typed: bool = False) -> Apdu:
     decoder = _DECODERS.get(data[0])
     if decoder is None:
         name = _NAMES.get(data[0])
-        what = f"{name} is not supported (no ciphering, LN only)" if name else "unknown APDU tag"
+        what = f"{name} is not decoded here (ciphered APDUs are opened by the security layer " \
+               "first; LN services only)" if name else "unknown APDU tag"
         raise DecodeError(f"{what} 0x{data[0]:02X}", 0)
     try:
         apdu: Apdu = decoder(data, typed)
