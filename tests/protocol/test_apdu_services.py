@@ -226,7 +226,7 @@ def test_decode_apdu_dispatches_acse_and_inner_apdus() -> None:
 
 @pytest.mark.parametrize("raw, message", [
     ("", "empty"),
-    ("DB0102", "general-glo-ciphering is not supported"),
+    ("DB0102", "general-glo-ciphering is not decoded here"),
     ("77", "unknown APDU tag"),
     ("C0", "truncated"),
     ("C00AC1", "unknown get-request choice"),
