@@ -249,6 +249,8 @@ def test_an_altered_answer_goes_to_the_full_path_which_refuses_it(level, where, 
     assert fast.machine.express_fallbacks == 1
     reasons = refusals(caplog)
     assert len(reasons) == 2 and all("authentication tag mismatch" in r for r in reasons)
+    # A security failure is no GET-with-list quirk: single GETs for that cycle only.
+    assert all("for this cycle" in r for r in reasons) and fast.machine.with_list.usable
 
 
 @WIRES

@@ -35,6 +35,7 @@ from ..protocol.errors import (
     ServiceError,
 )
 from ..protocol.hdlc import DataReceived, UnexpectedFrame, UnnumberedDataReceived
+from ..protocol.security import SECURITY_FAILURES
 from .batching import WithListSupport
 from .channel import ApduChannel
 from .express import learn_express
@@ -159,7 +160,10 @@ class MachineOpsMixin:
         if type(event) is GetResult:
             self.with_list.succeeded()
             return event.results, int(self._wall() * 1000)
-        self.with_list.failed()
+        if not isinstance(event, SECURITY_FAILURES):
+            # A meter quirk; an answer that failed its security checks (tag, counter,
+            # protection) says nothing about GET-with-list: single GETs for this cycle only.
+            self.with_list.failed()
         self._last_plan = None
         self.log.warning(
             "%s: GET-with-list of %d %s; single GETs %s",

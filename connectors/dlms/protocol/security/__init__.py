@@ -16,6 +16,7 @@ from .apdu import (
     is_ciphered,
 )
 from .control import (
+    SECURITY_FAILURES,
     AuthenticationTagMismatch,
     CounterGuard,
     Policy,
@@ -39,6 +40,7 @@ from .hls import (
 from .hls_acse import Ciphering, hls_aarq, open_aare, open_aarq, server_title_and_stoc
 
 __all__ = [
+    "SECURITY_FAILURES",
     "CIPHERED_TAGS", "GENERAL_DED_CIPHERING", "GENERAL_GLO_CIPHERING",
     "AuthenticationTagMismatch", "CipheredApdu", "Ciphering", "CounterExhausted", "CounterGuard",
     "CounterUnknown", "Deciphered", "ExpressCipher", "InvocationCounter",

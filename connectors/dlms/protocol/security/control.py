@@ -139,6 +139,12 @@ class ReplayedInvocationCounter(RemoteProtocolError):
     """The peer sent an invocation counter not above the last one accepted from it."""
 
 
+# What a received APDU that fails its security checks raises: not a malformed answer to work
+# around (with single GETs, say) but a session to start again.
+SECURITY_FAILURES = (AuthenticationTagMismatch, ReplayedInvocationCounter,
+                     SecurityPolicyViolation, UnsupportedSecurity)
+
+
 class CounterGuard:
     """Replay protection for one peer and key: each accepted invocation counter must be higher
     than the last. Call ``accept`` only after the APDU's tag verified, so a forged APDU cannot
