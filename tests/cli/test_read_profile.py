@@ -35,6 +35,7 @@ def test_rows_of_the_last_three_hours_by_range(meter: SimulatorServer) -> None:
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)["1-0:99.1.0.255/7/2"]
     assert out["columns"] == ["1-1:1.8.0.255", "1-1:32.7.0.255"]
+    assert out["units"] == {"1-1:1.8.0.255": "Wh", "1-1:32.7.0.255": "V"}
     times = [row["time"] for row in out["rows"]]
     assert len(times) == 9  # both ends inclusive: 2 hours of quarter-hours
     assert times[0] == start.isoformat().replace("+00:00", "Z")

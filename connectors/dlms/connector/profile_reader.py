@@ -70,6 +70,7 @@ class ProfileReader:
         self.range_ok: bool | None = None  # None: not tried yet
         self.capture_period = 0
         self.event_index: int | None = None  # the event code column of an event log
+        self.units: dict[str, str] = {}
 
     # -- learning the profile ---------------------------------------------------------------
     def _prepare(self, session: Any) -> ProfileDecoder:
@@ -88,6 +89,9 @@ class ProfileReader:
         events = [i for i, c in enumerate(decoder.data_columns)
                   if _is_event_code(c) and self.keys[i] is not None]
         self.event_index = events[0] if events else None
+        # The unit of each scaled column, by key (the RPC and the CLI show them).
+        self.units = {key: scalings[i].unit for i, key in zip(decoder.data_indices, self.keys)
+                      if key is not None and i in scalings and scalings[i].unit}
         self.capture_period = period
         self.decoder = decoder
         return decoder

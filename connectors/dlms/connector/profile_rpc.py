@@ -64,6 +64,7 @@ def rows_reply(reader: ProfileReader, rows: list[tuple[int, dict[str, Any]]],
     out: dict[str, Any] = {
         "profile": str(reader.profile.obis),
         "columns": [k for k in reader.keys if k is not None],
+        "units": dict(reader.units),
         "rows": [{"time": _iso(ts), **values} for ts, values in rows],
     }
     if problems:
