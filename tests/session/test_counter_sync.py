@@ -12,6 +12,7 @@ from tb_dlms.protocol.errors import (
     AssociationError,
     AuthenticationError,
     InvocationCounterRejected,
+    RemoteProtocolError,
 )
 from tb_dlms.protocol.security import InvocationCounter
 from tb_dlms.session import BlockingSession, SessionSettings
@@ -113,3 +114,11 @@ def test_a_refused_request_counter_inside_an_association_ends_the_session(meter:
         meter.model(0).received.last = 10**6  # another client with our title went far ahead
         with pytest.raises(InvocationCounterRejected, match="refused our invocation counter"):
             s.read([NAME])
+
+
+def test_a_frame_counter_the_meter_cannot_give_is_one_clear_error(meter: Any) -> None:
+    with pytest.raises(RemoteProtocolError) as caught:
+        read_name(meter, hls(meter, frame_counter="0-0:43.1.9.255"))
+    text = str(caught.value)
+    assert text.startswith("m1: reading the frame counter 0-0:43.1.9.255 with the public client:")
+    assert "not a counter" in text and text.count("frame counter") == 1

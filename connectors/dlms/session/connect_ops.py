@@ -119,12 +119,15 @@ class ConnectOpsMixin(MachineOpsMixin):
             value = event.results[0] if type(event) is GetResult else event
             if isinstance(value, Typed):
                 value = value.value
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise RemoteProtocolError(f"{what}: not a counter ({value!r})")
+            # type(), not isinstance: a refusal comes as a DataAccessResult, an int enum.
+            if type(value) is not int or value < 0:
+                raise RemoteProtocolError(f"not a counter ({getattr(value, 'label', value)!r})")
             yield from self._quietly(self.channel.send(self.assoc.release()))
             yield from self._quietly(self.channel.disconnect())
-        except DlmsError as exc:
-            raise type(exc)(f"reading the {what} with the public client: {exc}") from exc
+        except DlmsError as exc:  # the same error (type, fields), saying what was being done
+            exc.args = (f"reading the {what} with the public client: {exc.args[0]}",
+                        *exc.args[1:])
+            raise
         finally:
             self.channel, self.assoc = kept
         counter.resync(min(value, 0xFFFFFFFF))
