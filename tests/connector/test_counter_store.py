@@ -13,10 +13,10 @@ from tb_dlms.connector.counter_store import (
     STEP,
     CounterStore,
     PersistedCounter,
-    state_folder,
     with_counters,
     write_atomically,
 )
+from tb_dlms.connector.state_files import state_folder
 from tb_dlms.protocol.errors import LocalProtocolError
 
 

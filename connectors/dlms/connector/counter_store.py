@@ -20,14 +20,14 @@ import os
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..protocol.errors import LocalProtocolError
 from ..protocol.security import InvocationCounter
 from .model import ConnectorConfig
 from .state_files import file_name, write_atomically
 
-__all__ = ["STEP", "CounterStore", "PersistedCounter", "state_folder", "with_counters"]
+__all__ = ["STEP", "CounterStore", "PersistedCounter", "with_counters"]
 
 STEP = 1000  # values reserved per write: one write per ~17 min of a 1 s poll
 _log = logging.getLogger("tb_dlms.connector.counters")
@@ -104,34 +104,6 @@ class CounterStore:
 
     def __repr__(self) -> str:
         return f"CounterStore({str(self.folder)!r})"
-
-
-def state_folder(configured: str, gateway: Any) -> Path:
-    """Where the connector keeps state: ``stateFolder`` of dlms.json (relative to the gateway's
-    config folder), else ``dlms`` under the gateway's data folder (its storage
-    ``data_folder_path``, default ``./data/``, relative to the working directory as the
-    gateway itself reads it)."""
-    config_dir = _config_dir(gateway)
-    if configured:
-        path = Path(configured).expanduser()
-        return path if path.is_absolute() or config_dir is None else config_dir / path
-    data = "./data/"
-    if config_dir is not None:
-        try:
-            main = json.loads((config_dir / "tb_gateway.json").read_text(encoding="utf-8"))
-            data = str(main.get("storage", {}).get("data_folder_path") or data)
-        except (OSError, ValueError, AttributeError):
-            pass
-    return Path(data).expanduser() / "dlms"
-
-
-def _config_dir(gateway: Any) -> Path | None:
-    get = getattr(gateway, "get_config_path", None)
-    try:
-        value = get() if callable(get) else None
-    except Exception:  # noqa: BLE001 - a stand-in gateway without it
-        return None
-    return Path(value) if isinstance(value, str) and value else None
 
 
 def with_counters(cfg: ConnectorConfig, store: CounterStore) -> ConnectorConfig:

@@ -32,7 +32,7 @@ from ..session.reading import Reading, Ref
 from .alarms import MeterStatus
 from .config import load_config, masked
 from .converter_loading import DEFAULT_CONVERTER, UplinkConverter, converter_class
-from .counter_store import CounterStore, state_folder, with_counters
+from .counter_store import CounterStore, with_counters
 from .field_readers import show
 from .gc_tuning import freeze_startup_objects
 from .model import ConnectorConfig, MeterConfig
@@ -40,6 +40,7 @@ from .profile_positions import PositionStore
 from .profile_scheduler import ProfileScheduler
 from .publisher import Publisher
 from .rpc import RpcDispatcher, connector_rpc, normalize_params
+from .state_files import state_folder
 from .values import coerce_value
 
 __all__ = ["DlmsConnector"]

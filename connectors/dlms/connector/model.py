@@ -104,7 +104,7 @@ class ConnectorConfig:
     report_strategy: dict[str, Any] | None = None
     gc_freeze_after_s: float = 60.0  # connector/gc_tuning.py; 0: leave the collector alone
     converter: str = "DlmsUplinkConverter"  # connector/converter_loading.py
-    state_folder: str = ""  # connector/counter_store.py: "" = the gateway's data folder
+    state_folder: str = ""  # connector/state_files.py: "" = the gateway's data folder
     profile_rows_per_second: float = 10_000.0  # connector/profile_scheduler.py
     profile_reads_in_flight: int = 4
     by_name: dict[str, MeterConfig] = field(default_factory=dict, compare=False, repr=False)

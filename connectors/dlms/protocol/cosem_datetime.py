@@ -115,7 +115,7 @@ def _fmt_time(hour: Optional[int], minute: Optional[int], second: Optional[int],
 
 
 def _offset(deviation: int, deviation_sign: int) -> _dt.timezone:
-    return _dt.timezone(_dt.timedelta(minutes=deviation_sign * deviation))
+    return _zone(deviation_sign * deviation)
 
 
 def _fmt_offset(minutes: int) -> str:
