@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import TYPE_CHECKING
 
 from ..protocol.errors import DlmsError
+from .keys import AUTH_KEY_ENV, BLOCK_KEY_ENV, hex_option, key_option
 
 if TYPE_CHECKING:
     from ..capture_security import CaptureKeys
 
-BLOCK_KEY_ENV = "TB_DLMS_BLOCK_KEY"  # the same variables as ``tb-dlms read``
-AUTH_KEY_ENV = "TB_DLMS_AUTH_KEY"
 
 _EPILOG = f"""\
 Ciphered APDUs (security suite 0, and suite id 1 which is the same AES-GCM-128) are
@@ -60,30 +58,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=run)
 
 
-def _hex(value: str, what: str, octets: int) -> bytes:
-    """A hex option; the error names the option or variable, never its value (a key)."""
-    try:
-        data = bytes.fromhex(value.replace(" ", "").replace(":", ""))
-    except ValueError:
-        raise ValueError(f"{what}: not hexadecimal") from None
-    if len(data) != octets:
-        raise ValueError(f"{what}: must be {2 * octets} hex digits")
-    return data
-
-
-def _key(option: str | None, name: str, env: str) -> bytes | None:
-    if option is not None:
-        return _hex(option, name, 16)
-    from_env = os.environ.get(env)
-    return _hex(from_env, env, 16) if from_env else None
-
-
 def _keys(args: argparse.Namespace) -> CaptureKeys | None:
     from ..capture_security import CaptureKeys
 
-    block = _key(args.block_key, "--block-key", BLOCK_KEY_ENV)
-    auth = _key(args.auth_key, "--auth-key", AUTH_KEY_ENV)
-    title = None if args.system_title is None else _hex(args.system_title, "--system-title", 8)
+    block = key_option(args.block_key, "--block-key", BLOCK_KEY_ENV)
+    auth = key_option(args.auth_key, "--auth-key", AUTH_KEY_ENV)
+    title = (None if args.system_title is None
+             else hex_option(args.system_title, "--system-title", 8))
     if block is None:
         if auth is not None or title is not None:
             raise ValueError(f"--block-key (or {BLOCK_KEY_ENV}) is needed to decipher")

@@ -16,10 +16,9 @@ from typing import Any
 
 from ..protocol.errors import DataAccessError, DlmsError
 from ..protocol.obis import Obis
+from .keys import AUTH_KEY_ENV, BLOCK_KEY_ENV, hex_option, key_option
 
 PASSWORD_ENV = "TB_DLMS_PASSWORD"
-BLOCK_KEY_ENV = "TB_DLMS_BLOCK_KEY"
-AUTH_KEY_ENV = "TB_DLMS_AUTH_KEY"
 
 _EPILOG = f"""\
 OBJECT is OBIS[/class[/attribute]]: class 3 (Register) and attribute 2 (value) by default; for
@@ -113,15 +112,11 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _hex(value: str | None, what: str, octets: int) -> bytes:
-    """A hex option; the error names the option, never its value (a key)."""
-    try:
-        data = bytes.fromhex(value or "")
-    except ValueError:
-        raise ValueError(f"{what}: not hexadecimal") from None
-    if len(data) != octets:
-        raise ValueError(f"{what}: must be {2 * octets} hex digits")
-    return data
+def _required_key(option: str | None, name: str, env: str) -> bytes:
+    key = key_option(option, name, env)
+    if key is None:
+        raise ValueError(f"{name} (or {env}) is required with --auth hls-gmac")
+    return key
 
 
 def _hls(args: argparse.Namespace) -> dict[str, Any]:
@@ -137,9 +132,9 @@ def _hls(args: argparse.Namespace) -> dict[str, Any]:
     if counter is not None and not 0 <= counter <= 0xFFFFFFFF:
         raise ValueError("--invocation-counter must be in 0..4294967295")
     return {
-        "system_title": _hex(args.system_title, "--system-title", 8),
-        "block_key": _hex(args.block_key or os.environ.get(BLOCK_KEY_ENV), "--block-key", 16),
-        "auth_key": _hex(args.auth_key or os.environ.get(AUTH_KEY_ENV), "--auth-key", 16),
+        "system_title": hex_option(args.system_title or "", "--system-title", 8),
+        "block_key": _required_key(args.block_key, "--block-key", BLOCK_KEY_ENV),
+        "auth_key": _required_key(args.auth_key, "--auth-key", AUTH_KEY_ENV),
         "security": args.security or "auth-enc",
         "invocation_counter": counter,  # None: the session reads the frame counter first
         "dedicated_key": bool(args.dedicated_key),
