@@ -194,16 +194,35 @@ class CountingStandIn(ThingsBoardStandIn):
 
 # --- the gateway's own floor ---------------------------------------------------------------------
 
-# A connector with no DLMS at all: every period, each of N devices gets nine values stamped
-# "now", shaped like ours (one ConvertedData per device per cycle). What the gateway itself
-# spends to take 1,000 readings a second to ThingsBoard; ours adds the polling on top.
-BASELINE_CONNECTOR = """
+# A stub connector's source, written into the gateway's extensions folder: its imports and the
+# Connector methods it answers trivially (bench_profiles.py builds its own from these too).
+STUB_IMPORTS = """
 import threading, time
 from thingsboard_gateway.connectors.connector import Connector
 from thingsboard_gateway.gateway.entities.converted_data import ConvertedData
 from thingsboard_gateway.gateway.entities.datapoint_key import DatapointKey
 from thingsboard_gateway.gateway.entities.report_strategy_config import ReportStrategyConfig
 from thingsboard_gateway.gateway.entities.telemetry_entry import TelemetryEntry
+"""
+STUB_METHODS = """
+    def close(self):
+        self._stop.set()
+        self._stopped = True
+
+    def get_id(self): return self._config.get("id")
+    def get_name(self): return self.name
+    def get_type(self): return self._type
+    def get_config(self): return self._config
+    def is_connected(self): return True
+    def is_stopped(self): return self._stopped
+    def on_attributes_update(self, content): pass
+    def server_side_rpc_handler(self, content): return None
+"""
+
+# A connector with no DLMS at all: every period, each of N devices gets nine values stamped
+# "now", shaped like ours (one ConvertedData per device per cycle). What the gateway itself
+# spends to take 1,000 readings a second to ThingsBoard; ours adds the polling on top.
+BASELINE_CONNECTOR = STUB_IMPORTS + """
 
 KEYS = ("voltage_l1", "voltage_l2", "voltage_l3", "current_l1", "current_l2", "current_l3",
         "frequency", "active_power", "active_energy")
@@ -239,20 +258,7 @@ class BenchBaselineConnector(Connector):
                     {k: 230.0 + i + j for j, k in enumerate(self._keys)}, ts=now))
                 self._gateway.send_to_storage(self.name, self._config.get("id"), data)
             start += self._period
-
-    def close(self):
-        self._stop.set()
-        self._stopped = True
-
-    def get_id(self): return self._config.get("id")
-    def get_name(self): return self.name
-    def get_type(self): return self._type
-    def get_config(self): return self._config
-    def is_connected(self): return True
-    def is_stopped(self): return self._stopped
-    def on_attributes_update(self, content): pass
-    def server_side_rpc_handler(self, content): return None
-"""
+""" + STUB_METHODS
 
 
 def baseline_gateway(broker: Any, args: argparse.Namespace) -> GatewayProcess:

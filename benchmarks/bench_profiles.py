@@ -40,7 +40,16 @@ import threading
 import time
 from typing import Any
 
-from bench_gateway import Simulator, cpu_seconds, pct, status, thread_cpu, thread_names
+from bench_gateway import (
+    STUB_IMPORTS,
+    STUB_METHODS,
+    Simulator,
+    cpu_seconds,
+    pct,
+    status,
+    thread_cpu,
+    thread_names,
+)
 from tb_dlms.commands.install import connector_entry
 from tb_dlms.sandbox import Broker, GatewayProcess, ThingsBoardStandIn
 from tb_dlms.sandbox.meters import simulator_dlms_config
@@ -133,13 +142,7 @@ def health_on_time(health: dict[str, list[tuple[int, int, int]]], start_ms: floa
 
 # --- the gateway alone: a stub connector pushing the same rows -----------------------------------
 
-BASELINE_CONNECTOR = """
-import threading, time
-from thingsboard_gateway.connectors.connector import Connector
-from thingsboard_gateway.gateway.entities.converted_data import ConvertedData
-from thingsboard_gateway.gateway.entities.datapoint_key import DatapointKey
-from thingsboard_gateway.gateway.entities.report_strategy_config import ReportStrategyConfig
-from thingsboard_gateway.gateway.entities.telemetry_entry import TelemetryEntry
+BASELINE_CONNECTOR = STUB_IMPORTS + """
 
 
 class BenchRowsConnector(Connector):
@@ -176,20 +179,7 @@ class BenchRowsConnector(Connector):
                         {self._keys[0]: 1234.5 + r, self._keys[1]: 230.1 + i % 7},
                         ts=first + r * 900_000))
                 self._gateway.send_to_storage(self.name, self._config.get("id"), data)
-
-    def close(self):
-        self._stop.set()
-        self._stopped = True
-
-    def get_id(self): return self._config.get("id")
-    def get_name(self): return self.name
-    def get_type(self): return self._type
-    def get_config(self): return self._config
-    def is_connected(self): return True
-    def is_stopped(self): return self._stopped
-    def on_attributes_update(self, content): pass
-    def server_side_rpc_handler(self, content): return None
-"""
+""" + STUB_METHODS
 
 
 def baseline_gateway(broker: Any, args: argparse.Namespace) -> GatewayProcess:
