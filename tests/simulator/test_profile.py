@@ -11,11 +11,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tb_dlms.protocol.apdu.common import (
-    DataAccessResult,
-    SelectiveAccess,
-    decode_access,
-)
+from profile_access import WILDCARD, Clock, by_entry, by_range, wire
+from tb_dlms.protocol.apdu.common import DataAccessResult
 from tb_dlms.protocol.axdr import DataType, Typed, decode_data, encode_data
 from tb_dlms.protocol.cosem_datetime import CosemDateTime
 from tb_dlms.simulator import values as v
@@ -41,61 +38,11 @@ S, A, O, U, LU, I8 = (  # noqa: E741 - short type names keep the vectors readabl
     DataType.LONG_UNSIGNED,
     DataType.INTEGER,
 )
-WILDCARD = bytes.fromhex("ffffffffffffffffff8000ff")
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture
 def meter():
     return MeterModel(7, clock=Clock(NOW))
-
-
-def _wire(selector, params):
-    """Through the real encoder and decoder: what the server hands the model."""
-    access, _end = decode_access(SelectiveAccess(selector, params).encode(), 0)
-    return access
-
-
-def by_range(frm, to, cols=(), restricting=None):
-    restricting = restricting or CaptureObject(8, CLOCK_OBIS, 2)
-
-    def as_value(x):
-        return x if isinstance(x, Typed) else Typed(O, x)
-
-    return _wire(
-        1,
-        Typed(
-            S,
-            (
-                restricting.typed(),
-                as_value(frm),
-                as_value(to),
-                Typed(A, [c.typed() for c in cols]),
-            ),
-        ),
-    )
-
-
-def by_entry(from_entry, to_entry, from_col=0, to_col=0):
-    return _wire(
-        2,
-        Typed(
-            S,
-            (
-                Typed(U, from_entry),
-                Typed(U, to_entry),
-                Typed(LU, from_col),
-                Typed(LU, to_col),
-            ),
-        ),
-    )
 
 
 def stamps(buffer):
@@ -243,7 +190,7 @@ def test_range_refusals(meter):
         == DataAccessResult.OTHER_REASON
     )
     assert meter.get(*PG, 2, by_range(b"\x07\xe7", WILDCARD)) == DataAccessResult.TYPE_UNMATCHED
-    bad = _wire(1, Typed(S, (Typed(U, 1),)))
+    bad = wire(1, Typed(S, (Typed(U, 1),)))
     assert meter.get(*PG, 2, bad) == DataAccessResult.TYPE_UNMATCHED
 
 
@@ -274,10 +221,10 @@ def test_entry_columns(meter):
 
 
 def test_entry_refusals(meter):
-    assert meter.get(*PG, 2, _wire(3, Typed(U, 1))) == DataAccessResult.OTHER_REASON
-    assert meter.get(*PG, 2, _wire(2, Typed(S, (Typed(U, 1),)))) == DataAccessResult.TYPE_UNMATCHED
+    assert meter.get(*PG, 2, wire(3, Typed(U, 1))) == DataAccessResult.OTHER_REASON
+    assert meter.get(*PG, 2, wire(2, Typed(S, (Typed(U, 1),)))) == DataAccessResult.TYPE_UNMATCHED
     assert (
-        meter.get(*PG, 2, _wire(2, Typed(S, (Typed(O, b"x"),) * 4)))
+        meter.get(*PG, 2, wire(2, Typed(S, (Typed(O, b"x"),) * 4)))
         == DataAccessResult.TYPE_UNMATCHED
     )
     # Selective access on an attribute that takes none.

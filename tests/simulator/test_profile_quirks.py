@@ -11,52 +11,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tb_dlms.protocol.apdu.common import DataAccessResult, SelectiveAccess, decode_access
-from tb_dlms.protocol.axdr import DataType, Typed, decode_data, encode_data
+from profile_access import WILDCARD, Clock, as_wire, by_entry, by_range, read
+from tb_dlms.protocol.apdu.common import DataAccessResult
+from tb_dlms.protocol.axdr import DataType, Typed
 from tb_dlms.protocol.cosem_datetime import CosemDateTime
 from tb_dlms.protocol.errors import LocalProtocolError
 from tb_dlms.simulator.model import MeterModel, MeterOptions
-from tb_dlms.simulator.profile import CLOCK_OBIS, CaptureObject
 
 UTC = dt.timezone.utc
 LOAD, BILLING, EVENTS = "1-0:99.1.0", "1-0:98.1.0", "0-0:99.98.0"
-S, A, O, U, LU = (  # noqa: E741 - short type names keep the vectors readable
-    DataType.STRUCTURE, DataType.ARRAY, DataType.OCTET_STRING,
-    DataType.DOUBLE_LONG_UNSIGNED, DataType.LONG_UNSIGNED,
-)
-WILDCARD = bytes.fromhex("ffffffffffffffffff8000ff")
 T_DST = dt.datetime(2024, 10, 27, 6, 0, tzinfo=UTC).timestamp()
 CEST, CET = dt.timezone(dt.timedelta(hours=2)), dt.timezone(dt.timedelta(hours=1))
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def _wire(selector, params):
-    access, _end = decode_access(SelectiveAccess(selector, params).encode(), 0)
-    return access
-
-
-def by_range(frm: bytes, to: bytes):
-    return _wire(1, Typed(S, (CaptureObject(8, CLOCK_OBIS, 2).typed(), Typed(O, frm),
-                              Typed(O, to), Typed(A, []))))
-
-
-def by_entry(first, last):
-    return _wire(2, Typed(S, (Typed(U, first), Typed(U, last), Typed(LU, 0), Typed(LU, 0))))
-
-
-def read(m, obis, access=None):
-    return decode_data(encode_data(m.get(7, obis, 2, access)))[0]
-
-
-def as_wire(rows):
-    return [(r.stamp, *r.raw) for r in rows]
 
 
 def utc(*args):

@@ -12,60 +12,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from profile_access import Clock, U, as_wire, by_entry, by_range, read
 from tb_dlms.protocol import event_codes
-from tb_dlms.protocol.apdu.common import SelectiveAccess, decode_access
 from tb_dlms.protocol.axdr import DataType, Typed, decode_data, encode_data
 from tb_dlms.protocol.cosem_datetime import CosemDateTime
 from tb_dlms.simulator.model import MeterModel
-from tb_dlms.simulator.profile import CLOCK_OBIS, CaptureObject
 
 UTC = dt.timezone.utc
 T0 = 1_700_000_437  # 2023-11-14T22:20:37Z
 LOAD, BILLING, EVENTS = "1-0:99.1.0", "1-0:98.1.0", "0-0:99.98.0"
-S, A, O, U, LU = (  # noqa: E741 - short type names keep the vectors readable
-    DataType.STRUCTURE, DataType.ARRAY, DataType.OCTET_STRING,
-    DataType.DOUBLE_LONG_UNSIGNED, DataType.LONG_UNSIGNED,
-)
-WILDCARD = bytes.fromhex("ffffffffffffffffff8000ff")
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def _wire(selector, params):
-    access, _end = decode_access(SelectiveAccess(selector, params).encode(), 0)
-    return access
-
-
-def by_range(frm, to):
-    def as_value(x):
-        if x is None:
-            return Typed(O, WILDCARD)
-        if isinstance(x, dt.datetime):
-            return Typed(O, CosemDateTime.from_datetime(x).to_bytes())
-        return Typed(O, x)
-
-    return _wire(1, Typed(S, (CaptureObject(8, CLOCK_OBIS, 2).typed(), as_value(frm),
-                              as_value(to), Typed(A, []))))
-
-
-def by_entry(first, last):
-    return _wire(2, Typed(S, (Typed(U, first), Typed(U, last), Typed(LU, 0), Typed(LU, 0))))
-
-
-def read(m, obis, access=None):
-    return decode_data(encode_data(m.get(7, obis, 2, access)))[0]
-
-
-def as_wire(rows):
-    return [(r.stamp, *r.raw) for r in rows]
-
-
 @pytest.fixture
 def meter():
     return MeterModel(5, clock=Clock(T0))
