@@ -98,6 +98,21 @@ def _list(item: str) -> dict[str, Any]:
     return {"type": "array", "items": _ref(item)}
 
 
+def _secret_source(key: str, meaning: str, what: str,
+                   hexadecimal: bool = True) -> tuple[Field, Field, Field]:
+    """A secret written into the file (masked by get_config), or named: an environment variable
+    (``keyEnv``) or a file (``keyFile``, first line). The loader takes exactly one."""
+    form = " in hex" if hexadecimal else ""
+    return (
+        Field(key, "string", f"{meaning}. Give one of `{key}`, `{key}Env`, `{key}File`",
+              manual=True, secret=True),
+        Field(f"{key}Env", "string", f"the **name of an environment variable** that holds "
+              f"{what}{form} (preferred: the file then holds no secret)", manual=True),
+        Field(f"{key}File", "string", f"the path of a file that holds {what}{form} (its first "
+              "line; e.g. a Docker secret)", manual=True),
+    )
+
+
 STRATEGY = "reportStrategy"
 STRATEGY_DOC = "object"
 
@@ -190,33 +205,18 @@ METER_FIELDS: tuple[Field, ...] = (
           '(#security-hls-gmac-and-ciphering)), or `"hls-sha256"`, `"hls-md5"`, `"hls-sha1"` '
           "(mechanisms 6, 3, 4: the keys and `password` as the HLS secret)",
           default=_SESSION["authentication"], choices=AUTHENTICATIONS, lower=True),
-    Field("password", "string", "the LLS password (or HLS secret), written into the file "
-          "(1..255 bytes)", manual=True, secret=True),
-    Field("passwordEnv", "string", "the **name of an environment variable** that holds the "
-          "password (preferred: the file holds no secret). Give one of `password`, "
-          "`passwordEnv`, `passwordFile`", manual=True),
-    Field("passwordFile", "string", "the path of a file that holds the password (its first "
-          "line)", manual=True),
+    *_secret_source("password", "the LLS password (or HLS secret), written into the file "
+                    "(1..255 bytes)", "the password", hexadecimal=False),
     Field("security", "string", "with an HLS authentication, what protects every xDLMS APDU "
           '(security suite 0, AES-GCM-128): `"auth-enc"`, `"auth"` (authenticated only), `"enc"`'
           ' (encrypted only) or `"none"` (plain APDUs after the HLS exchange)',
           choices=("auth-enc", "auth", "enc", "none"), lower=True, doc_default="`auth-enc`"),
     Field("systemTitle", "string", "our (the client's) system title: 16 hex digits (8 octets, "
           "e.g. the manufacturer's 3 letters and a serial). Required with `hls-*`", manual=True),
-    Field("blockCipherKey", "string", "the global unicast encryption key (GUEK): 32 hex digits. "
-          "Give one of `blockCipherKey`, `blockCipherKeyEnv`, `blockCipherKeyFile`",
-          manual=True, secret=True),
-    Field("blockCipherKeyEnv", "string", "the name of an environment variable that holds the "
-          "block cipher key (hex)", manual=True),
-    Field("blockCipherKeyFile", "string", "the path of a file that holds the block cipher key "
-          "(hex, first line)", manual=True),
-    Field("authenticationKey", "string", "the global authentication key (GAK): 32 hex digits. "
-          "Give one of `authenticationKey`, `authenticationKeyEnv`, `authenticationKeyFile`",
-          manual=True, secret=True),
-    Field("authenticationKeyEnv", "string", "the name of an environment variable that holds "
-          "the authentication key (hex)", manual=True),
-    Field("authenticationKeyFile", "string", "the path of a file that holds the authentication "
-          "key (hex, first line)", manual=True),
+    *_secret_source("blockCipherKey", "the global unicast encryption key (GUEK): 32 hex "
+                    "digits", "the block cipher key"),
+    *_secret_source("authenticationKey", "the global authentication key (GAK): 32 hex digits",
+                    "the authentication key"),
     Field("dedicatedKey", "bool", "with an HLS authentication and a `security` other than "
           '`"none"`: propose a fresh dedicated key (16 random octets) in each association and '
           "cipher every request after the HLS exchange with it (ded-xxx APDUs); for meters that "
