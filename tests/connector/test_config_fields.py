@@ -131,3 +131,38 @@ def test_loader_and_schema_agree_at_the_range_edges(section: str, key: str, valu
     schema_ok = not list(VALIDATOR.iter_errors(doc))
     assert (cfg.errors == ()) is ok, cfg.errors
     assert schema_ok is ok
+
+
+SECRET_CASES = [
+    ({"authentication": "lls", "passwordFile": "/run/secrets/pw"}, True),
+    ({"authentication": "lls", "passwordEnv": "PW"}, True),
+    ({"authentication": "lls"}, False),
+    ({"authentication": "lls", "password": "x", "passwordFile": "/f"}, False),
+    ({"authentication": "hls-gmac", "systemTitle": "5442444C4D533031",
+      "blockCipherKeyEnv": "K", "authenticationKeyFile": "/f"}, True),
+    ({"authentication": "hls-gmac", "systemTitle": "5442444C4D533031",
+      "blockCipherKeyEnv": "K"}, False),
+    ({"authentication": "hls-gmac", "blockCipherKeyEnv": "K", "authenticationKeyEnv": "A"},
+     False),
+    ({"authentication": "hls-sha256", "systemTitle": "5442444C4D533031", "passwordEnv": "PW",
+      "blockCipherKeyEnv": "K", "authenticationKeyEnv": "A"}, True),
+    ({"authentication": "hls-sha256", "systemTitle": "5442444C4D533031",
+      "blockCipherKeyEnv": "K", "authenticationKeyEnv": "A"}, False),
+]
+
+
+@pytest.mark.parametrize(("secrets", "ok"), SECRET_CASES)
+def test_loader_and_schema_agree_on_where_secrets_come_from(secrets: dict[str, Any], ok: bool,
+                                                            tmp_path: Path) -> None:
+    secrets = dict(secrets)
+    for key in list(secrets):
+        if key.endswith("File"):
+            path = tmp_path / key
+            path.write_text("000102030405060708090A0B0C0D0E0F\n")
+            secrets[key] = str(path)
+    meter = {"deviceName": "m", "clientAddress": 1, "connection": {
+        "type": "tcp", "host": "h", "port": 4059}, **secrets}
+    env = {"PW": "secret", "K": "00" * 16, "A": "D0" * 16}
+    loaded = not load_config({"meters": [meter]}, env).errors
+    valid = not list(VALIDATOR.iter_errors({"meters": [meter]}))
+    assert (loaded, valid) == (ok, ok)

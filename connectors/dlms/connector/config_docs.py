@@ -4,8 +4,9 @@
     python -m tb_dlms.connector.config_docs --write   # rewrite them
 
 The README keeps its prose; only the blocks between ``<!-- fields:NAME -->`` and
-``<!-- /fields:NAME -->`` are generated. The schema's cross-field rules (password or passwordEnv,
-address sizes, RPC kinds) are written here, next to the table they refer to.
+``<!-- /fields:NAME -->`` are generated. The schema's cross-field rules (one source per secret,
+the secrets an authentication needs, address sizes, RPC kinds) are written here, next to the
+table they refer to.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config_fields import AXDR_TYPE_NAMES, STRATEGY_FIELDS, TABLES, Field, by_key
+from .config_fields import AXDR_TYPE_NAMES, SECRET_SOURCES, STRATEGY_FIELDS, TABLES, Field, by_key
 from .field_readers import num
+from .security_entry import HASH_MECHANISMS
 
 __all__ = ["readme", "schema", "main"]
 
@@ -110,10 +112,11 @@ def schema() -> dict[str, Any]:
             "tcp": _object(TABLES["tcp"]),
             "serial": _object(TABLES["serial"]),
             "meter": _object(TABLES["meter"], allOf=[
-                {"not": {"required": ["password", "passwordEnv"]}},
-                {"if": {"properties": {"authentication": {"const": "lls"}},
-                        "required": ["authentication"]},
-                 "then": {"anyOf": [{"required": ["password"]}, {"required": ["passwordEnv"]}]}},
+                *(_at_most_one_source(key) for key in SECRET_SOURCES),
+                _when_authentication(["lls", *HASH_MECHANISMS], _one_source("password")),
+                _when_authentication(["hls-gmac", *HASH_MECHANISMS], {"allOf": [
+                    {"required": ["systemTitle"]}, _one_source("blockCipherKey"),
+                    _one_source("authenticationKey")]}),
                 {"if": {"properties": {"serverAddressSize": {"enum": [2, 4]}},
                         "required": ["serverAddressSize"]},
                  "then": {"required": ["serverPhysicalAddress"]}},
@@ -123,6 +126,24 @@ def schema() -> dict[str, Any]:
             ]),
         },
     }
+
+
+def _sources(key: str) -> list[str]:
+    return [key, f"{key}Env", f"{key}File"]
+
+
+def _one_source(key: str) -> dict[str, Any]:
+    return {"anyOf": [{"required": [k]} for k in _sources(key)]}
+
+
+def _at_most_one_source(key: str) -> dict[str, Any]:
+    a, b, c = _sources(key)
+    return {"not": {"anyOf": [{"required": pair} for pair in ([a, b], [a, c], [b, c])]}}
+
+
+def _when_authentication(values: list[str], then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"properties": {"authentication": {"enum": values}},
+                   "required": ["authentication"]}, "then": then}
 
 
 def _doc_type(f: Field) -> str:

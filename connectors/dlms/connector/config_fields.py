@@ -24,7 +24,7 @@ from .values import TYPE_NAMES
 __all__ = [
     "ATTRIBUTE_UPDATE_FIELDS", "AXDR_TYPE_NAMES", "CONNECT_TIMEOUT", "LOG_LEVELS", "METER_FIELDS",
     "POINT_FIELDS", "PROFILE_COLUMN_FIELDS", "PROFILE_FIELDS", "REPORT_TYPES", "RPC_FIELDS",
-    "SCALARS", "SERIAL_FIELDS", "STRATEGY_FIELDS",
+    "SCALARS", "SECRET_SOURCES", "SERIAL_FIELDS", "STRATEGY_FIELDS",
     "TABLES", "TCP_FIELDS", "TOP_FIELDS", "Field", "by_key", "keys", "ms", "secret_keys",
 ]
 
@@ -113,6 +113,7 @@ def _secret_source(key: str, meaning: str, what: str,
     )
 
 
+SECRET_SOURCES = ("password", "blockCipherKey", "authenticationKey")  # each: key, ...Env, ...File
 STRATEGY = "reportStrategy"
 STRATEGY_DOC = "object"
 
