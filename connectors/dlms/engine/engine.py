@@ -40,6 +40,7 @@ from .loop_channel import LoopChannel
 from .loop_driver import LoopMeterDriver
 from .loop_socket import LoopLine
 from .poll_state import MeterPollState
+from .recovery import JitterSource
 from .schedule import stagger
 from .spec import MeterSpec, TcpSpec, TransportSpec
 from .worker import ChannelWorker, SessionFactory, SessionLike
@@ -159,7 +160,7 @@ class PollingEngine:
                 # Spread the first polls (and connects) of all meters evenly over the period.
                 phase = stagger(index, count, spec.poll_period_s)
                 index += 1
-                rng = random.Random(self._rng.random())
+                rng = JitterSource(self._rng.getrandbits(64))
                 meters.append(MeterPollState(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
             if loop is not None and isinstance(specs[0].transport, TcpSpec):
                 # One connection for every meter behind this host:port, polled in turn.

@@ -8,7 +8,6 @@ other threads write, both safe: a deque append and a bool store).
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,14 @@ from typing import Any
 from ..protocol.errors import RequestNotStarted, TransportError
 from ..session.reading import Ref
 from .health import MeterHealth
-from .recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
+from .recovery import (
+    Backoff,
+    CircuitBreaker,
+    ConnectGate,
+    RandomSource,
+    ReconnectPolicy,
+    Watchdog,
+)
 from .schedule import PollSchedule
 from .spec import MeterSpec
 
@@ -58,7 +64,7 @@ class MeterPollState:
         phase_s: float,
         *,
         wall_clock: Callable[[], float] | None = None,
-        rng: random.Random | None = None,
+        rng: RandomSource | None = None,
     ) -> None:
         r = spec.recovery
         self.spec = spec
