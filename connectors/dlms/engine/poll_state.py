@@ -101,6 +101,15 @@ class MeterPollState:
         self.reconnect_requested = False
         self.detail = "not started"
 
+    def postpone(self, delta: float) -> None:
+        """Start ``delta`` s later than built (a meter held until its device is registered):
+        the first poll keeps its phase, the watchdog and the health period count from then."""
+        self.schedule.origin += delta
+        if self.watchdog.last_fed is not None:
+            self.watchdog.feed(self.watchdog.last_fed + delta)
+        self.next_health += delta
+        self.retry_at += delta
+
     def state_dict(self) -> dict[str, Any]:
         """What ``PollingEngine.states()`` shows for this meter (read from another thread)."""
         return {
