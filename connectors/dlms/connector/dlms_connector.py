@@ -36,6 +36,7 @@ from .counter_store import CounterStore, with_counters
 from .field_readers import show
 from .gc_tuning import freeze_startup_objects
 from .model import ConnectorConfig, MeterConfig
+from .open_files import ensure_open_files
 from .profile_positions import PositionStore
 from .profile_scheduler import ProfileScheduler
 from .publisher import Publisher
@@ -155,6 +156,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._converter = self._make_converter(cfg)
         self._publisher = Publisher(self.name, self._log)
         self._publisher.start()
+        ensure_open_files(cfg.meters, self._log, self.name)
         self._engine = self._build_engine(cfg)
         self._dispatcher = RpcDispatcher(
             self._engine, self._meters, on_clock=self._on_clock,

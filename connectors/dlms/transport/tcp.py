@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from ..protocol.errors import NoAnswer, TransportError
 from .base import Transport
+from .fd_limits import keep_high
 
 __all__ = ["TcpTransport", "connect_error", "describe", "resolve", "start_connect", "tune_socket"]
 
@@ -58,7 +59,8 @@ def start_connect(address: tuple[int, Any], description: str) -> socket.socket:
     ``connect_error``. Raises ``TransportError`` when the connect fails at once."""
     family, sockaddr = address
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # Above 1,023 where there is room: the low numbers stay for select() users (fd_limits).
+        sock = keep_high(socket.socket(family, socket.SOCK_STREAM))
     except OSError as exc:
         raise TransportError(f"{description}: connect failed: {exc}") from exc
     try:
@@ -129,6 +131,8 @@ class TcpTransport(Transport):
         except OSError as exc:
             raise self._error("connect failed", exc) from exc
         try:
+            sock = keep_high(sock)  # the low numbers stay for the gateway's select() users
+            sock.settimeout(self.connect_timeout)
             tune_socket(sock)
         except OSError as exc:
             sock.close()
