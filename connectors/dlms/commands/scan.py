@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--bus", metavar="FIRST-LAST",
                    help="probe these HDLC physical addresses instead of scanning one meter")
     p.add_argument("--probe-timeout", type=float, default=0.3,
-                   help="--bus: seconds to wait for each address's answer (default 0.3)")
+                   help="seconds to wait for each address's answer when probing a bus (default 0.3)")
     p.add_argument("--trace", action="store_true", help="write every frame in hex to stderr")
     p.set_defaults(func=run)
 

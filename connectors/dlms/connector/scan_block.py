@@ -17,18 +17,18 @@ environment variable or file, or a placeholder variable name for an inline secre
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..engine.spec import SerialSpec, TcpSpec
 from ..protocol.obis import Obis
 from ..protocol.obis_catalogue import describe, unique_key
 from ..session.reading import REGISTER_CLASSES
-from ..session.scan import ScanResult
+from ..session.scan import ScanResult, scan_meter
 from .model import MeterConfig
 
 __all__ = [
     "ADDRESS_KEYS", "IDENTITY_KEYS", "SECRET_ENV_NAMES", "build_block", "build_template",
-    "connection_fields_from_config",
+    "connection_fields_from_config", "scan_job",
 ]
 
 # Catalogue keys of the objects that identify a meter: read once per association.
@@ -163,3 +163,18 @@ def connection_fields_from_config(meter: MeterConfig,
                          f"environment variable {SECRET_ENV_NAMES[key]} instead")
     out["pollPeriod"] = _ms(spec.poll_period_s)
     return out, notes
+
+
+def scan_job(meter: MeterConfig) -> Callable[[Any], dict[str, Any]]:
+    """The ``scan`` device RPC: a job for the meter's worker that scans over its session and
+    replies ``{"success": true, "block": {...}}`` (and ``notes`` on secrets and left-out objects)."""
+    fields, notes = connection_fields_from_config(meter, dict(meter.secret_sources))
+
+    def job(session: Any) -> dict[str, Any]:
+        found = scan_meter(session)
+        reply: dict[str, Any] = {"success": True, "block": build_block(found, fields)}
+        if notes or found.problems:
+            reply["notes"] = notes + [f"left out {p}" for p in found.problems]
+        return reply
+
+    return job
