@@ -44,8 +44,13 @@ def result() -> ScanResult:
     clock = CaptureColumn(8, Obis.parse("0-0:1.0.0"), 2)
     scan = ScanResult((voltage, hidden, energy, no_scaler, odd, serial, secret_serial,
                        other_data, load, fast, log, closed))
+    # what scan_meter read: values of the readable ones, scalers where not refused
+    for o in (voltage, energy, no_scaler, odd):
+        scan.values[(3, o.obis)] = 2301
     for o in (voltage, energy, odd):
         scan.scalers[(3, o.obis)] = ScalerUnit(-1, 35)
+    scan.values[(1, serial.obis)] = b"123"
+    scan.values[(1, other_data.obis)] = 7  # (scan_meter reads no such value; ignored anyway)
     scan.captures[load.obis] = (clock, CaptureColumn(3, energy.obis, 2),
                                 CaptureColumn(3, voltage.obis, 2))
     scan.captures[fast.obis] = (clock, CaptureColumn(3, energy.obis, 2))
@@ -80,6 +85,7 @@ def test_keys_are_unique_within_the_block() -> None:
     scan = ScanResult((obj(3, "1-0:32.7.0", 2, 3), obj(3, "1-1:32.7.0", 2, 3)))
     for o in scan.objects:
         scan.scalers[(3, o.obis)] = ScalerUnit(0, 35)
+        scan.values[(3, o.obis)] = 2301
     assert [p["key"] for p in build_block(scan, FIELDS)["timeseries"]] == [
         "voltage_l1", "voltage_l1_2"]
 
@@ -90,6 +96,55 @@ def test_template_drops_the_address_fields() -> None:
     (template,) = build_template("t", result(), fields)["templates"].values()
     assert "deviceName" not in template and "serverPhysicalAddress" not in template
     assert template["authentication"] == "none" and template["timeseries"]
+
+
+# ---- scan_meter: what it asks for, on the list's word -----------------------------------------
+class ListReader:
+    """A session that serves one object_list and records every other ref it is asked for."""
+
+    def __init__(self, objects: list[Any], refuse: set[str]) -> None:
+        self.objects, self.refuse = objects, refuse
+        self.asked: list[str] = []
+
+    def read(self, refs: list[Any]) -> list[Any]:
+        from tb_dlms.protocol.errors import DataAccessError
+        from tb_dlms.session.reading import Reading
+
+        out: list[Any] = []
+        for ref in refs:
+            if ref.class_id == 15:
+                out.append(Reading(ref, None, self.objects, None, None, 0))
+                continue
+            self.asked.append(str(ref))
+            raw: Any = (0, 35) if ref.attribute == 3 else 1
+            out.append(DataAccessError(3, "read-write-denied") if str(ref) in self.refuse
+                       else Reading(ref, raw, raw, None, None, 0))
+        return out
+
+
+def test_scan_reads_only_what_the_list_allows_and_checks_it() -> None:
+    from tb_dlms.session.scan import scan_meter
+
+    def entry(class_id: int, code: str, rights: list[Any]) -> tuple[Any, ...]:
+        return (class_id, 0, Obis.parse(code).to_bytes(), (rights, []))
+
+    objects = [
+        entry(3, "1-0:32.7.0", [(1, 1, None), (2, 1, None), (3, 1, None)]),
+        entry(3, "1-0:31.7.0", [(1, 1, None), (2, 0, None), (3, 1, None)]),  # value: no access
+        entry(3, "1-0:1.8.0", []),  # no rights listed (Gurux): read to find out
+        entry(3, "1-0:2.8.0", [(2, 1, None), (3, 1, None)]),  # listed readable, refused
+        entry(1, "0-0:96.1.0", [(2, 1, None)]),
+        entry(1, "0-0:96.11.0", [(2, 1, None)]),  # not an identity object: not read
+    ]
+    reader = ListReader(objects, refuse={"1-0:2.8.0.255/3/2"})
+    scan = scan_meter(reader)
+    assert sorted(reader.asked) == sorted([
+        "1-0:32.7.0.255/3/3", "1-0:1.8.0.255/3/3", "1-0:2.8.0.255/3/3", "0-0:96.1.0.255/1/2",
+        "1-0:32.7.0.255/3/2", "1-0:1.8.0.255/3/2", "1-0:2.8.0.255/3/2"])
+    assert scan.problems == ["1-0:2.8.0.255/3/2: read-write-denied"]
+    block = build_block(scan, FIELDS)
+    assert [p["key"] for p in block["timeseries"]] == ["voltage_l1", "active_energy_import"]
+    assert [p["key"] for p in block["staticAttributes"]] == ["serial_number"]
 
 
 # ---- the scan RPC, on a real session to the simulator ------------------------------------------

@@ -126,15 +126,13 @@ def _serial_text(raw: Any) -> str | None:
     return str(raw) if isinstance(raw, (int, str)) and str(raw).strip() else None
 
 
-def _read_serial(session: Any, scan: Any) -> str | None:
-    """The serial number's value, for the device name (one more GET; None if unreadable)."""
+def _serial(scan: Any) -> str | None:
+    """The serial number's value the scan read, for the device name."""
     from ..protocol.obis_catalogue import describe
-    from ..session.reading import Ref
 
-    for o in scan.objects:
-        if o.class_id == 1 and o.can_read(2) and describe(o.obis).key == "serial_number":
-            (result,) = session.read([Ref(1, o.obis, 2)])
-            return _serial_text(getattr(result, "raw", None))
+    for (class_id, obis), raw in scan.values.items():
+        if class_id == 1 and describe(obis).key == "serial_number":
+            return _serial_text(raw)
     return None
 
 
@@ -162,12 +160,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         session.connect()
         scan = scan_meter(session)
-        serial = _read_serial(session, scan) if not args.device_name else None
     except DlmsError as exc:
         return _fail(str(exc))
     finally:
         session.close()
-    fields["deviceName"] = args.device_name or _device_name(args, serial)
+    fields["deviceName"] = args.device_name or _device_name(args, _serial(scan))
     if args.template:
         out = build_template(args.template, scan, fields)
     else:

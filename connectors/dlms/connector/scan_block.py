@@ -3,10 +3,9 @@
 Pure: the scan's findings (session/scan.py ``ScanResult``) and the connection fields go in, a
 dict that ``load_config`` takes without errors or warnings comes out. What goes in the block:
 
-- ``timeseries``: every register (class 3, 4) whose value and scaler_unit the client may read
-  and whose scaler_unit was read;
+- ``timeseries``: every register (class 3, 4) whose value and scaler_unit the scan read;
 - ``staticAttributes``: the identity objects (class 1: serial number, firmware, logical device
-  name) the client may read;
+  name) whose value the scan read;
 - ``profiles``: every profile (class 7) whose buffer the client may read and whose capture
   objects were read, with a column per captured object but the clock.
 
@@ -21,21 +20,16 @@ from typing import Any, Callable, Mapping
 
 from ..engine.spec import SerialSpec, TcpSpec
 from ..protocol.obis import Obis
-from ..protocol.obis_catalogue import describe, unique_key
+from ..protocol.obis_catalogue import describe, is_identity, unique_key
 from ..session.reading import REGISTER_CLASSES
 from ..session.scan import ScanResult, scan_meter
 from .model import MeterConfig
 
 __all__ = [
-    "ADDRESS_KEYS", "IDENTITY_KEYS", "SECRET_ENV_NAMES", "build_block", "build_template",
+    "ADDRESS_KEYS", "SECRET_ENV_NAMES", "build_block", "build_template",
     "connection_fields_from_config", "scan_job",
 ]
 
-# Catalogue keys of the objects that identify a meter: read once per association.
-IDENTITY_KEYS = frozenset((
-    "serial_number", "equipment_id", "firmware_version", "firmware_version_core",
-    "firmware_signature", "logical_device_name", *(f"device_id_{n}" for n in range(3, 11)),
-))
 # The variable names a block refers to when the secret did not come from one.
 SECRET_ENV_NAMES = {"password": "DLMS_PASSWORD", "blockCipherKey": "DLMS_BLOCK_CIPHER_KEY",
                     "authenticationKey": "DLMS_AUTHENTICATION_KEY"}
@@ -51,13 +45,14 @@ def _points(scan: ScanResult, taken: set[str]) -> tuple[list[dict[str, Any]],
     timeseries: list[dict[str, Any]] = []
     static: list[dict[str, Any]] = []
     for o in scan.objects:
-        if not o.can_read(2):
+        found = (o.class_id, o.obis)
+        if found not in scan.values:  # refused, or not read: the list says it is not readable
             continue
-        if o.class_id in REGISTER_CLASSES and (o.class_id, o.obis) in scan.scalers:
+        if o.class_id in REGISTER_CLASSES and found in scan.scalers:
             key = unique_key(describe(o.obis).key, taken)
             timeseries.append({"key": key, "obis": str(o.obis), "classId": o.class_id,
                                "attribute": 2})
-        elif o.class_id == 1 and o.obis.f == 255 and describe(o.obis).key in IDENTITY_KEYS:
+        elif o.class_id == 1 and is_identity(o.obis):
             key = unique_key(describe(o.obis).key, taken)
             static.append({"key": key, "obis": str(o.obis), "classId": 1, "attribute": 2})
     return timeseries, static
@@ -75,7 +70,7 @@ def _column_key(profile: Obis, obis: Obis, attribute: int) -> str:
 def _profiles(scan: ScanResult) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for o in scan.objects:
-        if o.class_id != 7 or not o.can_read(2) or o.obis not in scan.captures:
+        if o.class_id != 7 or not o.may_read(2) or o.obis not in scan.captures:
             continue
         entry: dict[str, Any] = {"obis": str(o.obis)}
         period = scan.capture_periods.get(o.obis, 0)

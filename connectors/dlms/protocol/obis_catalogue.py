@@ -14,7 +14,8 @@ from typing import Dict, NamedTuple, Optional, Set, Tuple
 
 from .obis import Obis
 
-__all__ = ["CatalogueEntry", "describe", "fallback_key", "lookup", "unique_key"]
+__all__ = ["IDENTITY_KEYS", "CatalogueEntry", "describe", "fallback_key", "is_identity", "lookup",
+           "unique_key"]
 
 
 class CatalogueEntry(NamedTuple):
@@ -118,6 +119,19 @@ _EVENT_LOGS = ("standard_event_log", "fraud_detection_log", "disconnector_contro
                "m_bus_event_log", "m_bus_control_log")
 for _e, _name in enumerate(_EVENT_LOGS):
     _add(0, 99, 98, _e, _name, _name.replace("_", " "))
+
+
+# The objects that identify a meter (Data, class 1): static attributes of a scanned block.
+IDENTITY_KEYS = frozenset((
+    "serial_number", "equipment_id", "firmware_version", "firmware_version_core",
+    "firmware_signature", "logical_device_name", *(f"device_id_{n}" for n in range(3, 11)),
+))
+
+
+def is_identity(obis: Obis) -> bool:
+    entry = _TABLE.get((obis.a, obis.c, obis.d, obis.e)) or _TABLE.get(
+        (None, obis.c, obis.d, obis.e))
+    return obis.f == 255 and entry is not None and entry.key in IDENTITY_KEYS
 
 
 def lookup(obis: Obis) -> Optional[CatalogueEntry]:

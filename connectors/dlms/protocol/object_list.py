@@ -10,10 +10,12 @@ what this association may do with each (Blue Book, IEC 62056-6-2).
 
 Association LN version 0 gives the method access_mode as a boolean, version 1 and 2 as an enum
 (0 no access, 1 access, 2 authenticated access); version 3 turns both access modes into bit
-flags (bit 0 read / access, bit 1 write). The version comes from the association's own entry in
-the list (0-0:40.0.0.255) unless the caller knows it. Meters are lax about the types: an enum
-sent as an unsigned, a boolean as an integer, a missing selector list are all taken; a shape that
-cannot be an entry is a ``DecodeError`` naming the entry and the field.
+flags (bit 0 read / access, bit 1 write). An object listed with empty rights says nothing
+about access (``may_read``): the scan reads it to find out. The version comes from the
+association's own entry in the list (0-0:40.0.0.255) unless the caller knows it. Meters are
+lax about the types: an enum sent as an unsigned, a boolean as an integer, a missing selector
+list are all taken; a shape that cannot be an entry is a ``DecodeError`` naming the entry and
+the field.
 
 Association SN (class 12, short-name referencing) lists objects differently (base names) and is
 out of scope: the client speaks logical-name referencing only.
@@ -73,8 +75,14 @@ class ListedObject:
         return None
 
     def can_read(self, attribute_id: int) -> bool:
+        """The list says this attribute is readable."""
         a = self.attribute(attribute_id)
         return a is not None and a.readable
+
+    def may_read(self, attribute_id: int) -> bool:
+        """Readable, or the meter listed no attribute rights for the object at all (Gurux's
+        server, some meters): only a read tells then."""
+        return not self.attributes or self.can_read(attribute_id)
 
 
 # Versions 0..2 attribute access_mode enum: which values include reading / writing.
