@@ -93,6 +93,7 @@ def test_template_leaves_out_what_locates_the_meter(capsys, meter):
     assert name == "poly"
     assert not {"deviceName", "connection", "serverLogicalAddress"} & set(template)
     assert template["timeseries"] and template["profiles"]
+    assert f"{len(template['timeseries'])} timeseries" in err
     # a meter of the template's fields plus an address is a valid meter
     block = {"deviceName": "X", "connection": {"type": "tcp", "host": "127.0.0.1", "port": 1},
              **template}

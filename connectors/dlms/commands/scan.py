@@ -165,17 +165,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         session.close()
     fields["deviceName"] = args.device_name or _device_name(args, _serial(scan))
-    if args.template:
-        out = build_template(args.template, scan, fields)
-    else:
-        out = build_block(scan, fields)
+    block = build_block(scan, fields)
+    out = build_template(args.template, scan, fields) if args.template else block
     json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     for note in notes:
         _note(note)
-    _note(f"{len(scan.objects)} objects listed; {len(out.get('timeseries', []))} timeseries, "
-          f"{len(out.get('staticAttributes', []))} static attributes, "
-          f"{len(out.get('profiles', []))} profiles")
+    _note(f"{len(scan.objects)} objects listed; {len(block['timeseries'])} timeseries, "
+          f"{len(block.get('staticAttributes', []))} static attributes, "
+          f"{len(block.get('profiles', []))} profiles")
     for problem in scan.problems:
         _note(f"left out {problem}")
     return 1 if scan.problems else 0
