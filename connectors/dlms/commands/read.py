@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 import time
 from typing import Any
 
 from ..protocol.errors import DataAccessError, DlmsError
 from ..protocol.obis import Obis
-from .keys import AUTH_KEY_ENV, BLOCK_KEY_ENV, hex_option, key_option
-
-PASSWORD_ENV = "TB_DLMS_PASSWORD"
+from .connection import (
+    PASSWORD_ENV,
+    add_connection_options,
+    connection_session,
+    connection_settings,
+    connection_transport,
+)
+from .keys import AUTH_KEY_ENV, BLOCK_KEY_ENV
 
 _EPILOG = f"""\
 OBJECT is OBIS[/class[/attribute]]: class 3 (Register) and attribute 2 (value) by default; for
@@ -45,35 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--host", help="meter or converter host (TCP)")
-    where.add_argument("--serial", metavar="DEV", help="serial device or pyserial URL")
-    p.add_argument("--port", type=int, help="TCP port (with --host; required there)")
-    p.add_argument("--baud", type=int, default=9600, help="serial baud rate (default 9600)")
-    p.add_argument("--mode-e", action="store_true", help="IEC 62056-21 mode E sign-on (optical)")
-    p.add_argument("--wrapper", action="store_true", help="IEC 62056-47 wrapper instead of HDLC")
-    p.add_argument("--client", type=int, help="client address (default 16; 1 with --auth lls)")
-    p.add_argument("--server-logical", type=int, default=1, help="server logical address")
-    p.add_argument("--server-physical", type=int,
-                   help="server physical address (default: none, logical only)")
-    p.add_argument("--address-size", type=int, choices=(1, 2, 4),
-                   help="server address bytes (default: 1; 2 or 4 as --server-physical needs)")
-    p.add_argument("--auth", choices=("none", "lls", "hls-gmac"), default="none", metavar="MODE",
-                   help="authentication (default none): none, lls or hls-gmac")
-    p.add_argument("--password", help=f"LLS password (or set {PASSWORD_ENV})")
-    p.add_argument("--system-title", metavar="HEX16", help="our (the client's) system title")
-    p.add_argument("--block-key", metavar="HEX32",
-                   help=f"block cipher key (or set {BLOCK_KEY_ENV}); never printed")
-    p.add_argument("--auth-key", metavar="HEX32",
-                   help=f"authentication key (or set {AUTH_KEY_ENV}); never printed")
-    p.add_argument("--security", choices=("auth-enc", "auth", "enc"),
-                   help="protection of every APDU with hls-gmac (default: auth-enc)")
-    p.add_argument("--dedicated-key", action="store_true", default=None,
-                   help="with hls-gmac: propose a fresh random dedicated key and cipher the "
-                   "requests with it (ded-xxx), for meters that offer one")
-    p.add_argument("--invocation-counter", type=int, metavar="N",
-                   help="first invocation counter to send (default: the meter's frame counter "
-                   "+ 1, read with the public client)")
+    add_connection_options(p)
     p.add_argument(
         "--timeout", type=float, default=10.0,
         help="seconds the whole read may take: connect, read and close (default 10); each"
@@ -112,95 +87,20 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _required_key(option: str | None, name: str, env: str) -> bytes:
-    key = key_option(option, name, env)
-    if key is None:
-        raise ValueError(f"{name} (or {env}) is required with --auth hls-gmac")
-    return key
-
-
-def _hls(args: argparse.Namespace) -> dict[str, Any]:
-    if args.auth != "hls-gmac":
-        given = [o for o, v in (("--system-title", args.system_title), ("--block-key",
-                 args.block_key), ("--auth-key", args.auth_key), ("--security", args.security),
-                 ("--invocation-counter", args.invocation_counter),
-                 ("--dedicated-key", args.dedicated_key)) if v is not None]
-        if given:
-            raise ValueError(f"{', '.join(given)} go(es) with --auth hls-gmac")
-        return {}
-    counter = args.invocation_counter
-    if counter is not None and not 0 <= counter <= 0xFFFFFFFF:
-        raise ValueError("--invocation-counter must be in 0..4294967295")
-    return {
-        "system_title": hex_option(args.system_title or "", "--system-title", 8),
-        "block_key": _required_key(args.block_key, "--block-key", BLOCK_KEY_ENV),
-        "auth_key": _required_key(args.auth_key, "--auth-key", AUTH_KEY_ENV),
-        "security": args.security or "auth-enc",
-        "invocation_counter": counter,  # None: the session reads the frame counter first
-        "dedicated_key": bool(args.dedicated_key),
-    }
-
-
-def _settings(args: argparse.Namespace) -> Any:
-    from ..session import SessionSettings
-
-    password: str = args.password if args.password is not None else os.environ.get(PASSWORD_ENV, "")
-    client = args.client if args.client is not None else (16 if args.auth == "none" else 1)
-    return SessionSettings(
-        **_hls(args),
-        client=client,
-        server_logical=args.server_logical,
-        server_physical=args.server_physical,
-        address_size=args.address_size,
-        authentication=args.auth,
-        password=password.encode("utf-8") if args.auth == "lls" else b"",
-        wrapper=args.wrapper,
-        connect_timeout=args.timeout / 3,
-        response_timeout=args.timeout / 3,
-        operation_timeout=args.timeout,
-    )
-
-
-def _transport(args: argparse.Namespace) -> Any:
-    if args.host is not None:
-        from ..transport import TcpTransport
-
-        if args.port is None:
-            raise ValueError("--port is needed with --host")
-        return TcpTransport(args.host, args.port, connect_timeout=args.timeout)
-    from ..transport import SerialTransport
-
-    if args.port is not None:
-        raise ValueError("--port goes with --host, not --serial")
-    return SerialTransport(args.serial, args.baud, mode_e=args.mode_e)
-
-
-def _session(args: argparse.Namespace, settings: Any, transport: Any) -> Any:
-    from ..session import BlockingSession, FrameTrace
-
-    sink = (lambda line: print(line, file=sys.stderr, flush=True)) if args.trace else None
-    # The one-line error is the whole story on stderr (--trace shows the frames live).
-    quiet = logging.getLogger("tb_dlms.commands.read.session")
-    quiet.propagate = False
-    if not quiet.handlers:
-        quiet.addHandler(logging.NullHandler())
-    return BlockingSession(transport, settings, log=quiet, trace=FrameTrace(sink=sink))
-
-
 def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.timeout < 1e6:  # (nan fails this too)
         return _fail(f"--timeout must be a positive number of seconds, not {args.timeout}")
     try:
         refs = [parse_object(text) for text in args.objects]
-        settings = _settings(args)
-        transport = _transport(args)
+        settings = connection_settings(args)
+        transport = connection_transport(args)
     except (ValueError, DlmsError) as exc:
         return _fail(str(exc))
     # One deadline for connect and read together, whatever the meter sends (close has its own
     # short bound): the command ends within --timeout plus a moment.
     deadline = time.monotonic() + args.timeout
-    session = _session(args, settings, transport)
+    session = connection_session(args, settings, transport, "read")
     session.machine.until = deadline
     if args.from_ is not None or args.to is not None:
         return _profiles(args, session, refs)

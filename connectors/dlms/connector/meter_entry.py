@@ -235,6 +235,10 @@ def _addresses(m: Section, wrapper: bool, v: dict[str, Any]) -> dict[str, Any]:
     return {"client": client, "server_logical": logical, "server_physical": physical,
             "address_size": size}
 
+# The ...Env / ...File keys of the secrets: the scan RPC's block names them (never the values).
+_SECRET_SOURCES = tuple(f"{key}{suffix}" for key in ("password", "blockCipherKey",
+                        "authenticationKey") for suffix in ("Env", "File"))
+
 
 def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
     """The meter, or None when any field is bad (the errors are in ``m.report``)."""
@@ -306,4 +310,6 @@ def parse_meter(m: Section, environ: Mapping[str, str]) -> MeterConfig | None:
         attribute_updates=tuple(updates), rpc=tuple(rpcs),
         clock_check_period_s=clock_ms / 1000.0, clock_drift_threshold_s=drift_s,
         profiles=tuple(profiles), time_zone=zone,
+        secret_sources=tuple((k, m.data[k]) for k in _SECRET_SOURCES
+                             if isinstance(m.data.get(k), str)),
     )

@@ -24,7 +24,7 @@ __all__ = [
 # Device RPCs every meter answers; configured ``rpc`` entries may not reuse these names.
 BUILTIN_RPCS = (
     "read", "set", "action", "clock_read", "clock_sync", "disconnect", "reconnect",
-    "relay_state", "reconnect_session", "health", "read_profile",
+    "relay_state", "reconnect_session", "health", "read_profile", "scan",
 )
 
 
@@ -68,6 +68,8 @@ class MeterConfig:
     clock_drift_threshold_s: float = 10.0
     profiles: tuple[Any, ...] = ()  # ProfileConfig (connector/profile_config.py)
     time_zone: Any = None  # tzinfo of the meter's local time; None: the gateway's
+    # Where the secrets come from, as configured: (("passwordEnv", "VAR"), ...); never values.
+    secret_sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def name(self) -> str:

@@ -16,6 +16,9 @@ Built-in device RPCs (``params`` in brackets):
 - ``relay_state``: output_state, control_state, control_mode of the disconnect control.
 - ``reconnect_session``: drop the association and associate again.
 - ``health``: the meter's health counters and alarm keys, without touching the meter.
+- ``read_profile`` {obis, from, to?}: profile rows by time range (profile_rpc.py).
+- ``scan``: the meter's object list, register scalers and profile captures as a dlms.json meter
+  block (``block``), as ``tb-dlms scan`` prints it; secrets by their configured variable or file.
 
 Configured ``rpc`` entries of dlms.json answer by their ``method`` name.
 """
@@ -36,6 +39,7 @@ from ..session.reading import Reading, Ref
 from .alarms import clock_drift_s
 from .model import MeterConfig, RpcMethod
 from .profile_rpc import ProfileRequestError, profile_job
+from .scan_block import scan_job
 from .values import coerce_value, parse_type_name
 
 __all__ = [
@@ -172,6 +176,7 @@ class RpcDispatcher:
             "clock_read": self._clock_read, "clock_sync": self._clock_sync,
             "disconnect": self._relay(1, "disconnect"), "reconnect": self._relay(2, "reconnect"),
             "relay_state": self._relay_state, "read_profile": self._read_profile,
+            "scan": self._scan,
         }
 
     # -- entry point ----------------------------------------------------------------------------
@@ -248,6 +253,9 @@ class RpcDispatcher:
         except ProfileRequestError as exc:
             raise RpcError(str(exc)) from None
         return job
+
+    def _scan(self, meter: MeterConfig, params: Any) -> Callable[[Any], dict[str, Any]]:
+        return scan_job(meter)
 
     def _set(self, meter: MeterConfig, params: Any) -> Callable[[Any], dict[str, Any]]:
         if not isinstance(params, Mapping):
