@@ -54,6 +54,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "many as the open-file limit needs: each meter costs 2 file descriptors)",
     )
     p.add_argument("--wrapper", action="store_true", help="IEC 62056-47 wrapper instead of HDLC")
+    p.add_argument(
+        "--model", choices=("poly", "mono", "ct", "mixed"), default="poly",
+        help="meter model (default poly): poly three phase, mono single phase residential, ct "
+        "C&I CT connected, mixed: meter i is poly, mono, ct for i %% 3 = 0, 1, 2",
+    )
     p.add_argument("--max-info", type=_positive, help="HDLC max information field (32..2030; default 128)")
     p.add_argument("--max-pdu", type=_positive, help="max PDU size: longer GETs use blocks (default 1024)")
     p.add_argument("--no-with-list", action="store_true", help="refuse GET/SET-with-list")
@@ -154,6 +159,7 @@ def _options(args: argparse.Namespace) -> Any:
         "clock_status_every": args.clock_status_every,
         "time_zone": args.time_zone,
         "deviation_unspecified": args.deviation_unspecified,
+        "model": args.model,
     }
     if args.max_info is not None:
         kw["max_info_field"] = args.max_info
@@ -172,11 +178,11 @@ def _security(args: argparse.Namespace) -> str:
     return "" if args.security == "none" else str(args.security)
 
 
-def _print_expected(codes: list[str]) -> int:
+def _print_expected(codes: list[str], options: Any) -> int:
     from ..protocol.errors import DlmsError
     from ..simulator.model import MeterModel
 
-    model = MeterModel(0)
+    model = MeterModel(0, options=options)
     now = time.time()
     for code in codes:
         try:
@@ -209,10 +215,10 @@ def run(args: argparse.Namespace) -> int:
     from ..protocol.errors import DlmsError
     from . import simulate_launcher as launcher
 
-    if args.print_expected:
-        return _print_expected(args.print_expected)
     try:
         options = _options(args)
+        if args.print_expected:
+            return _print_expected(args.print_expected, options)
         if args.print_profile:
             return _print_profile(args.print_profile, options)
         slices = launcher.plan(args.count, args.meters_per_port, args.processes, args.base_port)

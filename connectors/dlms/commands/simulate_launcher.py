@@ -121,6 +121,8 @@ def ready_line(args: argparse.Namespace, options: Any, wrapper: bool, ports: tup
     address = "wPort 1" if wrapper else f"logical 1, physical {args.physical_base}..{last}"
     if args.meters_per_port > 1:
         address += f", {args.meters_per_port} meters per port"
+    if options.model != "poly":
+        address += f", {options.model} meters"
     if options.authentication != "lls":  # keys never printed
         address += f", {options.authentication} {options.security or 'plain'}"
     where = f" in {processes} processes" if processes > 1 else ""
