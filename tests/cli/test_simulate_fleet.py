@@ -197,3 +197,50 @@ def test_a_busy_port_in_one_slice_is_a_clear_error_and_exit_2():
     assert proc.returncode == 2
     assert "process 2 (meters 2..3" in proc.stderr and "in use" in proc.stderr
     assert "meter(s) on" not in proc.stdout
+
+
+def test_a_mixed_fleet_over_two_processes_keeps_each_meters_model():
+    from tb_dlms.simulator import meter_models as mm
+
+    base = _free_base(6)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tb_dlms.cli", "simulate", "--count", "6", "--processes", "2",
+         "--base-port", str(base), "--model", "mixed"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert "mixed meters" in line and "in 2 processes" in line
+        for index in (2, 4, 5):  # ct, mono (process 2), ct (process 2)
+            model = mm.model_of(index, "mixed")
+            codes = [str(r.spec.obis) for r in mm.registers_of(model)]
+            before = time.time()
+            got = _read(base + index, 16 + index,
+                        [(1, "1-0:0.2.0", 2)] + [(3, c, 2) for c in codes])
+            after = time.time()
+            assert got[0] == f"SIM-{model.upper()} 1.4.2"
+            seconds = range(math.floor(before), math.floor(after) + 1)
+            for code, value in zip(codes, got[1:]):
+                assert any(value == values.scale(*mm.expected(model, index, code, s)[:2])
+                           for s in seconds), (index, code, value)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_print_expected_follows_the_model():
+    done = subprocess.run(
+        [sys.executable, "-m", "tb_dlms.cli", "simulate", "--model", "ct", "--print-expected",
+         "1-0:13.7.0", "--print-expected", "1-0:4.8.0"], capture_output=True, text=True,
+        timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    pf, reactive = done.stdout.splitlines()
+    assert pf.startswith("1-0:13.7.0 raw=") and "scaler=-3 unit=255" in pf
+    assert "scaler=1 unit=32" in reactive
+    refused = subprocess.run(
+        [sys.executable, "-m", "tb_dlms.cli", "simulate", "--model", "mono", "--print-expected",
+         "1-1:52.7.0"], capture_output=True, text=True, timeout=30, check=False)
+    assert refused.returncode == 2 and "no mono register at 1-1:52.7.0" in refused.stderr
