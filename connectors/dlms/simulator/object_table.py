@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only
     from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
 
 __all__ = [
+    "ASSOCIATION_OBIS",
     "AttrDef",
     "ObjectDef",
     "ObjectHost",
