@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from typing import Any
@@ -49,7 +48,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--count", type=_positive, default=1, help="number of meters (default 1)")
     p.add_argument("--base-port", type=_not_negative, default=3333, help="port of meter 0")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument(
+        "--processes", type=_positive, default=None, metavar="N",
+        help="serve the meters from N processes, each a contiguous slice (default: auto, as "
+        "many as the open-file limit needs: each meter costs 2 file descriptors)",
+    )
     p.add_argument("--wrapper", action="store_true", help="IEC 62056-47 wrapper instead of HDLC")
+    p.add_argument(
+        "--model", choices=("poly", "mono", "ct", "mixed"), default="poly",
+        help="meter model (default poly): poly three phase, mono single phase residential, ct "
+        "C&I CT connected, mixed: meter i is poly, mono, ct for i %% 3 = 0, 1, 2",
+    )
     p.add_argument("--max-info", type=_positive, help="HDLC max information field (32..2030; default 128)")
     p.add_argument("--max-pdu", type=_positive, help="max PDU size: longer GETs use blocks (default 1024)")
     p.add_argument("--no-with-list", action="store_true", help="refuse GET/SET-with-list")
@@ -150,6 +159,7 @@ def _options(args: argparse.Namespace) -> Any:
         "clock_status_every": args.clock_status_every,
         "time_zone": args.time_zone,
         "deviation_unspecified": args.deviation_unspecified,
+        "model": args.model,
     }
     if args.max_info is not None:
         kw["max_info_field"] = args.max_info
@@ -168,11 +178,11 @@ def _security(args: argparse.Namespace) -> str:
     return "" if args.security == "none" else str(args.security)
 
 
-def _print_expected(codes: list[str]) -> int:
+def _print_expected(codes: list[str], options: Any) -> int:
     from ..protocol.errors import DlmsError
     from ..simulator.model import MeterModel
 
-    model = MeterModel(0)
+    model = MeterModel(0, options=options)
     now = time.time()
     for code in codes:
         try:
@@ -203,69 +213,22 @@ def _print_profile(obis: str, options: Any) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..protocol.errors import DlmsError
-    from ..simulator.server import SimulatorServer
+    from . import simulate_launcher as launcher
 
-    if args.print_expected:
-        return _print_expected(args.print_expected)
     try:
         options = _options(args)
+        if args.print_expected:
+            return _print_expected(args.print_expected, options)
         if args.print_profile:
             return _print_profile(args.print_profile, options)
-        server = SimulatorServer(
-            args.count,
-            args.base_port,
-            args.host,
-            options=options,
-            wrapper=args.wrapper,
-            physical_base=args.physical_base,
-            meters_per_port=args.meters_per_port,
-        ).start()
+        slices = launcher.plan(args.count, args.meters_per_port, args.processes, args.base_port)
+        if len(slices) > 1:
+            return launcher.run_fleet(args, options, slices)
+        server = launcher.build_server(args, options, 0, args.count)
     except (DlmsError, ValueError, OSError) as exc:
         print(f"tb-dlms simulate: {exc}", file=sys.stderr)
         return 2
     ports = server.ports
-    kind = "wrapper" if server.wrapper else "HDLC"
-    last = args.physical_base + args.count - 1
-    address = "wPort 1" if server.wrapper else f"logical 1, physical {args.physical_base}..{last}"
-    if args.meters_per_port > 1:
-        address += f", {args.meters_per_port} meters per port"
-    if options.authentication != "lls":  # keys never printed
-        address += f", {options.authentication} {options.security or 'plain'}"
-    print(
-        f"tb-dlms simulate: {args.count} meter(s) on {args.host}:{ports[0]}..{ports[-1]} "
-        f"({kind}, {address}, max info {options.max_info_field}, max PDU {options.max_pdu_size})",
-        flush=True,
-    )
-
-    def on_signal(signum: int, frame: Any) -> None:
-        server.stop()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    cpu0 = time.process_time()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        server.close()
-    cpu = time.process_time() - cpu0
-    served = server.requests
-    per = f", {cpu / served * 1e6:.1f} us CPU per request" if served else ""
-    try:
-        import resource  # Unix only
-
-        rss = f", peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB"
-    except ImportError:
-        rss = ""
-    secured = [m.security for m in server.meters if m.security is not None]
-    refused = (f", {sum(s.replays for s in secured)} replayed and "
-               f"{sum(s.refused + s.hls_refused for s in secured)} other ciphered requests "
-               f"refused, {sum(s.dedicated for s in secured)} associations with a dedicated "
-               "key") if secured else ""
-    print(
-        f"tb-dlms simulate: stopped; {served} requests served, {server.accepted} connections, "
-        f"{cpu:.2f} s CPU{per}{rss}{refused}",
-        flush=True,
-    )
+    print(launcher.ready_line(args, options, server.wrapper, (ports[0], ports[-1])), flush=True)
+    print(launcher.stopped_line(launcher.serve(server)), flush=True)
     return 0

@@ -33,7 +33,8 @@ from ..protocol.obis import Obis
 from ..protocol.security import CounterGuard
 from . import values as _v
 from .disconnector import MACHINE, MODES, ControlState
-from .objects import ACTION_TABLE, CLASS_OF, GET_TABLE, REG_TYPES, SET_TABLE
+from .meter_models import PHASE_POWER, REACTIVE_POWER, energy_wh, model_of, raw_at, spec_for
+from .objects import REG_TYPES, TABLES
 from .options import (  # re-exported: MeterOptions lived here first
     AUTHENTICATIONS,
     DEFAULT_OPTIONS,
@@ -56,6 +57,9 @@ __all__ = [
     "MeterOptions",
 ]
 
+# What a disconnected supply zeroes (energies stop; export keeps its closed form, voltage stays).
+_ZERO_WHEN_OFF = frozenset((_v.CURRENT, _v.POWER, PHASE_POWER, REACTIVE_POWER))
+
 AnyObis = Union[Obis, bytes, bytearray, memoryview, str]
 GetResult = Union[Typed, DataAccessResult]
 
@@ -76,10 +80,10 @@ def _raw(obis: AnyObis) -> bytes:
     return Obis.parse(obis).to_bytes()  # text: tests and demos
 
 
-def _missing(class_id: int, obis: AnyObis) -> int:
+def _missing(class_of: dict[bytes, int], class_id: int, obis: AnyObis) -> int:
     """No such attribute or method: object-class-inconsistent (9) if the OBIS code names an
     object of another class, else object-undefined (4); same numbers in both result enums."""
-    known = CLASS_OF.get(_raw(obis))
+    known = class_of.get(_raw(obis))
     return 9 if known is not None and known != class_id else 4
 
 
@@ -97,7 +101,9 @@ class MeterModel:
         "_profiles",
         "_secret",
         "_serial",
+        "_table",
         "index",
+        "model_name",
         "options",
         "received",
     )
@@ -113,6 +119,8 @@ class MeterModel:
             raise LocalProtocolError(f"control_mode must be 0..6, got {options.control_mode}")
         self.index = index
         self.options = options
+        self.model_name = model_of(index, options.model)  # "poly", "mono" or "ct"
+        self._table = TABLES[self.model_name]
         self._clock = clock
         self._serial = None if serial is None else serial.encode("ascii")
         self._clock_offset = options.clock_offset_s
@@ -136,9 +144,9 @@ class MeterModel:
         access: SelectiveAccess | None = None,
     ) -> GetResult:
         """GET one attribute: its value as a Typed, or why not as a DataAccessResult."""
-        entry = GET_TABLE.get((class_id, _raw(obis), attribute))
+        entry = self._table.get.get((class_id, _raw(obis), attribute))
         if entry is None:
-            return DataAccessResult(_missing(class_id, obis))
+            return DataAccessResult(_missing(self._table.class_of, class_id, obis))
         fn, selective = entry
         if fn is None:
             return DataAccessResult.READ_WRITE_DENIED
@@ -149,11 +157,11 @@ class MeterModel:
     def set(self, class_id: int, obis: AnyObis, attribute: int, value: Any) -> DataAccessResult:
         """SET one attribute; ``value`` as decoded natives or Typed."""
         key = (class_id, _raw(obis), attribute)
-        fn = SET_TABLE.get(key)
+        fn = self._table.set.get(key)
         if fn is None:
-            if key in GET_TABLE:
+            if key in self._table.get:
                 return DataAccessResult.READ_WRITE_DENIED
-            return DataAccessResult(_missing(class_id, obis))
+            return DataAccessResult(_missing(self._table.class_of, class_id, obis))
         return fn(self, native(value))
 
     def action(
@@ -161,18 +169,18 @@ class MeterModel:
     ) -> tuple[ActionResult, Typed | None]:
         """ACTION: (result, return parameters or None)."""
         key = (class_id, _raw(obis), method)
-        fn = ACTION_TABLE.get(key)
+        fn = self._table.action.get(key)
         if fn is None:
-            if key in ACTION_TABLE:
+            if key in self._table.action:
                 return ActionResult.READ_WRITE_DENIED, None
-            return ActionResult(_missing(class_id, obis)), None
+            return ActionResult(_missing(self._table.class_of, class_id, obis)), None
         return fn(self, native(parameters))
 
     # -- truth for tests, demo and benchmarks ------------------------------------------------
     def expected(self, obis: AnyObis, t: float | None = None) -> tuple[int, int, int]:
         """(raw, scaler, unit) this meter reports for a register at unix time ``t`` (default now),
-        taking the disconnector into account."""
-        spec = _v.spec_for(_raw(obis))
+        taking the disconnector into account (the registers of this meter's model)."""
+        spec = spec_for(self.model_name, _raw(obis))
         tau = math.floor(self._clock() if t is None else t) - _v.EPOCH
         return self._register_raw(spec, tau), spec.scaler, spec.unit
 
@@ -211,6 +219,10 @@ class MeterModel:
     @property
     def logical_device_name(self) -> bytes:
         return b"SIMLDN%010d" % self.index  # 16 octets, the Blue Book maximum
+
+    @property
+    def firmware_version(self) -> bytes:
+        return b"SIM-%s 1.4.2" % self.model_name.upper().encode()
 
     @property
     def frame_counter(self) -> int:
@@ -294,19 +306,18 @@ class MeterModel:
 
     def _energy_raw(self, tau: int) -> int:
         """Energy register at ``tau``: the closed form minus what was not consumed while off."""
-        i = self.index
-        energy = _v.energy_wh_at
+        i, model = self.index, self.model_name
         lost = 0.0
         for t0, t1 in self._off:
             if tau <= t0:
                 break
             if tau < t1:
-                return math.floor(energy(i, t0) - lost)
-            lost += energy(i, t1) - energy(i, t0)
+                return math.floor(energy_wh(model, i, t0) - lost)
+            lost += energy_wh(model, i, t1) - energy_wh(model, i, t0)
         else:
             if self._off_since is not None and tau > self._off_since:
-                return math.floor(energy(i, self._off_since) - lost)
-        return math.floor(energy(i, tau) - lost)
+                return math.floor(energy_wh(model, i, self._off_since) - lost)
+        return math.floor(energy_wh(model, i, tau) - lost)
 
     def _supply_off_at(self, tau: int) -> bool:
         if self._off_since is not None and tau >= self._off_since:
@@ -316,14 +327,18 @@ class MeterModel:
     def _register_raw(self, spec: _v.RegisterSpec, tau: int) -> int:
         q = spec.quantity
         if q == _v.ENERGY:
-            return self._energy_raw(tau)
-        if (q == _v.CURRENT or q == _v.POWER) and self._supply_off_at(tau):
+            den: int = 10**spec.scaler  # energies have scalers >= 0
+            return self._energy_raw(tau) // den
+        if q in _ZERO_WHEN_OFF and self._supply_off_at(tau):
             return 0
-        return _v.raw_at(self.index, spec, tau)
+        return raw_at(self.model_name, self.index, spec, tau)
 
     # -- the object table's handlers (objects.ObjectHost): wire values in, wire results out ----
     def get_register(self, spec: _v.RegisterSpec) -> Typed:
         return Typed(REG_TYPES[spec.quantity], self._register_raw(spec, self._tau()))
+
+    def register_raw(self, spec: _v.RegisterSpec) -> int:
+        return self._register_raw(spec, self._tau())
 
     def get_clock(self) -> Typed:
         return Typed(DataType.OCTET_STRING, self._profiles.zone.stamp(self.meter_time()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..protocol.errors import LocalProtocolError
+from .meter_models import CHOICES as MODEL_CHOICES
 from .meter_time import meter_zone
 
 __all__ = [
@@ -69,6 +70,9 @@ class MeterOptions:
     time_zone: str = ""
     # Local time stamped with deviation 0x8000 "not specified" (wall time and DST bit only).
     deviation_unspecified: bool = False
+    # Meter model (meter_models.py): "poly" the original three-phase meter, "mono" single-phase
+    # residential, "ct" C&I CT-connected; "mixed": meter i is ("poly", "mono", "ct")[i % 3].
+    model: str = "poly"
 
     def __post_init__(self) -> None:
         if self.authentication not in AUTHENTICATIONS:
@@ -83,6 +87,8 @@ class MeterOptions:
             raise LocalProtocolError(f"clock_status_every must be >= 0, "
                                      f"got {self.clock_status_every}")
         meter_zone(self.time_zone, self.deviation_unspecified)  # an unknown zone fails here
+        if self.model not in MODEL_CHOICES:
+            raise LocalProtocolError(f"model must be one of {MODEL_CHOICES}, got {self.model!r}")
         if self.bad_with_list not in ("", "short", "block"):
             raise LocalProtocolError(f"bad_with_list must be '', 'short' or 'block', "
                                      f"got {self.bad_with_list!r}")

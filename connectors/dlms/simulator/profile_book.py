@@ -23,6 +23,7 @@ from ..protocol.cosem_datetime import ClockStatus
 from ..protocol.errors import LocalProtocolError
 from ..protocol.obis import Obis
 from . import values as _v
+from .meter_models import raw_at, spec_for
 from .meter_time import MeterZone, meter_zone
 from .profile import ProfileSpec, ProfileView
 from .profile_data import (
@@ -31,7 +32,10 @@ from .profile_data import (
     EXPORT,
     IMPORT,
     LOAD_PROFILE,
+    LOAD_PROFILE_CT,
+    LOAD_PROFILE_MONO,
     MAX_DEMAND,
+    PROFILES_OF,
     BillingRegister,
     daily_last_at,
     event_code,
@@ -59,6 +63,8 @@ class BookHost(Protocol):
     def index(self) -> int: ...
     @property
     def options(self) -> MeterOptions: ...
+    @property
+    def model_name(self) -> str: ...
     def energy_raw_at(self, tau: int) -> int: ...
     def now_tau(self) -> int: ...
 
@@ -83,10 +89,12 @@ class ExpectedRow(NamedTuple):
 
 
 class ProfileBook:
-    __slots__ = ("_cleared", "_jumps", "host", "zone")
+    __slots__ = ("_cleared", "_columns", "_jumps", "_specs", "host", "zone")
 
     def __init__(self, host: BookHost) -> None:
         self.host = host
+        self._specs = _SPECS[host.model_name]  # the profiles of this meter's model
+        self._columns = _COLUMNS[host.model_name]
         opts = host.options
         self.zone: MeterZone = meter_zone(opts.time_zone, opts.deviation_unspecified)
         # (profile, last row number a reset removed): a tuple, as () costs a meter nothing
@@ -118,13 +126,13 @@ class ProfileBook:
         return self.zone.stamp(t, self._status(j) if self.host.options.clock_status_every else 0)
 
     def view(self, obis: bytes, now_tau: int | None = None) -> ProfileView:
-        spec = _SPECS[obis]
+        spec = self._specs[obis]
         time_of, last_at = self._axis(spec)
         last = last_at(self.host.now_tau() if now_tau is None else now_tau)
         cleared = max((j for o, j in self._cleared if o == obis), default=-1)
         first = max(0, last - spec.capacity + 1, cleared + 1)
         cols = [lambda j, tau: Typed(DataType.OCTET_STRING, self._stamp(j, tau))]
-        for typ, _scaler, fn in _COLUMNS[obis]:
+        for typ, _scaler, fn in self._columns[obis]:
             cols.append(partial(_cell, typ, fn, self))
         return ProfileView(
             spec, first, last, time_of, last_at, self.zone, cols,
@@ -187,12 +195,12 @@ class ProfileBook:
         """The rows a read by range from..to (inclusive, None = open) returns at unix time
         ``at`` (default now). A naive bound is the meter's local wall time."""
         raw_obis = (obis if isinstance(obis, Obis) else Obis.parse(obis)).to_bytes()
-        if raw_obis not in _SPECS:
+        if raw_obis not in self._specs:
             raise LocalProtocolError(f"no simulated profile at {Obis.from_bytes(raw_obis)}")
         now_tau = None if at is None else int(at // 1) - _v.EPOCH
         view = self.view(raw_obis, now_tau)
         js = view.by_time(self._instant(from_dt), self._instant(to_dt))
-        cols = _COLUMNS[raw_obis]
+        cols = self._columns[raw_obis]
         out = []
         for j in js:
             tau = view.time_of(j)
@@ -218,20 +226,47 @@ class ProfileBook:
 
 # (wire type, scaler or None for a code, raw(book, j, tau)) of each non-clock column, in order
 RawFn = Callable[["ProfileBook", int, int], int]
-_COLUMNS: dict[bytes, tuple[tuple[DataType, int | None, RawFn], ...]] = {
-    LOAD_PROFILE.obis.to_bytes(): (
-        (_ENERGY_TYPE, 0, lambda b, j, tau: b.host.energy_raw_at(tau)),
-        (_LU, _VOLTAGE_L1.scaler, lambda b, j, tau: _v.raw_at(b.host.index, _VOLTAGE_L1, tau)),
-    ),
-    BILLING.obis.to_bytes(): (
-        (_DLU, IMPORT.scaler, lambda b, j, tau: b.billing_raw(IMPORT, tau)),
-        (_DLU, EXPORT.scaler, lambda b, j, tau: b.billing_raw(EXPORT, tau)),
-        (_DLU, MAX_DEMAND.scaler, lambda b, j, tau: b.demand_of_day_before(tau)),
-    ),
-    EVENT_LOG.obis.to_bytes(): ((_U, None, lambda b, j, tau: event_code(b.host.index, j)),),
-}
-_SPECS = {s.obis.to_bytes(): s for s in (LOAD_PROFILE, BILLING, EVENT_LOG)}
+Columns = dict[bytes, tuple[tuple[DataType, "int | None", RawFn], ...]]
 
+
+def _register_column(model: str, obis: str) -> tuple[DataType, int, RawFn]:
+    """A column that captures a register of ``model`` its own way (as the wire serves it)."""
+    spec = spec_for(model, obis)
+    return (_LU if spec.quantity == _v.VOLTAGE else _DLU, spec.scaler,
+            lambda b, j, tau: raw_at(model, b.host.index, spec, tau))
+
+
+_BILLING_COLUMNS = (
+    (_DLU, IMPORT.scaler, lambda b, j, tau: b.billing_raw(IMPORT, tau)),
+    (_DLU, EXPORT.scaler, lambda b, j, tau: b.billing_raw(EXPORT, tau)),
+    (_DLU, MAX_DEMAND.scaler, lambda b, j, tau: b.demand_of_day_before(tau)),
+)
+_COLUMNS: dict[str, Columns] = {
+    "poly": {
+        LOAD_PROFILE.obis.to_bytes(): (
+            (_ENERGY_TYPE, 0, lambda b, j, tau: b.host.energy_raw_at(tau)),
+            (_LU, _VOLTAGE_L1.scaler,
+             lambda b, j, tau: _v.raw_at(b.host.index, _VOLTAGE_L1, tau)),
+        ),
+        BILLING.obis.to_bytes(): _BILLING_COLUMNS,
+        EVENT_LOG.obis.to_bytes(): ((_U, None, lambda b, j, tau: event_code(b.host.index, j)),),
+    },
+    "mono": {
+        LOAD_PROFILE_MONO.obis.to_bytes(): (
+            (_ENERGY_TYPE, 0, lambda b, j, tau: b.host.energy_raw_at(tau)),
+            _register_column("mono", "1-0:32.7.0"),
+        ),
+    },
+    "ct": {
+        LOAD_PROFILE_CT.obis.to_bytes(): (
+            (_ENERGY_TYPE, IMPORT.scaler, lambda b, j, tau: b.billing_raw(IMPORT, tau)),
+            _register_column("ct", "1-0:3.8.0"),
+            _register_column("ct", "1-0:32.7.0"),
+        ),
+        BILLING.obis.to_bytes(): _BILLING_COLUMNS,
+    },
+}
+_SPECS = {m: {s.obis.to_bytes(): s for s in specs} for m, specs in PROFILES_OF.items()}
 
 
 def _cell(typ: DataType, fn: RawFn, book: ProfileBook, j: int, tau: int) -> Typed:

@@ -13,6 +13,11 @@ daily billing      1-0:98.1.0     clock, active energy import 3/1-0:1.8.0/2 and 
 standard event log 0-0:99.98.0    clock, event code 1/0-0:96.11.0/2 (unsigned)
 =================  =============  ========================================================
 
+That is the "poly" meter model. A "mono" meter has a load profile only (clock, 3/1-0:1.8.0/2
+Wh scaler 0, 3/1-0:32.7.0/2 V scaler -1: its own registers); a "ct" meter the daily billing
+above and a load profile of clock, 3/1-0:1.8.0/2 and 3/1-0:3.8.0/2 (0.01 kWh / kvarh), and
+3/1-0:32.7.0/2 (V scaler -2). See meter_models.py.
+
 Capture instants, row ``j`` (seconds since EPOCH = 2020-01-01T00:00Z):
 
 * load profile: every quarter-hour, ``900 * j``; capacity 960 (10 days);
@@ -53,9 +58,12 @@ __all__ = [
     "EXPORT",
     "IMPORT",
     "LOAD_PROFILE",
+    "LOAD_PROFILE_CT",
+    "LOAD_PROFILE_MONO",
     "LOAD_PROFILE_OBIS",
     "MAX_DEMAND",
     "PROFILES",
+    "PROFILES_OF",
     "BillingRegister",
     "daily_last_at",
     "event_code",
@@ -109,6 +117,22 @@ EVENT_LOG = ProfileSpec(
     capacity=100,
 )
 PROFILES = (LOAD_PROFILE, BILLING, EVENT_LOG)
+LOAD_PROFILE_MONO = ProfileSpec(
+    obis=LOAD_PROFILE_OBIS,
+    capture_objects=(_CLOCK_COLUMN, CaptureObject(3, Obis.parse("1-0:1.8.0"), 2),
+                     CaptureObject(3, Obis.parse("1-0:32.7.0"), 2)),
+    capture_period=900,
+    capacity=960,
+)
+LOAD_PROFILE_CT = ProfileSpec(
+    obis=LOAD_PROFILE_OBIS,
+    capture_objects=(_CLOCK_COLUMN, CaptureObject(3, Obis.parse("1-0:1.8.0"), 2),
+                     CaptureObject(3, Obis.parse("1-0:3.8.0"), 2),
+                     CaptureObject(3, Obis.parse("1-0:32.7.0"), 2)),
+    capture_period=900,
+    capacity=960,
+)
+PROFILES_OF = {"poly": PROFILES, "mono": (LOAD_PROFILE_MONO,), "ct": (LOAD_PROFILE_CT, BILLING)}
 
 # -- daily billing -------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ __all__ = [
     "expected",
     "expected_value",
     "frequency",
+    "phase_energy_wh_at",
     "phase_power",
     "power_factor",
     "raw_at",
@@ -283,6 +284,16 @@ def raw_at(index: int, spec: RegisterSpec, tau: int) -> int:
 def energy_wh_at(index: int, tau: int) -> float:
     """Total active energy in Wh at ``tau`` seconds after EPOCH (the model's disconnector sums)."""
     return _energy_wh(_params(index), tau)
+
+
+def phase_energy_wh_at(index: int, phase: int, tau: int) -> float:
+    """Active energy of one phase in Wh at ``tau``: a third of the start reading plus the exact
+    integral of that phase's power (the three phases sum to :func:`energy_wh_at`)."""
+    p = _params(index)
+    base, da, dw, dph, ra, rw, rph = p.p[phase]
+    ws = base * tau + da / dw * (math.cos(dph) - math.cos(dw * tau + dph))
+    ws += ra / rw * (math.cos(rph) - math.cos(rw * tau + rph))
+    return p.e_start_wh / 3.0 + ws / 3600.0
 
 
 def energy_raw(index: int, tau: int) -> int:
