@@ -214,6 +214,7 @@ def test_open_registers_meters_starts_the_engine_and_close_stops_it(make, gatewa
 
 def test_registration_is_retried_while_thingsboard_is_away(make, gateway, monkeypatch) -> None:
     monkeypatch.setattr("tb_dlms.connector.dlms_connector._REGISTER_RETRY_S", 0.05)
+    monkeypatch.setattr("tb_dlms.connector.dlms_connector._CONNECT_GRACE_S", 0.0)
     gateway.connected = False
     _, engine = make()
     time.sleep(0.1)

@@ -52,7 +52,7 @@ def test_each_meter_is_released_right_after_its_device_is_registered_in_order() 
 def test_thingsboard_away_releases_everyone_and_retries_registration(caplog) -> None:
     r = Recorder()
     r.answers = {"a": [False, False, True]}
-    reg = r.registrar(["a", "b"], retry_s=0.02)
+    reg = r.registrar(["a", "b"], retry_s=0.02, connect_grace_s=0.0)
     with caplog.at_level(logging.WARNING, "test.registration"):
         reg.start()
         wait_for(lambda: reg.pending == 0)
@@ -61,14 +61,14 @@ def test_thingsboard_away_releases_everyone_and_retries_registration(caplog) -> 
     assert [e for e in r.events if e[0] == "registered"] == [("registered", "a"),
                                                               ("registered", "b")]
     warnings = [m for m in caplog.messages if "not connected" in m]
-    assert warnings == ["DLMS: ThingsBoard is not connected: polling all 2 meters not "
-                        "registered yet"]  # once, not at every retry
+    assert warnings == ["DLMS: ThingsBoard is not connected after 0 s: polling all 2 meters "
+                        "not registered yet"]  # once, not at every retry
 
 
 def test_a_gateway_error_is_logged_and_does_not_end_the_registration(caplog) -> None:
     r = Recorder()
     r.answers = {"a": [RuntimeError("boom")]}
-    reg = r.registrar(["a"], retry_s=0.02)
+    reg = r.registrar(["a"], retry_s=0.02, connect_grace_s=0.0)
     with caplog.at_level(logging.ERROR, "test.registration"):
         reg.start()
         wait_for(lambda: reg.pending == 0)
@@ -80,7 +80,7 @@ def test_a_gateway_error_is_logged_and_does_not_end_the_registration(caplog) -> 
 def test_stop_ends_a_registration_waiting_for_thingsboard() -> None:
     r = Recorder()
     r.answers = {"a": [False] * 1000}
-    reg = r.registrar(["a"], retry_s=30.0)
+    reg = r.registrar(["a"], retry_s=30.0, connect_grace_s=0.0)
     reg.start()
     wait_for(lambda: ("release_all", "") in r.events)
     t0 = time.monotonic()
@@ -110,3 +110,16 @@ def test_progress_is_logged_while_a_long_registration_runs(caplog) -> None:
         reg.stop()
     assert "DLMS: 1 of 5 devices registered with the gateway" in caplog.text
     assert "DLMS: 5 devices registered in" in caplog.text
+
+
+def test_a_gateway_still_connecting_at_start_is_waited_for_not_flooded() -> None:
+    # The gateway opens connectors before its MQTT client connects: "not connected" for the
+    # first seconds is the normal start, not a reason to poll 10,000 unknown devices at once.
+    r = Recorder()
+    r.answers = {"a": [False] * 5}
+    reg = r.registrar(["a", "b"], retry_s=30.0, connect_grace_s=10.0)
+    reg.start()
+    wait_for(lambda: reg.pending == 0)
+    reg.stop()
+    assert ("release_all", "") not in r.events
+    assert [e for e in r.events if e[0] == "release"] == [("release", "a"), ("release", "b")]

@@ -8,8 +8,10 @@ behind it. So the engine holds every meter and this thread releases each one as 
 device is registered, in dlms.json order: the polling grows exactly as fast as the gateway
 takes new devices, and on a restart (devices known) everything starts at once.
 
-When ThingsBoard is not connected the gateway registers nothing; the meters are released all at
-once (readings wait in the gateway's storage, as they always did) and registration is retried.
+The gateway opens its connectors before its MQTT client has connected, so ThingsBoard "not
+connected" at first is the normal start: registration waits for it up to ``connect_grace_s``.
+Past that ThingsBoard is really away: every meter is released at once (readings wait in the
+gateway's storage, as they always did) and registration is retried.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["DeviceRegistrar"]
+
+_GRACE_POLL_S = 0.2
 
 
 class DeviceRegistrar:
@@ -38,12 +42,14 @@ class DeviceRegistrar:
         label: str,
         retry_s: float = 10.0,
         progress_every_s: float = 10.0,
+        connect_grace_s: float = 30.0,
     ) -> None:
         self._pending = deque(names)
         self._register, self._release, self._release_all = register, release, release_all
         self._on_registered = on_registered
         self._log, self._label = log, label
         self._retry_s, self._progress_every_s = retry_s, progress_every_s
+        self._connect_grace_s = connect_grace_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._released_all = False
@@ -85,7 +91,11 @@ class DeviceRegistrar:
                 self._log.exception("%s: registering device %s failed", self._label, name)
                 ok = False
             if ok is False:
-                self.release_all("ThingsBoard is not connected")
+                if time.monotonic() - started < self._connect_grace_s:
+                    self._stop.wait(_GRACE_POLL_S)  # the gateway is still connecting
+                    continue
+                self.release_all(f"ThingsBoard is not connected after "
+                                 f"{self._connect_grace_s:g} s")
                 self._stop.wait(self._retry_s)
                 continue
             self._pending.popleft()
