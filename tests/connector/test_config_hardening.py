@@ -207,8 +207,14 @@ class _Engine:
         engine.build(0.0)
         self.specs = specs
 
-    def start(self) -> None:
+    def start(self, hold: bool = False) -> None:
         pass
+
+    def release(self, name: str) -> bool:
+        return True
+
+    def release_all(self) -> int:
+        return 0
 
     def stop(self, timeout_s: float = 0.0) -> None:
         pass

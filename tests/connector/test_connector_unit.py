@@ -8,6 +8,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -111,9 +112,19 @@ class FakeEngine:
         self.sink = FlushingSink(sink)
         self.session = FakeSession()
         self.started = self.stopped = False
+        self.hold = False
+        self.released: list[str] = []
 
-    def start(self) -> None:
-        self.started = True
+    def start(self, hold: bool = False) -> None:
+        self.started, self.hold = True, hold
+
+    def release(self, name: str) -> bool:
+        self.released.append(name)
+        return True
+
+    def release_all(self) -> int:
+        self.released.append("*")
+        return 0
 
     def stop(self, timeout_s: float = 5.0) -> bool:
         self.stopped = True
@@ -204,11 +215,22 @@ def test_open_registers_meters_starts_the_engine_and_close_stops_it(make, gatewa
 def test_registration_is_retried_while_thingsboard_is_away(make, gateway, monkeypatch) -> None:
     monkeypatch.setattr("tb_dlms.connector.dlms_connector._REGISTER_RETRY_S", 0.05)
     gateway.connected = False
-    make()
+    _, engine = make()
     time.sleep(0.1)
     assert gateway.devices == []
+    assert engine.released[0] == "*"  # polled anyway: the gateway keeps the readings
     gateway.connected = True
     wait_for(lambda: len(gateway.devices) == 2)
+
+
+def test_each_meter_is_polled_once_its_device_is_registered_in_config_order(make, gateway):
+    # 10,000 new devices: the gateway takes them one by one (slowly); a meter polled before
+    # its device is known would make the gateway register it on its data path instead.
+    _, engine = make()
+    wait_for(lambda: len(engine.released) == 2)
+    assert engine.hold
+    names = [s.name for s in engine.specs]
+    assert engine.released == names == [d[0] for d in gateway.devices]
 
 
 def test_readings_go_to_storage_with_the_read_time(make, gateway, monkeypatch) -> None:
@@ -360,3 +382,17 @@ def test_a_failing_engine_start_is_logged_not_raised(gateway, caplog) -> None:
         c.open()
     assert "cannot start" in caplog.text and not c.is_connected()
     c.close()
+
+
+def test_a_gateway_that_hangs_in_registration_does_not_hold_the_polling(make, gateway,
+                                                                        monkeypatch) -> None:
+    monkeypatch.setattr("tb_dlms.connector.dlms_connector._REGISTER_STALL_S", 0.3)
+    hung = threading.Event()
+    monkeypatch.setattr(gateway, "add_device", lambda *a, **k: hung.wait(10.0))
+    try:
+        _, engine = make()
+        time.sleep(0.1)
+        assert engine.released == []  # held while registration may still come
+        wait_for(lambda: engine.released == ["*"], timeout=5.0)
+    finally:
+        hung.set()

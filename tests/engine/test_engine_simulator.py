@@ -287,3 +287,40 @@ def test_window_with_partial_acknowledgement_through_the_engine(sim_factory, win
     assert check_truth(sink, "w", sim.model(0)) >= 5 * len(POINTS)
     health = engine.health()["w"]
     assert health["failed_reads"] == 0 and health["reconnects"] == 0
+
+
+def test_held_meters_wait_for_release_then_poll_on_their_phase(sim_factory):
+    # A fleet's first start: each meter starts when the gateway has registered its device, so
+    # the gateway never gets data for thousands of devices it does not know yet.
+    server = sim_factory(3)
+    specs = [spec(f"m{i}", TcpSpec("127.0.0.1", port)) for i, port in enumerate(server.ports)]
+    sink = RecordingSink()
+    engine = PollingEngine(specs, sink)
+    engine.start(hold=True)
+    try:
+        time.sleep(0.5)  # five periods
+        assert server.connections == 0 and not sink.readings
+        assert engine.held == 3
+        assert engine.states()["m1"]["detail"] == "not started"
+        assert engine.release("m1") and not engine.release("m1")
+        assert engine.held == 2
+        time.sleep(0.5)
+        assert {n for n, _, _ in sink.readings} == {"m1"}
+        # An RPC to a meter not started yet starts it.
+        assert engine.submit("m2", lambda session: "done", 2.0).result(timeout=3.0) == "done"
+        assert engine.release_all() == 1 and engine.held == 0
+        time.sleep(0.5)
+        assert {n for n, _, _ in sink.readings} == {"m0", "m1", "m2"}
+    finally:
+        assert engine.stop(timeout_s=3.0)
+    for i in range(3):
+        check_truth(sink, f"m{i}", server.model(i))
+
+
+def test_a_held_engine_stops_cleanly_with_nothing_started(sim_factory):
+    server = sim_factory(2)
+    specs = [spec(f"m{i}", TcpSpec("127.0.0.1", port)) for i, port in enumerate(server.ports)]
+    engine = PollingEngine(specs, RecordingSink())
+    engine.start(hold=True)
+    assert engine.stop(timeout_s=1.0)
+    assert not engine.release("m0") and server.connections == 0

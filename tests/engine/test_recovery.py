@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from tb_dlms.engine.recovery import (
     BreakerState,
     CircuitBreaker,
     ConnectGate,
+    JitterSource,
     ReconnectPolicy,
     Watchdog,
 )
@@ -40,6 +42,24 @@ def test_backoff_jitter_comes_from_the_injected_rng():
     assert seq_a == [b.next_delay() for _ in range(10)]  # reproducible
     assert len(set(seq_a[-3:])) == 3  # and actually jittered at the cap (300 s)
     assert all(240.0 <= d <= 360.0 for d in seq_a[-2:])
+
+
+def test_jitter_source_is_uniform_reproducible_and_small():
+    # Each meter has one (10,000 meters): it must spread retries like random.Random does, from a
+    # seed, in a few dozen bytes instead of random.Random's 2.5 KB of state.
+    draws = [JitterSource(7).random() for _ in range(3)]
+    assert draws[0] == draws[1] == draws[2]  # same seed, same stream
+    source = JitterSource(7)
+    values = [source.random() for _ in range(20_000)]
+    assert all(0.0 <= v < 1.0 for v in values)
+    assert len(set(values)) == len(values)
+    buckets = [0] * 10
+    for v in values:
+        buckets[int(v * 10)] += 1
+    assert all(1_800 < b < 2_200 for b in buckets), buckets
+    assert abs(sum(values) / len(values) - 0.5) < 0.01
+    assert JitterSource(8).random() != values[0]
+    assert sys.getsizeof(source) < 100 < sys.getsizeof(random.Random(7))
 
 
 def test_backoff_never_overflows_when_a_meter_stays_down():

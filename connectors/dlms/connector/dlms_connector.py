@@ -39,6 +39,7 @@ from .model import ConnectorConfig, MeterConfig
 from .profile_positions import PositionStore
 from .profile_scheduler import ProfileScheduler
 from .publisher import Publisher
+from .registration import DeviceRegistrar
 from .rpc import RpcDispatcher, connector_rpc, normalize_params
 from .shards import select
 from .state_files import state_folder
@@ -46,7 +47,9 @@ from .values import coerce_value
 
 __all__ = ["DlmsConnector"]
 
-_REGISTER_RETRY_S = 10.0
+_REGISTER_RETRY_S = 10.0  # while ThingsBoard is not connected
+# A gateway that registers no device for this long (a hung publish) does not hold the polling.
+_REGISTER_STALL_S = 60.0
 
 
 def _make_logger(gateway: Any, name: str, level: str, remote: bool,
@@ -113,7 +116,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._converter: UplinkConverter | None = None
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
-        self._unregistered: set[str] = set()
+        self._registrar: DeviceRegistrar | None = None
         self._next_clock: dict[str, float] = {}
         self._clock_busy: set[str] = set()
         self._stats_lock = threading.Lock()
@@ -157,12 +160,16 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._dispatcher = RpcDispatcher(
             self._engine, self._meters, on_clock=self._on_clock,
             status=lambda name: self._status[name].snapshot() if name in self._status else {})
-        self._unregistered = set(self._meters)
+        self._registrar = DeviceRegistrar(
+            [m.name for m in cfg.meters], self._add_device, self._engine.release,
+            self._engine.release_all, self._registered, self._log, self.name,
+            retry_s=_REGISTER_RETRY_S)
         self._next_clock = dict.fromkeys(self._meters, 0.0)
         after = cfg.gc_freeze_after_s
         self._gc_freeze_at = time.monotonic() + after if after and cfg.meters else None
         if cfg.meters:
-            self._engine.start()
+            self._engine.start(hold=True)  # each meter starts once its device is registered
+            self._registrar.start()
         self._profiles = ProfileScheduler(
             self._engine, [m for m in cfg.meters if m.profiles], PositionStore(folder),
             self._deliver_rows, self._is_associated,
@@ -203,6 +210,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             return
         self._connected = False
         self._stop.set()
+        if self._registrar is not None:
+            self._registrar.stop()
         if self._profiles is not None:
             self._profiles.stop()
         try:
@@ -373,13 +382,14 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
 
     # -- housekeeping thread ----------------------------------------------------------------------
     def _housekeeping(self) -> None:
-        next_register = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             try:
-                if self._unregistered and now >= next_register:
-                    self._register_devices()
-                    next_register = now + _REGISTER_RETRY_S
+                registrar = self._registrar
+                if registrar is not None and registrar.pending and \
+                        now - registrar.progress_at > _REGISTER_STALL_S:
+                    registrar.release_all(f"the gateway registered no device for "
+                                          f"{_REGISTER_STALL_S:.0f} s")
                 self._clock_checks(now)
                 if self._gc_freeze_at is not None and now >= self._gc_freeze_at:
                     self._gc_freeze_at = None
@@ -388,16 +398,15 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
                 self._log.exception("%s: housekeeping failed", self.name)
             self._stop.wait(1.0)
 
-    def _register_devices(self) -> None:
+    def _add_device(self, name: str) -> Any:
+        return self._gateway.add_device(name, {"connector": self},
+                                        device_type=self._meters[name].spec.device_type)
+
+    def _registered(self, name: str) -> None:
         converter = self._converter
-        for name in sorted(self._unregistered):
-            meter = self._meters[name]
-            if self._gateway.add_device(name, {"connector": self},
-                                        device_type=meter.spec.device_type) is False:
-                return  # ThingsBoard not connected yet: retry later
-            self._unregistered.discard(name)
-            if converter is not None:  # the alarm keys exist from the start, all clear
-                self._send(converter.status(meter, telemetry=self._status[name].snapshot()))
+        if converter is not None:  # the alarm keys exist from the start, all clear
+            self._send(converter.status(self._meters[name],
+                                        telemetry=self._status[name].snapshot()))
 
     def _clock_checks(self, now: float) -> None:
         dispatcher = self._dispatcher

@@ -40,6 +40,7 @@ from .loop_channel import LoopChannel
 from .loop_driver import LoopMeterDriver
 from .loop_socket import LoopLine
 from .poll_state import MeterPollState
+from .recovery import JitterSource
 from .schedule import stagger
 from .spec import MeterSpec, TcpSpec, TransportSpec
 from .worker import ChannelWorker, SessionFactory, SessionLike
@@ -138,6 +139,8 @@ class PollingEngine:
         )
         self._lock = threading.Lock()
         self._running = False
+        self._held: set[int] = set()  # id() of channels built but not started yet
+        self._built_at = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
     def build(self, start: float | None = None) -> list[ChannelDriver]:
@@ -145,7 +148,7 @@ class PollingEngine:
         groups: dict[str, list[MeterSpec]] = {}
         for spec in self.specs:
             groups.setdefault(spec.transport.channel_key, []).append(spec)
-        now = self._clock() if start is None else start
+        now = self._built_at = self._clock() if start is None else start
         count = len(self.specs)
         index = 0
         channels: list[ChannelDriver] = []
@@ -159,7 +162,7 @@ class PollingEngine:
                 # Spread the first polls (and connects) of all meters evenly over the period.
                 phase = stagger(index, count, spec.poll_period_s)
                 index += 1
-                rng = random.Random(self._rng.random())
+                rng = JitterSource(self._rng.getrandbits(64))
                 meters.append(MeterPollState(spec, now, phase, wall_clock=self._wall_clock, rng=rng))
             if loop is not None and isinstance(specs[0].transport, TcpSpec):
                 # One connection for every meter behind this host:port, polled in turn.
@@ -202,31 +205,65 @@ class PollingEngine:
             settings = dataclasses.replace(settings, name=spec.name)
         return SessionMachine(settings, name=spec.name, wall_clock=self._wall_clock, log=self._log)
 
-    def start(self) -> None:
+    def start(self, hold: bool = False) -> None:
+        """Start polling; with ``hold`` every channel waits for ``release`` (a fleet's devices
+        registered one by one: each meter starts when the gateway knows it, not all at once)."""
         with self._lock:
             if self._running:
                 raise EngineError("the polling engine is already running")
             channels = self.build()
             if self._loop is not None:
                 self._loop.start()
-            previous = threading.stack_size()
-            try:
-                threading.stack_size(self._stack_size)
-                for channel in channels:
-                    channel.start()
-            finally:
-                threading.stack_size(previous)
+            if hold:
+                self._held = {id(ch) for ch in channels}
+            else:
+                self._start_channels(channels)
             self._running = True
         self._log.info(
-            "polling %d meters on %d channels (%d TCP meters on the selector loop)",
+            "polling %d meters on %d channels (%d TCP meters on the selector loop)%s",
             len(self.specs), len(channels), self._loop_meter_count,
+            ", each started when released" if hold else "",
         )
+
+    def _start_channels(self, channels: Sequence[ChannelDriver]) -> None:
+        previous = threading.stack_size()
+        try:
+            threading.stack_size(self._stack_size)
+            for channel in channels:
+                channel.start()
+        finally:
+            threading.stack_size(previous)
+
+    def release(self, meter_name: str) -> bool:
+        """Start a held meter's channel (and its line-mates'), its schedule moved to now with
+        its phase kept. False when it was not held (started already, or unknown)."""
+        with self._lock:
+            channel = self._by_meter.get(meter_name)
+            if not self._running or channel is None or id(channel) not in self._held:
+                return False
+            self._held.discard(id(channel))
+            delta = max(0.0, self._clock() - self._built_at)
+            for m in channel.meters.values():
+                m.postpone(delta)
+            self._start_channels([channel])
+            return True
+
+    def release_all(self) -> int:
+        """Start every held channel; returns how many meters that started."""
+        return sum(self.release(name) for name in list(self._by_meter))
+
+    @property
+    def held(self) -> int:
+        """Meters not started yet."""
+        with self._lock:
+            return sum(len(ch.meters) for ch in self._channels if id(ch) in self._held)
 
     def stop(self, timeout_s: float = 5.0) -> bool:
         """Stop every channel; each closes its sessions. True when no thread is left behind."""
         with self._lock:
             channels, self._running = self._channels, False
             loop, self._loop = self._loop, None
+            self._held = set()
         if not channels and loop is None:
             return True
         for channel in channels:
@@ -278,11 +315,15 @@ class PollingEngine:
             future: Future[T] = Future()
             future.set_exception(EngineStopped("the polling engine is not running"))
             return future
-        return self._channel(meter_name).submit(meter_name, fn, timeout_s)
+        channel = self._channel(meter_name)
+        self.release(meter_name)  # asked for before its turn: start it now
+        return channel.submit(meter_name, fn, timeout_s)
 
     def reconnect(self, meter_name: str) -> None:
         """Close the meter's session and associate again (backoff forgotten, spacing kept)."""
-        self._channel(meter_name).reconnect(meter_name)
+        channel = self._channel(meter_name)
+        if not self.release(meter_name):  # a held meter just starts
+            channel.reconnect(meter_name)
 
     # -- observation ------------------------------------------------------------------------------
     def states(self) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,6 @@ other threads write, both safe: a deque append and a bool store).
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,14 @@ from typing import Any
 from ..protocol.errors import RequestNotStarted, TransportError
 from ..session.reading import Ref
 from .health import MeterHealth
-from .recovery import Backoff, CircuitBreaker, ConnectGate, ReconnectPolicy, Watchdog
+from .recovery import (
+    Backoff,
+    CircuitBreaker,
+    ConnectGate,
+    RandomSource,
+    ReconnectPolicy,
+    Watchdog,
+)
 from .schedule import PollSchedule
 from .spec import MeterSpec
 
@@ -58,7 +64,7 @@ class MeterPollState:
         phase_s: float,
         *,
         wall_clock: Callable[[], float] | None = None,
-        rng: random.Random | None = None,
+        rng: RandomSource | None = None,
     ) -> None:
         r = spec.recovery
         self.spec = spec
@@ -94,6 +100,15 @@ class MeterPollState:
         self.jobs: deque[Any] = deque()  # (fn, future, deadline, timeout_s)
         self.reconnect_requested = False
         self.detail = "not started"
+
+    def postpone(self, delta: float) -> None:
+        """Start ``delta`` s later than built (a meter held until its device is registered):
+        the first poll keeps its phase, the watchdog and the health period count from then."""
+        self.schedule.origin += delta
+        if self.watchdog.last_fed is not None:
+            self.watchdog.feed(self.watchdog.last_fed + delta)
+        self.next_health += delta
+        self.retry_at += delta
 
     def state_dict(self) -> dict[str, Any]:
         """What ``PollingEngine.states()`` shows for this meter (read from another thread)."""

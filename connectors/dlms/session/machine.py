@@ -49,7 +49,7 @@ from .channel import make_channel
 from .connect_ops import ConnectOpsMixin
 from .express import ExpressOp, ExpressRead
 from .machine_ops import Op, SessionState
-from .read_plan import DescriptorCache, ReadPlan
+from .read_plan import DESCRIPTORS, ReadPlan
 from .reading import Reading, Ref, ScalerCache
 from .settings import SessionSettings
 from .trace import FrameTrace
@@ -121,7 +121,7 @@ class SessionMachine(ConnectOpsMixin):
         self._op: Op | ExpressOp | None = None  # ExpressOp: a cycle on the express path
         self._value: Any = None
         self._error: BaseException | None = None
-        self._descriptors = DescriptorCache()
+        self._descriptors = DESCRIPTORS
         self._last_plan: tuple[Any, Any, ReadPlan] | None = None
         self._last_apdu = b""  # the latest APDU received (express/compile_express learns it)
 

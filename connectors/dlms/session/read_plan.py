@@ -19,7 +19,7 @@ from .batching import ItemSize, plan_batches
 from .express import ExpressRead
 from .reading import Reading, Ref, ScalerCache, render_value
 
-__all__ = ["SCALER", "VALUE", "DescriptorCache", "ReadPlan", "store_scaler"]
+__all__ = ["DESCRIPTORS", "SCALER", "VALUE", "DescriptorCache", "ReadPlan", "store_scaler"]
 
 SCALER, VALUE = 0, 1
 _VALUE_SIZE = ItemSize()  # choice + a double-long-unsigned
@@ -50,6 +50,12 @@ class DescriptorCache:
             desc = self._map[key] = AttributeDescriptor(class_id, obis, attribute)
         return desc
 
+
+
+# One cache for every session of the process: descriptors are immutable and most meters of a
+# fleet read the same objects (10,000 meters: ~2.4 KB each saved). Two threads racing on a miss
+# build two equal descriptors, which is harmless.
+DESCRIPTORS = DescriptorCache()
 
 class ReadPlan:
     """The requests of one read cycle and how to post-process their results."""

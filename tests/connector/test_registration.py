@@ -1,0 +1,112 @@
+"""DeviceRegistrar: devices registered one by one in order, each meter released after its own."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from tb_dlms.connector.registration import DeviceRegistrar
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.answers: dict[str, list[Any]] = {}
+
+    def register(self, name: str) -> Any:
+        self.events.append(("register", name))
+        answers = self.answers.get(name)
+        answer = answers.pop(0) if answers else True
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def registrar(self, names: list[str], **kw: Any) -> DeviceRegistrar:
+        return DeviceRegistrar(
+            names, self.register, lambda n: self.events.append(("release", n)),
+            lambda: self.events.append(("release_all", "")),
+            lambda n: self.events.append(("registered", n)),
+            logging.getLogger("test.registration"), "DLMS", **kw)
+
+
+def test_each_meter_is_released_right_after_its_device_is_registered_in_order() -> None:
+    r = Recorder()
+    reg = r.registrar(["b", "a", "c"])
+    reg.start()
+    wait_for(lambda: reg.pending == 0)
+    reg.stop()
+    assert r.events == [(e, n) for n in ("b", "a", "c") for e in ("register", "release",
+                                                                    "registered")]
+    assert reg.registered == 3
+
+
+def test_thingsboard_away_releases_everyone_and_retries_registration(caplog) -> None:
+    r = Recorder()
+    r.answers = {"a": [False, False, True]}
+    reg = r.registrar(["a", "b"], retry_s=0.02)
+    with caplog.at_level(logging.WARNING, "test.registration"):
+        reg.start()
+        wait_for(lambda: reg.pending == 0)
+        reg.stop()
+    assert r.events[:2] == [("register", "a"), ("release_all", "")]
+    assert [e for e in r.events if e[0] == "registered"] == [("registered", "a"),
+                                                              ("registered", "b")]
+    warnings = [m for m in caplog.messages if "not connected" in m]
+    assert warnings == ["DLMS: ThingsBoard is not connected: polling all 2 meters not "
+                        "registered yet"]  # once, not at every retry
+
+
+def test_a_gateway_error_is_logged_and_does_not_end_the_registration(caplog) -> None:
+    r = Recorder()
+    r.answers = {"a": [RuntimeError("boom")]}
+    reg = r.registrar(["a"], retry_s=0.02)
+    with caplog.at_level(logging.ERROR, "test.registration"):
+        reg.start()
+        wait_for(lambda: reg.pending == 0)
+        reg.stop()
+    assert ("registered", "a") in r.events and ("release_all", "") in r.events
+    assert any("registering device a failed" in m for m in caplog.messages)
+
+
+def test_stop_ends_a_registration_waiting_for_thingsboard() -> None:
+    r = Recorder()
+    r.answers = {"a": [False] * 1000}
+    reg = r.registrar(["a"], retry_s=30.0)
+    reg.start()
+    wait_for(lambda: ("release_all", "") in r.events)
+    t0 = time.monotonic()
+    reg.stop(timeout=2.0)
+    assert time.monotonic() - t0 < 1.0
+    assert reg.pending == 1
+
+
+def test_progress_is_logged_while_a_long_registration_runs(caplog) -> None:
+    gate = threading.Event()
+    r = Recorder()
+    names = [f"m{i}" for i in range(5)]
+
+    def slow(name: str) -> Any:
+        if name == "m3":
+            gate.wait(2.0)
+        return r.register(name)
+
+    reg = DeviceRegistrar(names, slow, lambda n: None, lambda: None, lambda n: None,
+                          logging.getLogger("test.registration"), "DLMS", progress_every_s=0.0)
+    with caplog.at_level(logging.INFO, "test.registration"):
+        reg.start()
+        wait_for(lambda: reg.registered == 3)
+        assert reg.pending == 2
+        gate.set()
+        wait_for(lambda: reg.pending == 0)
+        reg.stop()
+    assert "DLMS: 1 of 5 devices registered with the gateway" in caplog.text
+    assert "DLMS: 5 devices registered in" in caplog.text
