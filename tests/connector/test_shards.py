@@ -130,8 +130,14 @@ class _Engine:
     def __init__(self, specs: list[Any], sink: Any) -> None:
         self.specs = specs
 
-    def start(self) -> None:
+    def start(self, hold: bool = False) -> None:
         pass
+
+    def release(self, name: str) -> bool:
+        return True
+
+    def release_all(self) -> int:
+        return 0
 
     def stop(self, timeout_s: float = 0.0) -> None:
         pass
