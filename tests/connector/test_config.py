@@ -245,10 +245,11 @@ def test_duplicate_device_names_are_refused() -> None:
 def test_meters_on_one_serial_port_must_agree_on_the_line_settings() -> None:
     data = example()
     data["meters"][2]["enabled"] = data["meters"][3]["enabled"] = True
-    data["meters"][3]["connection"]["baudrate"] = 19200
+    data["meters"][3]["connection"] = {"baudrate": 19200}  # over the template's connection
     cfg = load_config(data, ENV)
-    assert cfg.errors == (("meter 'Bus-Meter-18': connection.baudrate: 19200 differs from 9600 of "
-                          "meter 'Bus-Meter-17' on the same port /dev/ttyUSB0"),)
+    assert cfg.errors == (("meter 'Bus-Meter-18' (template 'bus-meter'): connection.baudrate: "
+                           "19200 differs from 9600 of meter 'Bus-Meter-17' on the same port "
+                           "/dev/ttyUSB0"),)
     assert [m.name for m in cfg.meters][-1] == "Bus-Meter-17"
 
 
@@ -264,7 +265,7 @@ def test_serial_settings_are_checked() -> None:
     data = example()
     bus = data["meters"][2]
     bus["enabled"] = True
-    bus["connection"].update(baudrate=12345, parity="X", stopbits=3)
+    bus["connection"] = {"baudrate": 12345, "parity": "X", "stopbits": 3}
     cfg = load_config(data, ENV)
     assert sorted(e.split(": ")[1] for e in cfg.errors) == [
         "connection.baudrate", "connection.parity", "connection.stopbits"]

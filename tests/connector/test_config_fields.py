@@ -89,8 +89,8 @@ def _where(section: str) -> tuple[tuple[Field, ...], Any]:
         doc["meters"][1]["timeseries"][0][key] = value
 
     def serial(doc: dict[str, Any], key: str, value: Any) -> None:
-        doc["meters"][2]["enabled"] = True
-        doc["meters"][2]["connection"][key] = value
+        doc["meters"][2]["enabled"] = True  # its connection merges over its template's
+        doc["meters"][2].setdefault("connection", {})[key] = value
 
     def top(doc: dict[str, Any], key: str, value: Any) -> None:
         doc[key] = value

@@ -39,8 +39,8 @@ def test_first_start_with_the_example_config_and_no_password_variable(
     port = _closed_port()
     lan = []
     for meter in example["meters"]:
-        connection = meter["connection"]
-        if connection["type"] == "tcp":
+        connection = meter.get("connection", {})  # the bus meters' is in their template
+        if connection.get("type") == "tcp":
             lan.append(connection["host"])
             connection.update(host="127.0.0.1", port=port)
     assert lan == ["192.168.1.50", "192.168.1.51"]  # the example is what this test thinks

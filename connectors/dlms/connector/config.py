@@ -26,6 +26,8 @@ from .config_fields import LOG_LEVELS, TOP_FIELDS, by_key, keys, secret_keys
 from .field_readers import MAX_DEPTH, Report, Section, depth_over, num, show
 from .meter_entry import METER_KEYS, parse_meter, parse_report_strategy
 from .model import ConnectorConfig, MeterConfig
+from .shards import parse_shard, shard_keys
+from .templates import Templates, parse_templates, unused_warnings
 
 __all__ = ["LOG_LEVELS", "MASK", "METER_KEYS", "TOP_KEYS", "is_secret_key", "load_config",
            "load_config_file", "masked"]
@@ -133,6 +135,45 @@ def _address_clash(meter: MeterConfig, seen: dict[tuple[Any, ...], str]) -> str 
             f"{s.server_logical}/{s.server_physical} on {meter.spec.transport.channel_key}")
 
 
+def _resolve(raw: Any, index: int, templates: Templates) -> tuple[Any, Report]:
+    """(the meter entry merged over its template, its report labelled with both names)."""
+    tpl = raw.get("template") if isinstance(raw, dict) else None
+    label = _label(raw, index)
+    if isinstance(raw, dict) and "template" in raw and isinstance(tpl, str):
+        label += f" (template {show(tpl)})"
+    report = Report(label)
+    if not isinstance(raw, dict):
+        report.error("", f"meters[{index}] must be an object")
+        return raw, report
+    if "template" not in raw:
+        return raw, report
+    if isinstance(tpl, str) and tpl in templates.valid:
+        return templates.merged(tpl, raw), report
+    if isinstance(tpl, str):
+        templates.used.add(tpl)  # its own errors are reported; "unused" would only confuse
+    if raw.get("enabled", True) is not False:
+        report.error("template", templates.unknown(tpl))
+    return raw, report
+
+
+def _own_warnings(report: Report, raw: Any, templates: Templates) -> list[str]:
+    """The meter's warnings; those about fields its template gave are said once for the
+    template ("template 'x': timeseries[0].bogus: unknown key ignored"), not for each meter."""
+    tpl = raw.get("template") if isinstance(raw, dict) else None
+    if not isinstance(tpl, str) or tpl not in templates.valid:
+        return report.warnings
+    out = []
+    for line, path in zip(report.warnings, report.warning_paths):
+        if not templates.owns(path, raw):
+            out.append(line)
+            continue
+        once = f"dlms.json: template {show(tpl)}: {line[len(report.label) + 2:]}"
+        if once not in templates.warned:
+            templates.warned.add(once)
+            out.append(once)
+    return out
+
+
 def load_config(data: Any, environ: Mapping[str, str] | None = None) -> ConnectorConfig:
     """Validate a parsed dlms.json. Never raises for bad meters: see ``errors``/``skipped``.
 
@@ -153,7 +194,11 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     state_folder = root.read(_TOP["stateFolder"])
     rows_per_s, reads_in_flight = (root.read(_TOP[k]) for k in
                                    ("profileRowsPerSecond", "profileReadsInFlight"))
-    errors, warnings, skipped, disabled = list(top.errors), list(top.warnings), [], []
+    templates = parse_templates(root, METER_KEYS)
+    shard, shard_errors = parse_shard(data, env)
+    errors, warnings = [*top.errors, *shard_errors], list(top.warnings)
+    skipped: list[str] = []
+    disabled: list[str] = []
     raw_meters = data.get("meters")
     if not isinstance(raw_meters, list):
         what = "is required" if raw_meters is None else "must be a list of meters"
@@ -165,17 +210,18 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     names: dict[str, int] = {}
     lines: dict[str, tuple[str, Any]] = {}
     addresses: dict[tuple[Any, ...], str] = {}
-    for i, item in enumerate(raw_meters):
-        report = Report(_label(item, i))
-        if not isinstance(item, dict):
-            report.error("", f"meters[{i}] must be an object")
-        elif item.get("enabled", True) is False:
+    enabled: list[tuple[str, Any]] = []  # (name, merged entry): the shard keys
+    for i, raw in enumerate(raw_meters):
+        item, report = _resolve(raw, i, templates)
+        if isinstance(item, dict) and item.get("enabled", True) is False:
             disabled.append(_name(item) or f"meters[{i}]")
             continue
-        elif depth_over(item):  # checked without recursion before anything walks into it
+        if isinstance(item, dict) and depth_over(item):  # checked before anything walks it
             report.error("", f"nested more than {MAX_DEPTH} levels deep: not a meter entry")
         meter = parse_meter(Section(item, report), env) if not report.errors else None
         name = _name(item)
+        if isinstance(name, str):
+            enabled.append((name, item))
         if meter is not None and name in names:
             report.error("deviceName", f"{show(name)} is already used by meters[{names[name]}]")
             meter = None
@@ -188,20 +234,24 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         if isinstance(name, str) and name not in names:
             names[name] = i
         errors.extend(report.errors)
-        warnings.extend(report.warnings)
+        warnings.extend(_own_warnings(report, raw, templates))
         if meter is None:
             count = len(report.errors)
             skipped.append(f"{report.label} skipped ({count} error{'s' * (count != 1)}): "
                            + "; ".join(e[len(report.label) + 2:] for e in report.errors))
             continue
         meters.append(meter)
+    unused = Report("dlms.json")
+    unused_warnings(templates, unused)
+    warnings.extend(unused.warnings)
     return ConnectorConfig(
         meters=tuple(meters), errors=tuple(errors), warnings=tuple(warnings),
         skipped=tuple(skipped), disabled=tuple(disabled), log_level=level,
         enable_remote_logging=remote, report_strategy=strategy,
         gc_freeze_after_s=gc_freeze_ms / 1000.0, converter=converter,
         state_folder=state_folder or "", profile_rows_per_second=rows_per_s,
-        profile_reads_in_flight=reads_in_flight,
+        profile_reads_in_flight=reads_in_flight, shard=shard,
+        shard_error="; ".join(shard_errors), shard_keys=shard_keys(enabled),
     )
 
 

@@ -111,6 +111,8 @@ def schema() -> dict[str, Any]:
             ]),
             "tcp": _object(TABLES["tcp"]),
             "serial": _object(TABLES["serial"]),
+            "template": _loose(required=[], drop=("deviceName", "template")),
+            "templatedMeter": _loose(required=["deviceName", "template"], drop=()),
             "meter": _object(TABLES["meter"], allOf=[
                 *(_at_most_one_source(key) for key in SECRET_SOURCES),
                 _when_authentication(["lls", *HASH_MECHANISMS], _one_source("password")),
@@ -126,6 +128,34 @@ def schema() -> dict[str, Any]:
             ]),
         },
     }
+
+
+def _loose(required: list[str], drop: tuple[str, ...]) -> dict[str, Any]:
+    """A template, or a meter that names one: any subset of the meter's fields (the rules
+    between fields apply to the merged meter, which only the loader sees); ``connection`` may
+    be partial (the template gives type and port, the meter its host)."""
+    out = _object(tuple(f for f in TABLES["meter"] if f.key not in drop))
+    out.pop("required", None)
+    if required:
+        out["required"] = required
+    props = dict(out["properties"])
+    props["connection"] = _partial_connection()
+    out["properties"] = props
+    return out
+
+
+def _partial_connection() -> dict[str, Any]:
+    """Any keys of a TCP or serial connection, each checked as there (``port`` is a number for
+    TCP, a name for serial); merged key by key with the template's."""
+    tcp, serial = (_object(TABLES[k])["properties"] for k in ("tcp", "serial"))
+    props = {**serial, **tcp, "type": {"enum": ["tcp", "serial"]},
+             "port": {"anyOf": [tcp["port"], serial["port"]]}}
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "description": "merged key by key over the template's connection"}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/$defs/{name}"}
 
 
 def _sources(key: str) -> list[str]:

@@ -148,8 +148,20 @@ TOP_FIELDS: tuple[Field, ...] = (
           "class name of the uplink converter; a custom one (a subclass of "
           "`DlmsUplinkConverter`, say) is found in the gateway's `extensions/dlms/` folder the way "
           "the gateway finds every converter", default=_TOP["converter"]),
+    Field("templates", "object", "named sets of meter fields that many meters share; a meter "
+          "names one with `template` ([Templates](#templates))", manual=True, doc_default="none",
+          schema={"type": "object", "additionalProperties": _ref("template")}),
+    Field("shard", "object", "with several gateways on one dlms.json: `{\"index\": I, "
+          "\"count\": N}`, this gateway polls shard I of N; `TB_DLMS_SHARD_INDEX` and "
+          "`TB_DLMS_SHARD_COUNT` override it ([Several gateways](#several-gateways-shards))",
+          manual=True, doc_default="all meters", schema={
+              "type": "object", "additionalProperties": False, "required": ["index", "count"],
+              "properties": {"index": {"type": "integer", "minimum": 0},
+                             "count": {"type": "integer", "minimum": 1, "maximum": 1024}}}),
     Field("meters", "list", "the meters, described below", required=True, manual=True,
-          schema=_list("meter")),
+          schema={"type": "array", "items": {"if": {"required": ["template"]},
+                                             "then": _ref("templatedMeter"),
+                                             "else": _ref("meter")}}),
 )
 
 CONNECT_TIMEOUT = Field("connectTimeout", "number", "how long a TCP connect may take (100..120000)",
@@ -185,6 +197,9 @@ SERIAL_FIELDS: tuple[Field, ...] = (
 METER_FIELDS: tuple[Field, ...] = (
     Field("deviceName", "string", "the ThingsBoard device name; must be unique", required=True),
     Field("deviceType", "string", "the ThingsBoard device profile", default="default"),
+    Field("template", "string", "the name of a [template](#templates) in `templates`: the "
+          "meter takes its fields and gives its own where it differs", manual=True,
+          doc_default="none"),
     Field("enabled", "bool", "`false` keeps the meter in the file but does not poll it or check it "
           "(the example's serial bus)", default=True),
     Field("connection", "object", "how to reach the meter: [TCP](#connection-tcp) or "

@@ -42,6 +42,7 @@ from .profile_scheduler import ProfileScheduler
 from .publisher import Publisher
 from .registration import DeviceRegistrar
 from .rpc import RpcDispatcher, connector_rpc, normalize_params
+from .shards import select
 from .state_files import state_folder
 from .values import coerce_value
 
@@ -137,7 +138,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             self._connected = False
 
     def _open(self) -> None:
-        cfg = load_config(self._raw_config, self._environ)
+        cfg = self._my_shard(load_config(self._raw_config, self._environ))
         folder = state_folder(cfg.state_folder, self._gateway)
         if any(m.spec.session.ciphered for m in cfg.meters):
             self._log.info("%s: invocation counters kept in %s", self.name, folder)
@@ -187,6 +188,17 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._housekeeper.start()
         self._log.info("%s: polling %d meters (%d skipped, %d disabled)", self.name,
                        len(cfg.meters), len(cfg.skipped), len(cfg.disabled))
+
+    def _my_shard(self, cfg: ConnectorConfig) -> ConnectorConfig:
+        """Only this gateway's meters (every meter was validated, so all gateways agree)."""
+        if cfg.shard_error:
+            self._log.error("%s: shard setting refused (%s): polling NO meter, so that no meter "
+                            "is polled by two gateways", self.name, cfg.shard_error)
+        mine = select(cfg)
+        if cfg.shard is not None and not cfg.shard_error:
+            self._log.info("shard %d/%d: polling %d of %d meters", cfg.shard[0], cfg.shard[1],
+                           len(mine.meters), len(cfg.meters))
+        return mine
 
     def _build_engine(self, cfg: ConnectorConfig) -> Any:
         sink = _Sink(self, self._publisher)

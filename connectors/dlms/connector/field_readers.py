@@ -70,6 +70,7 @@ class Report:
         self.label = label
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.warning_paths: list[str] = []  # the field of each warning ("" for the meter)
 
     def _line(self, path: str, message: str) -> str:
         return f"{self.label}: {path}: {message}" if path else f"{self.label}: {message}"
@@ -79,6 +80,7 @@ class Report:
 
     def warn(self, path: str, message: str) -> None:
         self.warnings.append(self._line(path, message))
+        self.warning_paths.append(path)
 
 
 def num(x: float) -> str:
