@@ -312,7 +312,7 @@ class LoopMeterDriver:
         """Stopping: fail queued RPCs, close the session, report DISCONNECTED, end."""
         m = self.poll_state
         while m.jobs:
-            _fn, future, _deadline, _t = m.jobs.popleft()
+            _fn, future, _deadline, _t = m.jobs.pop(0)
             if future.set_running_or_notify_cancel():
                 future.set_exception(
                     EngineStopped(f"{m.spec.name}: the polling engine stopped"))

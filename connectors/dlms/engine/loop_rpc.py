@@ -103,7 +103,7 @@ class LoopRpcRunner:
         job, self.job_connect = self.job_connect, None
         m = self.meter
         if exc is not None and job is not None and m.jobs and m.jobs[0][1] is job:
-            m.jobs.popleft()
+            m.jobs.pop(0)
             if job.set_running_or_notify_cancel():
                 job.set_exception(TransportError(f"{m.spec.name}: not connected: {m.detail}"))
 

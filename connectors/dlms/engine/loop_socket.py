@@ -18,7 +18,6 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -73,7 +72,7 @@ class LoopLine:
         self.users: list[LineUser] = []
         self.holder: LineUser | None = None  # the meter with an operation on the wire
         self._last: LineUser | None = None  # who gets bytes while nobody holds the line
-        self._waiters: deque[Callable[[], Any]] = deque()
+        self._waiters: list[Callable[[], Any]] = []  # rarely more than one
         self._pending = b""  # what the socket did not take yet
         self._handing = False
 
@@ -102,7 +101,7 @@ class LoopLine:
         self._handing = False
         waiters = self._waiters
         while self.holder is None and waiters:
-            waiters.popleft()()
+            waiters.pop(0)()
 
     # -- connect ---------------------------------------------------------------------------------
     def open(self, meter: LineUser) -> None:

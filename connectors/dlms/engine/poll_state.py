@@ -3,12 +3,11 @@ policy, schedule, watchdog, health, session and queued RPCs.
 
 Built by the engine from a ``MeterSpec``; touched only by the thread that drives its channel (the
 ``ChannelWorker`` or the selector loop; ``jobs`` and ``reconnect_requested`` are the two fields
-other threads write, both safe: a deque append and a bool store).
+other threads write, both safe: a list append and a bool store).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -97,7 +96,7 @@ class MeterPollState:
         spread = phase_s / spec.poll_period_s if spec.poll_period_s > 0 else 0.0
         self.next_health = start + spec.health_period_s * (1.0 + spread)
         self.next_keepalive = float("inf")
-        self.jobs: deque[Any] = deque()  # (fn, future, deadline, timeout_s)
+        self.jobs: list[Any] = []  # (fn, future, deadline, timeout_s); a list: mostly empty
         self.reconnect_requested = False
         self.detail = "not started"
 
@@ -133,10 +132,10 @@ class MeterPollState:
         while jobs:
             fn, future, deadline, timeout_s = jobs[0]
             if future.cancelled():
-                jobs.popleft()
+                jobs.pop(0)
                 continue
             if now > deadline:
-                jobs.popleft()
+                jobs.pop(0)
                 if future.set_running_or_notify_cancel():
                     future.set_exception(
                         RequestNotStarted(f"{name}: request not started within {timeout_s} s"))
@@ -147,14 +146,14 @@ class MeterPollState:
                     return CONNECT
                 if now + decision.wait_s <= deadline:
                     return now + decision.wait_s  # connect when allowed, then run it
-                jobs.popleft()
+                jobs.pop(0)
                 if future.set_running_or_notify_cancel():
                     future.set_exception(TransportError(
                         f"{name}: not connected ({self.health.state.value}: {self.detail});"
                         f" next connection attempt in {decision.wait_s:.1f} s, after the"
                         f" request's {timeout_s} s timeout"))
                 continue
-            jobs.popleft()
+            jobs.pop(0)
             if future.set_running_or_notify_cancel():
                 return fn, future
         return None
@@ -162,6 +161,6 @@ class MeterPollState:
     def fail_front_job(self, exc: BaseException) -> None:
         """The front request cannot run (its connection attempt failed): fail it."""
         if self.jobs:
-            _fn, future, _deadline, _timeout = self.jobs.popleft()
+            _fn, future, _deadline, _timeout = self.jobs.pop(0)
             if future.set_running_or_notify_cancel():
                 future.set_exception(exc)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -181,10 +180,13 @@ class CircuitBreaker:
         self.state = BreakerState.CLOSED
         self.consecutive_failures = 0
         self.opened_at: float | None = None
-        self._events: deque[BreakerTransition] = deque(maxlen=max_events)
+        self._events: list[BreakerTransition] = []  # the newest max_events
+        self._max_events = max_events
 
     def _move(self, state: BreakerState, now: float) -> None:
         self._events.append(BreakerTransition(self.state, state, now, self.consecutive_failures))
+        if len(self._events) > self._max_events:
+            del self._events[0]
         self.state = state
         self.opened_at = now if state is BreakerState.OPEN else None
 

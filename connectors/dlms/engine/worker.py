@@ -170,7 +170,7 @@ class ChannelWorker:
         """Close every session (release, disconnect: best effort) and the line."""
         for m in self.meters.values():
             while m.jobs:
-                _fn, future, _deadline, _t = m.jobs.popleft()
+                _fn, future, _deadline, _t = m.jobs.pop(0)
                 if future.set_running_or_notify_cancel():
                     future.set_exception(
                         EngineStopped(f"{m.spec.name}: the polling engine stopped")

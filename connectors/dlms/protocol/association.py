@@ -19,7 +19,6 @@ type) -> handler. A pair not in the table is a RemoteProtocolError.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -157,9 +156,11 @@ class Association(ServerRole, HlsClient):
     def reset(self) -> None:
         """Back to IDLE, forgetting any request, block transfer and queued data (link lost)."""
         self._state = AssociationState.IDLE
-        self._inbox: deque[bytes] = deque()
-        self._events: deque[Any] = deque()
-        self._outbox: deque[bytes] = deque()
+        # Lists, not deques: they hold a few items at most, and an empty deque costs 700 bytes
+        # (three per meter, 10,000 meters).
+        self._inbox: list[bytes] = []
+        self._events: list[Any] = []
+        self._outbox: list[bytes] = []
         self._conformance = Conformance.NONE
         self._peer_max_pdu = 0
         self._pending: _Pending | None = None
@@ -205,7 +206,7 @@ class Association(ServerRole, HlsClient):
         while not self._events:
             if not self._inbox:
                 return NEED_DATA
-            raw = self._inbox.popleft()
+            raw = self._inbox.pop(0)
             if self.role is Role.SERVER:
                 before = len(self._outbox)
                 opened = self._server_open(raw)  # deciphered, or None when refused
@@ -223,11 +224,11 @@ class Association(ServerRole, HlsClient):
             handler(self, apdu)
             if self.role is Role.SERVER:
                 self._server_seal_outbox(before)
-        return self._events.popleft()
+        return self._events.pop(0)
 
     def data_to_send(self) -> bytes:
         """One automatic APDU (GET-next, AARE, RLRE, refusal), or b"" when there is none."""
-        return self._outbox.popleft() if self._outbox else b""
+        return self._outbox.pop(0) if self._outbox else b""
 
     def _require(self, role: Role, *states: AssociationState) -> None:
         if self.role is not role:

@@ -19,7 +19,6 @@ counters are checked by the one guard of its system title whichever key they cam
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from .apdu import (
@@ -68,8 +67,8 @@ class HlsServer:
 
     settings: AssociationSettings
     _state: AssociationState
-    _events: deque[Any]
-    _outbox: deque[bytes]
+    _events: list[Any]
+    _outbox: list[bytes]
 
     def _hls_reset(self) -> None:
         self._client_title: bytes | None = None

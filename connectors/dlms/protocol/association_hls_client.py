@@ -29,7 +29,6 @@ against the frame counter (or against nothing) accepts them. Gurux does the same
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -100,8 +99,8 @@ class HlsClient:
 
     settings: AssociationSettings
     _state: AssociationState
-    _events: deque[Any]
-    _outbox: deque[bytes]
+    _events: list[Any]
+    _outbox: list[bytes]
     _conformance: Conformance
     _peer_max_pdu: int
 

@@ -15,7 +15,6 @@ without a transfer) are queued in data_to_send() and reported as ``RequestRefuse
 from __future__ import annotations
 
 import hmac
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,8 +99,8 @@ class ServerRole(HlsServer):
     role: Role
     settings: AssociationSettings
     _state: AssociationState
-    _events: deque[Any]
-    _outbox: deque[bytes]
+    _events: list[Any]
+    _outbox: list[bytes]
     _conformance: Conformance
     _peer_max_pdu: int
 

@@ -13,7 +13,6 @@ so the session's code path is the same and no round trip is spent.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Union
 
 from ..protocol.errors import DlmsError
@@ -186,7 +185,7 @@ class WrapperChannel:
         self._source = settings.client_wport
         self._destination = settings.server_wport
         self._framer = WrapperFramer()
-        self._events: deque[Any] = deque()
+        self._events: list[Any] = []  # a list: one item at most, and per meter
         self._last = b""
         self._connected = False
         self.retransmissions = 0
@@ -240,7 +239,7 @@ class WrapperChannel:
 
     def next_event(self) -> Any:
         if self._events:
-            return self._events.popleft()
+            return self._events.pop(0)
         while True:
             pdu = self._framer.next_pdu()  # DecodeError once out of step: the session reconnects
             if pdu is None:
