@@ -32,9 +32,11 @@ import sys
 import time
 from typing import Any
 
+import gateway_patch
 from bench_gateway import CountingStandIn, cpu_seconds, dlms_json, on_time, ports_free, status
 from tb_dlms.commands.install import connector_entry
 from tb_dlms.sandbox import Broker, GatewayProcess
+from tb_dlms.sandbox.gateway import gateway_package_dir
 
 DEVICE = re.compile(rb'"(Meter-\d+)":')
 CONNECTED = re.compile(rb'"device":\s*"([^"]+)"')
@@ -142,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startup-limit", type=float, default=600.0, help="give up start-up after")
     p.add_argument("--restart", action="store_true", help="also time a restart on the same dirs")
     p.add_argument("--keep", action="store_true", help="keep the gateways' work dirs")
+    p.add_argument("--patched-gateway", action="store_true",
+                   help="experiment: the gateway with gateway_patch.py's upstream change")
     args = p.parse_args(argv)
     args.report_strategy = "ON_RECEIVED"
 
     print(f"bench     {args.count} meters x 9 registers every {args.period_ms} ms, "
-          f"{args.gateways} gateway(s), health every {args.health_period_ms} ms; "
+          f"{args.gateways} gateway(s){' PATCHED' if args.patched_gateway else ''}, health every "
+          f"{args.health_period_ms} ms; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     sims = Simulators(args.count)
     broker = Broker().start()
@@ -159,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         gw = GatewayProcess(broker.host, broker.port, connectors=[connector_entry("dlms")],
                             connector_files={"dlms.json": config}, keep=True, extra_env=env)
         gw.install_connector("dlms")
+        if args.patched_gateway:
+            gateway_patch.apply(gw.workdir / "pkg" / "thingsboard_gateway", gateway_package_dir())
         gws.append(gw)
     try:
         for attempt in ("cold start", "restart")[: 2 if args.restart else 1]:
