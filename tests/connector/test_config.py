@@ -20,6 +20,7 @@ from tb_dlms.engine.spec import MeterSpec, ObjectRef, PollPoint, RecoverySpec, S
 from tb_dlms.protocol.axdr import DataType
 from tb_dlms.protocol.errors import ConfigError
 from tb_dlms.protocol.obis import Obis
+from tb_dlms.sandbox.meters import simulator_dlms_config
 from tb_dlms.session.settings import SessionSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -371,3 +372,16 @@ def test_operation_timeout_bounds_every_operation_of_the_meter() -> None:
     session = load_config(cfg, ENV).meters[0].spec.session
     longest = max(session.response_timeout, session.connect_timeout)
     assert session.operation_limit == max(60.0, 20 * longest) > 5.0
+
+
+def test_meters_with_the_same_points_share_one_object_for_each_point():
+    # 10,000 meters x 9 points: one PollPoint (and OBIS code, and reference) each, not one per
+    # meter; a point that differs (key, strategy) stays its own.
+    raw = simulator_dlms_config([4000, 4001, 4002])
+    raw["meters"][2]["timeseries"][0]["reportStrategy"] = {"type": "ON_CHANGE"}
+    a, b, c = load_config(raw).meters
+    assert all(p is q for p, q in zip(a.spec.points, b.spec.points))
+    assert c.spec.points[0] is not a.spec.points[0]
+    assert c.spec.points[0].ref is a.spec.points[0].ref
+    assert all(p is q for p, q in zip(a.spec.points[1:], c.spec.points[1:]))
+    assert a.spec.points == b.spec.points and c.spec.points[0] != a.spec.points[0]

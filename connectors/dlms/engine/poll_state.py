@@ -8,7 +8,7 @@ other threads write, both safe: a list append and a bool store).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..protocol.errors import RequestNotStarted, TransportError
@@ -30,6 +30,24 @@ __all__ = ["CONNECT", "MeterPollState"]
 # take_job()'s answer when the front request needs an association first: the caller connects and
 # asks again; the request stays queued meanwhile.
 CONNECT = "connect"
+
+
+# Meters polling the same points (shared by the config loader) share one tuple of refs.
+_REFS: dict[tuple[Any, ...], tuple[Ref, ...]] = {}
+
+
+def _refs_of(points: Sequence[Any]) -> tuple[Ref, ...]:
+    key = tuple(p.ref for p in points)
+    try:
+        refs = _REFS.get(key)
+    except TypeError:  # an unhashable selective access: this meter's own tuple
+        return tuple(Ref(r.class_id, r.obis, r.attribute, r.access) for r in key)
+    if refs is None:
+        if len(_REFS) >= 4096:
+            _REFS.clear()
+        refs = _REFS[key] = tuple(
+            Ref(r.class_id, r.obis, r.attribute, r.access) for r in key)
+    return refs
 
 
 class MeterPollState:
@@ -70,9 +88,7 @@ class MeterPollState:
         self.points = spec.points
         # Built once in the session's own reference type: every cycle hands the same tuple over
         # (BlockingSession caches its request plan per tuple of refs).
-        self.refs = tuple(
-            Ref(p.ref.class_id, p.ref.obis, p.ref.attribute, p.ref.access) for p in spec.points
-        )
+        self.refs = _refs_of(spec.points)
         self.reconnect_policy = ReconnectPolicy(
             ConnectGate(r.min_connect_spacing_s),
             Backoff(r.backoff_initial_s, r.backoff_max_s, rng=rng),
