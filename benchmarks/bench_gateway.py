@@ -355,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", action="store_true",
                    help="no DLMS: a stub connector publishes the same readings (the gateway's "
                    "own cost; no simulator, no on-time figure)")  # fmt: skip
+    p.add_argument("--patched-gateway", action="store_true",
+                   help="experiment: the gateway with gateway_patch.py's upstream change")
     args = p.parse_args(argv)
     # The gateway drains its start-up backlog in 20-40 s at 1,000 devices, and the connector
     # freezes its start-up objects 60 s after it opens (one pause): both before the window.
@@ -378,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
             keep=args.keep,
         )
         gw.install_connector("dlms")
+    if args.patched_gateway:
+        import gateway_patch
+        from tb_dlms.sandbox.gateway import gateway_package_dir
+
+        gateway_patch.apply(gw.workdir / "pkg" / "thingsboard_gateway", gateway_package_dir())
     if args.switch_interval_ms:
         # An experiment, not a setting we ship: the gateway's GIL switch interval (default 5 ms)
         # bounds how soon the engine's loop thread gets the GIL back from the gateway's threads.

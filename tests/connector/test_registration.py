@@ -44,8 +44,8 @@ def test_each_meter_is_released_right_after_its_device_is_registered_in_order() 
     reg.start()
     wait_for(lambda: reg.pending == 0)
     reg.stop()
-    assert r.events == [(e, n) for n in ("b", "a", "c") for e in ("register", "release",
-                                                                    "registered")]
+    assert r.events == [(e, n) for n in ("b", "a", "c") for e in ("register", "registered",
+                                                                    "release")]
     assert reg.registered == 3
 
 

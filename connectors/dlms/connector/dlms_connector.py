@@ -406,6 +406,11 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
                                         device_type=self._meters[name].spec.device_type)
 
     def _registered(self, name: str) -> None:
+        # Queued, not sent here: the registration thread goes on with the next device, and the
+        # meter's readings (released after this) queue behind its status.
+        self._publisher.put(self._send_status, name)
+
+    def _send_status(self, name: str) -> None:
         converter = self._converter
         if converter is not None:  # the alarm keys exist from the start, all clear
             self._send(converter.status(self._meters[name],

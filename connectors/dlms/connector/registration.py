@@ -99,10 +99,10 @@ class DeviceRegistrar:
                 self._stop.wait(self._retry_s)
                 continue
             self._pending.popleft()
+            self._on_registered(name)  # first: what it queues goes before the meter's readings
             self._release(name)
             self.registered += 1
             now = self.progress_at = time.monotonic()
-            self._on_registered(name)
             if now >= next_note and self._pending:
                 next_note = now + self._progress_every_s
                 self._log.info("%s: %d of %d devices registered with the gateway in %.0f s, "
