@@ -123,3 +123,35 @@ def test_a_gateway_still_connecting_at_start_is_waited_for_not_flooded() -> None
     reg.stop()
     assert ("release_all", "") not in r.events
     assert [e for e in r.events if e[0] == "release"] == [("release", "a"), ("release", "b")]
+
+
+def test_several_workers_register_at_once_and_each_meter_exactly_once() -> None:
+    # Each registration waits for ThingsBoard's acknowledgement: four in flight at once.
+    lock = threading.Lock()
+    busy, most = [0], [0]
+    both_in = threading.Barrier(4, timeout=5.0)
+    seen: list[str] = []
+
+    def register(name: str) -> bool:
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+            seen.append(name)
+        if name in ("m0", "m1", "m2", "m3"):
+            both_in.wait()  # the first four are in flight together, or this times out
+        with lock:
+            busy[0] -= 1
+        return True
+
+    released: list[str] = []
+    registered: list[str] = []
+    reg = DeviceRegistrar([f"m{i}" for i in range(40)], register, released.append,
+                          lambda: None, registered.append,
+                          logging.getLogger("test.registration"), "DLMS", workers=4)
+    reg.start()
+    wait_for(lambda: reg.pending == 0)
+    reg.stop()
+    assert most[0] == 4
+    assert sorted(seen) == sorted(released) == sorted(registered) == sorted(
+        f"m{i}" for i in range(40))
+    assert reg.registered == 40

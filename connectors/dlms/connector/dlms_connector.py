@@ -50,6 +50,7 @@ __all__ = ["DlmsConnector"]
 
 _REGISTER_RETRY_S = 10.0  # while ThingsBoard is not connected
 _CONNECT_GRACE_S = 30.0  # the gateway's MQTT client connects after the connectors open
+_REGISTER_WORKERS = 4  # registrations in flight at once (each waits for ThingsBoard's ack)
 # A gateway that registers no device for this long (a hung publish) does not hold the polling.
 _REGISTER_STALL_S = 60.0
 
@@ -166,7 +167,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._registrar = DeviceRegistrar(
             [m.name for m in cfg.meters], self._add_device, self._engine.release,
             self._engine.release_all, self._registered, self._log, self.name,
-            retry_s=_REGISTER_RETRY_S, connect_grace_s=_CONNECT_GRACE_S)
+            retry_s=_REGISTER_RETRY_S, connect_grace_s=_CONNECT_GRACE_S,
+            workers=_REGISTER_WORKERS)
         self._next_clock = dict.fromkeys(self._meters, 0.0)
         after = cfg.gc_freeze_after_s
         self._gc_freeze_at = time.monotonic() + after if after and cfg.meters else None

@@ -29,7 +29,10 @@ _GRACE_POLL_S = 0.2
 
 class DeviceRegistrar:
     """``register(name)`` is ``gateway.add_device`` (False: ThingsBoard not connected);
-    ``release(name)`` / ``release_all()`` start polling; ``on_registered(name)`` follows."""
+    ``on_registered(name)`` then ``release(name)`` follow it; ``release_all()`` starts every
+    meter. ``workers`` threads register at once: each registration waits for ThingsBoard's
+    acknowledgement of the device's connect message, a round trip through the gateway's busy
+    MQTT thread, and several keep those waits overlapping."""
 
     def __init__(
         self,
@@ -43,71 +46,101 @@ class DeviceRegistrar:
         retry_s: float = 10.0,
         progress_every_s: float = 10.0,
         connect_grace_s: float = 30.0,
+        workers: int = 1,
     ) -> None:
         self._pending = deque(names)
+        self._total = len(self._pending)
         self._register, self._release, self._release_all = register, release, release_all
         self._on_registered = on_registered
         self._log, self._label = log, label
         self._retry_s, self._progress_every_s = retry_s, progress_every_s
         self._connect_grace_s = connect_grace_s
+        self._workers = max(1, workers)
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._released_all = False
+        self._in_flight = 0
+        self._started = self._next_note = 0.0
         self.registered = 0
         self.progress_at = time.monotonic()  # the last registration (or the start)
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Meters not registered yet (those being registered included)."""
+        return len(self._pending) + self._in_flight
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"{self._label} registration")
-        self._thread.start()
+        self._started = self.progress_at = time.monotonic()
+        self._next_note = self._started + self._progress_every_s
+        for i in range(min(self._workers, max(1, self._total))):
+            thread = threading.Thread(target=self._run, daemon=True,
+                                      name=f"{self._label} registration {i + 1}")
+            self._threads.append(thread)
+            thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:
         self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, end - time.monotonic()))
 
     def release_all(self, why: str) -> None:
         """Poll every meter now, registered or not (ThingsBoard away, or the gateway stalled)."""
-        if not self._released_all and self._pending:
-            self._released_all = True
+        with self._lock:
+            first, self._released_all = not self._released_all, True
+            waiting = self.pending
+        if first and waiting:
             self._log.warning("%s: %s: polling all %d meters not registered yet", self._label,
-                              why, len(self._pending))
+                              why, waiting)
         self._release_all()
 
+    def _take(self) -> str | None:
+        with self._lock:
+            if not self._pending:
+                return None
+            self._in_flight += 1
+            return self._pending.popleft()
+
     def _run(self) -> None:
-        started = time.monotonic()
-        total = len(self._pending)
-        next_note = started + self._progress_every_s
-        while self._pending and not self._stop.is_set():
-            name = self._pending[0]
+        while not self._stop.is_set():
+            name = self._take()
+            if name is None:
+                return
             try:
                 ok = self._register(name)
             except Exception:  # noqa: BLE001 - the gateway's own failure: poll, retry later
                 self._log.exception("%s: registering device %s failed", self._label, name)
                 ok = False
             if ok is False:
-                if time.monotonic() - started < self._connect_grace_s:
+                with self._lock:
+                    self._pending.appendleft(name)  # its turn again, first
+                    self._in_flight -= 1
+                if time.monotonic() - self._started < self._connect_grace_s:
                     self._stop.wait(_GRACE_POLL_S)  # the gateway is still connecting
                     continue
                 self.release_all(f"ThingsBoard is not connected after "
                                  f"{self._connect_grace_s:g} s")
                 self._stop.wait(self._retry_s)
                 continue
-            self._pending.popleft()
             self._on_registered(name)  # first: what it queues goes before the meter's readings
             self._release(name)
+            self._done()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
             self.registered += 1
             now = self.progress_at = time.monotonic()
-            if now >= next_note and self._pending:
-                next_note = now + self._progress_every_s
-                self._log.info("%s: %d of %d devices registered with the gateway in %.0f s, "
-                               "%d waiting to start polling", self._label, self.registered,
-                               total, now - started, len(self._pending))
-        if not self._pending and total:
-            self._log.info("%s: %d devices registered in %.1f s", self._label, total,
-                           time.monotonic() - started)
+            left = self.pending
+            note = left and now >= self._next_note
+            if note:
+                self._next_note = now + self._progress_every_s
+        if note:
+            self._log.info("%s: %d of %d devices registered with the gateway in %.0f s, "
+                           "%d waiting to start polling", self._label, self.registered,
+                           self._total, now - self._started, left)
+        elif not left:
+            self._log.info("%s: %d devices registered in %.1f s", self._label, self._total,
+                           now - self._started)
