@@ -33,7 +33,16 @@ import time
 from typing import Any
 
 import gateway_patch
-from bench_gateway import CountingStandIn, cpu_seconds, dlms_json, on_time, ports_free, status
+from bench_gateway import (
+    STUB_IMPORTS,
+    STUB_METHODS,
+    CountingStandIn,
+    cpu_seconds,
+    dlms_json,
+    on_time,
+    ports_free,
+    status,
+)
 from tb_dlms.commands.install import connector_entry
 from tb_dlms.sandbox import Broker, GatewayProcess
 from tb_dlms.sandbox.gateway import gateway_package_dir
@@ -99,6 +108,98 @@ class Simulators:
             self.proc.communicate()
 
 
+# The gateway alone: no DLMS, a stub connector doing with the gateway what ours does (devices
+# registered by four threads, each device then publishing nine registers every period, and the
+# same health and alarm keys as ours every health period), so the gateway's own cost of 10,000
+# devices is measured on the same machine in the same way.
+FLEET_STUB = STUB_IMPORTS + """
+import collections
+
+REGISTERS = %r
+HEALTH = %r
+
+
+class BenchFleetConnector(Connector):
+    def __init__(self, gateway, config, connector_type):
+        super().__init__()
+        self.statistics = {"MessagesReceived": 0, "MessagesSent": 0}
+        self._gateway, self._config, self._type = gateway, config, connector_type
+        self.name = config.get("name", "Fleet")
+        self._count = int(config["count"])
+        self._period, self._health = config["periodMs"] / 1000.0, config["healthMs"] / 1000.0
+        strategy = ReportStrategyConfig({"type": "ON_RECEIVED"})
+        self._registers = [DatapointKey(k, strategy) for k in REGISTERS]
+        self._health_keys = [DatapointKey(k, strategy) for k in HEALTH]
+        self._pending = collections.deque("Meter-%%d" %% (i + 1) for i in range(self._count))
+        self._ready = {}
+        self._stop = threading.Event()
+        self._stopped = False
+
+    def open(self):
+        for _ in range(4):
+            threading.Thread(target=self._register, daemon=True).start()
+        threading.Thread(target=self._run, daemon=True, name="fleet stub").start()
+
+    def _register(self):
+        while not self._stop.is_set():
+            try:
+                name = self._pending.popleft()
+            except IndexError:
+                return
+            while self._gateway.add_device(name, {"connector": self}, device_type="DLMS Meter") is False:
+                if self._stop.wait(0.2):
+                    return
+            self._send(name, self._health_keys)
+            self._ready[name] = time.monotonic()
+
+    def _send(self, name, keys):
+        data = ConvertedData(name, "DLMS Meter")
+        data.add_to_telemetry(TelemetryEntry({k: 1.0 + j for j, k in enumerate(keys)},
+                                             ts=int(time.time() * 1000)))
+        self._gateway.send_to_storage(self.name, self._config.get("id"), data)
+
+    def _run(self):
+        next_health = {}
+        while not self._stop.wait(0.01):
+            now = time.monotonic()
+            for i in range(self._count):
+                name = "Meter-%%d" %% (i + 1)
+                ready = self._ready.get(name)
+                if ready is None:
+                    continue
+                due = next_health.setdefault(name, [ready + self._period * i / self._count,
+                                                    ready + self._health])
+                if now >= due[0]:
+                    due[0] += self._period
+                    self._send(name, self._registers)
+                if now >= due[1]:
+                    due[1] += self._health
+                    self._send(name, self._health_keys)
+""" + STUB_METHODS
+
+
+def fleet_stub_keys() -> tuple[list[str], list[str]]:
+    from tb_dlms.connector.alarms import MeterStatus
+    from tb_dlms.engine.health import MeterHealth
+    from tb_dlms.sandbox.meters import REGISTERS
+
+    health = sorted(set(MeterHealth().snapshot()) | set(MeterStatus(10).snapshot()))
+    return [key for key, _ in REGISTERS], health
+
+
+def baseline_gateway(broker: Any, args: argparse.Namespace) -> GatewayProcess:
+    entry = {"type": "benchfleet", "name": "Fleet", "class": "BenchFleetConnector",
+             "configuration": "fleet.json"}  # fmt: skip
+    gw = GatewayProcess(broker.host, broker.port, connectors=[entry], keep=True,
+                        connector_files={"fleet.json": {"count": args.count,
+                                                        "periodMs": args.period_ms,
+                                                        "healthMs": args.health_period_ms}})
+    folder = gw.extensions_dir / "benchfleet"
+    folder.mkdir()
+    (folder / "bench_fleet_connector.py").write_text(FLEET_STUB % fleet_stub_keys(), "utf-8")
+    return gw
+
+
 def sockets(pid: int) -> int:
     n = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -144,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startup-limit", type=float, default=600.0, help="give up start-up after")
     p.add_argument("--restart", action="store_true", help="also time a restart on the same dirs")
     p.add_argument("--keep", action="store_true", help="keep the gateways' work dirs")
+    p.add_argument("--baseline", action="store_true",
+                   help="no DLMS: a stub connector registers and feeds the same devices and "
+                   "keys (the gateway's own cost; no simulator, no on-time figure)")
     p.add_argument("--patched-gateway", action="store_true",
                    help="experiment: the gateway with gateway_patch.py's upstream change")
     args = p.parse_args(argv)
@@ -153,20 +257,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.gateways} gateway(s){' PATCHED' if args.patched_gateway else ''}, health every "
           f"{args.health_period_ms} ms; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
-    sims = Simulators(args.count)
+    sims = None if args.baseline else Simulators(args.count)
     broker = Broker().start()
     standin = FleetStandIn(broker.host, broker.port).start()
-    config = dlms_json(sims.ports, args)
-    gws = []
-    for i in range(args.gateways):
+    config = dlms_json(sims.ports, args) if sims is not None else {}
+    gws = [baseline_gateway(broker, args)] if sims is None else []
+    for i in range(args.gateways if sims is not None else 0):
         env = ({"TB_DLMS_SHARD_INDEX": str(i), "TB_DLMS_SHARD_COUNT": str(args.gateways)}
                if args.gateways > 1 else {})  # fmt: skip
         gw = GatewayProcess(broker.host, broker.port, connectors=[connector_entry("dlms")],
                             connector_files={"dlms.json": config}, keep=True, extra_env=env)
         gw.install_connector("dlms")
-        if args.patched_gateway:
-            gateway_patch.apply(gw.workdir / "pkg" / "thingsboard_gateway", gateway_package_dir())
         gws.append(gw)
+    if args.patched_gateway:
+        for gw in gws:
+            gateway_patch.apply(gw.workdir / "pkg" / "thingsboard_gateway", gateway_package_dir())
     try:
         for attempt in ("cold start", "restart")[: 2 if args.restart else 1]:
             if attempt == "restart":
@@ -182,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True)  # fmt: skip
         # The window: on time, CPU, memory, sockets.
         pids = [gw.pid for gw in gws if gw.pid]
-        sim_pids = sims.pids()
+        sim_pids = sims.pids() if sims is not None else []
         cpu0 = [cpu_seconds(pid) for pid in pids]
         sim0 = sum(cpu_seconds(pid) for pid in sim_pids)
         _, _, readings0 = standin.counters()
@@ -214,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             gw.stop(grace=60)
         standin.stop()
         broker.stop()
-        sims.stop()
+        if sims is not None:
+            sims.stop()
     return 0
 
 
