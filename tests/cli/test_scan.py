@@ -1,7 +1,7 @@
 """``tb-dlms scan`` against the simulator: the printed block loads with no error or warning and
 names every object the meter lets the client read; secrets stay out; ``--bus`` finds the meters
-behind a concentrator port. Parametrised over simulator models (``MODELS``) so more meter models
-can join the same checks."""
+behind a concentrator port. Parametrised over the simulator's meter models (poly, mono, ct):
+what each block must hold is derived from that model's own object table and profiles."""
 
 from __future__ import annotations
 
@@ -15,20 +15,38 @@ import pytest
 from tb_dlms.cli import main
 from tb_dlms.connector.config import load_config
 from tb_dlms.protocol.obis import Obis
-from tb_dlms.protocol.obis_catalogue import describe
+from tb_dlms.protocol.obis_catalogue import describe, lookup
+from tb_dlms.simulator.meter_models import MODELS
 from tb_dlms.simulator.model import MeterOptions
-from tb_dlms.simulator.objects import OBJECT_DEFS
+from tb_dlms.simulator.objects import FIRMWARE_OBIS, LDN_OBIS, SERIAL_OBIS, TABLES
+from tb_dlms.simulator.profile import CLOCK_OBIS
+from tb_dlms.simulator.profile_data import PROFILES_OF
 from tb_dlms.simulator.server import SimulatorServer
 
 T0 = 1_700_000_437.0
-MODELS = [pytest.param(MeterOptions(), id="poly")]  # more models join here
 ENV = {"DLMS_PASSWORD": "22222222", "DLMS_BLOCK_CIPHER_KEY": "00" * 16,
        "DLMS_AUTHENTICATION_KEY": "00" * 16}
+# Hand-picked keys each model's block must name (the rest is derived from its table): a
+# catalogue change that renamed these would break every dashboard built on them.
+SPOT_KEYS = {
+    "poly": {"voltage_l1", "current_l3", "frequency", "active_energy_import"},
+    "mono": {"voltage_l1", "current_l1", "active_power_import", "active_energy_import",
+             "active_energy_export", "frequency"},
+    "ct": {"voltage_l3", "current_l2", "active_power_import", "reactive_power_import",
+           "power_factor", "frequency", "active_energy_export", "reactive_energy_import",
+           "reactive_energy_export", "max_demand_active_power_import"},
+}
 
 
 @pytest.fixture(params=MODELS)
-def meter(request: pytest.FixtureRequest) -> Iterator[SimulatorServer]:
-    srv = SimulatorServer(1, 0, options=request.param, clock=lambda: T0).run_in_thread()
+def model(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def meter(model: str) -> Iterator[SimulatorServer]:
+    srv = SimulatorServer(1, 0, options=MeterOptions(model=model),
+                          clock=lambda: T0).run_in_thread()
     yield srv
     srv.stop()
 
@@ -45,13 +63,21 @@ def assert_loads_cleanly(block: dict[str, Any]) -> None:
     assert [m.name for m in cfg.meters] == [block["deviceName"]]
 
 
-def readable(class_ids: tuple[int, ...]) -> set[str]:
-    """The simulator's objects of these classes whose attribute 2 has a getter."""
-    return {str(d.obis) for d in OBJECT_DEFS if d.class_id in class_ids
+def readable(model: str, class_ids: tuple[int, ...]) -> set[str]:
+    """The objects of ``model`` of these classes whose attribute 2 has a getter."""
+    return {str(d.obis) for d in TABLES[model].defs if d.class_id in class_ids
             and any(a.id == 2 and a.getter is not None for a in d.attributes)}
 
 
-def test_the_block_loads_and_lists_every_readable_register(capsys, meter):
+def identity(model: str) -> dict[str, str]:
+    """key -> OBIS of the identity objects ``model`` has: serial and LDN, firmware on some."""
+    listed = {d.obis for d in TABLES[model].defs if d.class_id == 1}
+    wanted = {"serial_number": SERIAL_OBIS, "logical_device_name": LDN_OBIS,
+              "firmware_version": FIRMWARE_OBIS}
+    return {key: str(obis) for key, obis in wanted.items() if obis in listed}
+
+
+def test_the_block_loads_and_lists_every_readable_register(capsys, model, meter):
     code, block, err = scan(capsys, "--port", str(meter.ports[0]))
     assert code == 0, err
     assert_loads_cleanly(block)
@@ -59,19 +85,39 @@ def test_the_block_loads_and_lists_every_readable_register(capsys, meter):
     assert block["connection"] == {"type": "tcp", "host": "127.0.0.1",
                                    "port": meter.ports[0], "wrapper": False}
     assert block["clientAddress"] == 16 and block["authentication"] == "none"
-    assert {p["obis"] for p in block["timeseries"]} == readable((3, 4))
+    assert {p["obis"] for p in block["timeseries"]} == readable(model, (3, 4))
     assert all(p["attribute"] == 2 and p["classId"] in (3, 4) for p in block["timeseries"])
     keys = [p["key"] for p in block["timeseries"]]
     assert len(set(keys)) == len(keys)
-    assert {"voltage_l1", "current_l3", "frequency", "active_energy_import"} <= set(keys)
+    assert SPOT_KEYS[model] <= set(keys)
     static = {p["key"]: p["obis"] for p in block["staticAttributes"]}
-    assert static == {"serial_number": "0-0:96.1.0.255", "logical_device_name": "0-0:42.0.0.255"}
-    assert {p["obis"] for p in block["profiles"]} == readable((7,))
-    load = next(p for p in block["profiles"] if p["obis"] == "1-0:99.1.0.255")
-    assert load["pollPeriod"] == 900_000  # the simulator's capture_period: 900 s
+    assert static == identity(model)
+    assert (FIRMWARE_OBIS in {d.obis for d in TABLES[model].defs}) == (model != "poly")
+    assert len(set(static) | set(keys)) == len(static) + len(keys)
+    assert f"{len(TABLES[model].defs)} objects listed" in err
+
+
+def test_the_profiles_are_the_models_own(capsys, model, meter):
+    """Each profile of the model, polled at its capture period, a column per captured object
+    but the clock; a profile captured on events (period 0) keeps the default poll period."""
+    code, block, err = scan(capsys, "--port", str(meter.ports[0]))
+    assert code == 0, err
+    assert {p["obis"] for p in block["profiles"]} == readable(model, (7,))
+    specs = {str(s.obis): s for s in PROFILES_OF[model]}
+    assert set(specs) == {p["obis"] for p in block["profiles"]}
     for profile in block["profiles"]:
-        assert all(c["obis"] != "0-0:1.0.0.255" for c in profile.get("columns", []))
-    assert "22 objects listed" in err
+        spec = specs[profile["obis"]]
+        if spec.capture_period:
+            assert profile["pollPeriod"] == spec.capture_period * 1000
+        else:
+            assert "pollPeriod" not in profile
+        columns = [(c["obis"], c["attribute"]) for c in profile["columns"]]
+        assert columns == [(str(c.obis), c.attribute) for c in spec.capture_objects
+                           if c.obis != CLOCK_OBIS]
+        keys = [c["key"] for c in profile["columns"]]
+        assert len(set(keys)) == len(keys)
+    load = next(p for p in block["profiles"] if p["obis"] == "1-0:99.1.0.255")
+    assert load["pollPeriod"] == 900_000  # every model's load profile: 900 s
 
 
 def test_lls_block_names_the_variable_and_never_the_password(capsys, meter, monkeypatch):
@@ -103,8 +149,10 @@ def test_template_leaves_out_what_locates_the_meter(capsys, meter):
 def test_keys_come_from_the_catalogue(capsys, meter):
     code, block, _ = scan(capsys, "--port", str(meter.ports[0]))
     assert code == 0
-    for point in block["timeseries"]:
-        base = describe(Obis.parse(point["obis"])).key
+    for point in [*block["timeseries"], *block["staticAttributes"]]:
+        obis = Obis.parse(point["obis"])
+        assert lookup(obis) is not None, f"{obis} falls to the fallback key"
+        base = describe(obis).key
         assert point["key"] == base or point["key"].startswith(base + "_")
 
 

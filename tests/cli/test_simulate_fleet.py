@@ -7,21 +7,25 @@ that dies takes the fleet down with a message; a parent killed outright leaves n
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tb_dlms.commands.simulate_launcher import plan
+from tb_dlms.commands.simulate_launcher import FDS_PER_PORT, plan
 from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.simulator import values
 from tb_dlms.transport import TcpTransport
+from tb_dlms.transport.fd_limits import LOW_FDS
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for child pids")
 
@@ -51,6 +55,40 @@ def test_plan_says_why_when_the_limit_is_too_low():
         plan(2, 1, 3, 3333, limit=20000)
     with pytest.raises(ValueError, match="needs a --base-port"):
         plan(4, 1, 2, 0, limit=20000)
+
+
+def plan_in_child(soft: int, hard: int | None, count: int) -> list:
+    """[plan(count, 1, None, 3333) with the limit raised by plan itself, soft limit after] in a
+    child whose RLIMIT_NOFILE starts at (soft, hard) (hard None: as inherited)."""
+    code = textwrap.dedent(f"""
+        import json, resource
+        hard = {hard} if {hard} is not None else resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, hard))
+        from tb_dlms.commands.simulate_launcher import FDS_PER_PORT, plan
+        slices = plan({count}, 1, None, 3333)
+        print(json.dumps([slices, resource.getrlimit(resource.RLIMIT_NOFILE)[0]]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+@pytest.mark.skipif(HARD != resource.RLIM_INFINITY and HARD < 8192,
+                    reason="the hard open-file limit is below what 2,000 ports need")
+def test_plan_raises_the_soft_limit_to_what_one_process_needs_and_no_further():
+    slices, soft = plan_in_child(512, None, 2000)
+    assert slices == [[0, 2000]]
+    one_process = math.ceil(2000 * FDS_PER_PORT * 4 / 3) + 64  # a quarter spare, the reserve
+    assert soft == LOW_FDS + 256 + one_process  # transport/fd_limits.py's low numbers, spare
+
+
+def test_plan_splits_the_fleet_when_the_hard_limit_is_below_the_need():
+    slices, soft = plan_in_child(512, 2048, 10000)
+    assert soft == 2048  # raised as far as allowed
+    assert len(slices) == 14 and max(n for _, n in slices) <= (2048 - 64) * 3 // 4 // 2
 
 
 # -- the real command ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``tb-dlms scan`` -> dlms.json -> the REAL gateway, with no edit in between: the block printed
 for a simulated meter, as the only meter of dlms.json, makes the gateway deliver every scanned
-timeseries key with the meter's values, and the static attributes. Then the ``scan`` device RPC
+timeseries key with the meter's values, and the static attributes; for the original "poly"
+meter and the CT-connected "ct" model. Then the ``scan`` device RPC
 through the gateway returns the same points.
 
 The simulator's clock is frozen, so every read of a register gives the same value: what the
@@ -35,27 +36,42 @@ def direct_values(port: int, points: list[dict[str, Any]]) -> dict[str, Any]:
     return {p["key"]: r.value for p, r in zip(points, results)}
 
 
-def test_the_scanned_block_polls_the_meter_through_the_gateway(
-        standin: Any, simulator: Any, gateway_factory: Any) -> None:
-    from tb_dlms.commands.install import connector_entry
+def registers_of_table(model: str) -> set[str]:
+    from tb_dlms.simulator.objects import TABLES
 
-    sim = simulator(1, clock=lambda: T0)
+    return {str(d.obis) for d in TABLES[model].defs if d.class_id in (3, 4)}
+
+
+# poly: the original meter; ct: another channel (1-0), finer scalers, reactive quantities,
+# power factor and a firmware identity. mono adds nothing here that ct does not (its scan is
+# checked in tests/cli/test_scan.py), and each gateway start costs seconds.
+@pytest.mark.parametrize("model", ["poly", "ct"])
+def test_the_scanned_block_polls_the_meter_through_the_gateway(
+        standin: Any, simulator: Any, gateway_factory: Any, model: str) -> None:
+    from tb_dlms.commands.install import connector_entry
+    from tb_dlms.simulator.model import MeterOptions
+
+    sim = simulator(1, clock=lambda: T0, options=MeterOptions(model=model))
     port = sim.ports[0]
     scanned = subprocess.run(
         [sys.executable, "-m", "tb_dlms.cli", "scan", "--host", "127.0.0.1", "--port", str(port)],
         capture_output=True, text=True, timeout=60, check=True)
     block = json.loads(scanned.stdout)
     timeseries = block["timeseries"]
-    assert len(timeseries) >= 9
+    assert {p["obis"] for p in timeseries} == registers_of_table(model)
     truth = direct_values(port, timeseries)
+    static = direct_values(port, block["staticAttributes"])
+    assert static["serial_number"] == "SIM00000000"
+    assert ("firmware_version" in static) == (model == "ct")
     device = block["deviceName"]
 
     gateway_factory([connector_entry("dlms")], {"dlms.json": {"meters": [block]}},
                     install="dlms")
     got = standin.wait_for_telemetry(device, list(truth), timeout=60)
     assert {k: got[k] for k in truth} == truth
-    serial = standin.wait_for(lambda: standin.attributes(device).get("serial_number"), 30)
-    assert serial == "SIM00000000"
+    standin.wait_for(lambda: set(static) <= set(standin.attributes(device)), 30)
+    attributes = standin.attributes(device)
+    assert {k: attributes[k] for k in static} == static
 
     reply = standin.device_rpc(device, "scan", {}, timeout=30)
     assert reply["success"] is True, reply

@@ -52,6 +52,29 @@ def test_a_hard_limit_below_the_need_is_reported_not_enough() -> None:
     assert not enough and after == hard == soft_now  # as far as it may go
 
 
+def test_a_platform_capping_the_soft_limit_below_the_hard_one_gets_the_cap(monkeypatch) -> None:
+    """macOS: hard RLIM_INFINITY, but a soft limit over OPEN_MAX (10,240) is refused."""
+    from tb_dlms.transport import fd_limits
+
+    class MacResource:
+        RLIMIT_NOFILE, RLIM_INFINITY = resource.RLIMIT_NOFILE, resource.RLIM_INFINITY
+        soft = 256
+
+        def getrlimit(self, which: int) -> tuple[int, int]:
+            return self.soft, self.RLIM_INFINITY
+
+        def setrlimit(self, which: int, limits: tuple[int, int]) -> None:
+            if limits[0] > 10240:
+                raise ValueError("invalid argument")
+            self.soft = limits[0]
+
+    fake = MacResource()
+    monkeypatch.setattr(fd_limits, "resource", fake)
+    limit = fd_limits.raise_open_file_limit(20000)
+    assert (limit.before, limit.after, fake.soft, limit.enough) == (256, 10240, 10240, False)
+    assert fd_limits.raise_open_file_limit(2000).after == 10240  # already enough: untouched
+
+
 def test_the_error_says_what_to_set(monkeypatch, caplog) -> None:
     meters = [type("M", (), {"spec": type("S", (), {"transport": type("T", (), {
         "channel_key": f"tcp h:{i}"})()})()})() for i in range(3000)]

@@ -3,7 +3,8 @@ open-file limit (commands/simulate.py parses the flags; the server, lines and fi
 
 Every port costs its process two file descriptors (the listener and the accepted connection), so
 10,000 meters need 20,000 and more: over a common ``ulimit -n``. The launcher raises the soft
-limit to the hard one, then splits the fleet into contiguous slices, one child process each (a
+limit as far as the fleet needs and the hard limit allows (transport/fd_limits.py), then splits
+the fleet into contiguous slices, one child process each (a
 :class:`~tb_dlms.simulator.server.SimulatorServer` with ``first_index``: meter i keeps index i,
 its values, port and HDLC address, whatever the number of processes). The parent prints the
 usual readiness line once every child listens, forwards SIGINT/SIGTERM as SIGTERM, stops the
@@ -22,32 +23,24 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-__all__ = ["FDS_PER_PORT", "build_server", "plan", "raise_open_file_limit", "ready_line", "run_fleet",
-           "serve", "stopped_line"]
+from ..transport.fd_limits import raise_open_file_limit
+
+__all__ = ["FDS_PER_PORT", "build_server", "plan", "ready_line", "run_fleet", "serve",
+           "stopped_line"]
 
 FDS_PER_PORT = 2  # listener + accepted connection
 _RESERVE = 64  # interpreter, standard streams, selector, wake pair, pipe to the parent
 _MAX_AUTO = 64  # more processes than this: the limit is absurdly low, say so
+_UNLIMITED = 1 << 62  # fd_limits' stand-in for RLIM_INFINITY
 
 
-def raise_open_file_limit() -> int | None:
-    """Raise the soft RLIMIT_NOFILE to the hard one where allowed; the soft limit now (None:
-    no such limit on this platform). Children inherit it."""
-    try:
-        import resource  # Unix only
-    except ImportError:
-        return None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        for want in (target, 10240):  # macOS caps the soft limit at OPEN_MAX whatever hard says
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-                break
-            except (ValueError, OSError):
-                continue
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return None if soft == resource.RLIM_INFINITY else int(soft)
+def _raised_limit(ports: int) -> int | None:
+    """Raise the soft RLIMIT_NOFILE (the shared transport/fd_limits.py rule: up to the hard
+    limit, never lowered) so all ``ports`` fit one process; the soft limit now (None: no limit
+    to plan around). Children inherit it."""
+    needed = -(-ports * FDS_PER_PORT * 4 // 3) + _RESERVE  # the inverse of _ports_fitting
+    after = raise_open_file_limit(needed).after
+    return None if after >= _UNLIMITED else after
 
 
 def _ports_fitting(limit: int) -> int:
@@ -59,9 +52,9 @@ def plan(count: int, meters_per_port: int, processes: int | None, base_port: int
          limit: int | None = None) -> list[tuple[int, int]]:
     """(first meter, meters) of each process; ``processes`` None: auto. ValueError, saying
     why, when no plan fits. ``limit``: the soft open-file limit (default: raised, then read)."""
-    if limit is None:
-        limit = raise_open_file_limit()
     ports = -(-count // meters_per_port)
+    if limit is None:
+        limit = _raised_limit(ports)
     if processes is None:
         if limit is None:
             processes = 1

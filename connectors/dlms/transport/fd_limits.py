@@ -28,6 +28,7 @@ __all__ = ["LOW_FDS", "OpenFileLimit", "keep_high", "raise_open_file_limit"]
 
 LOW_FDS = 1024  # FD_SETSIZE: select() takes descriptors below this
 _SPARE = 256  # the gateway's own files: logs, storage, MQTT, connectors' other files
+_OPEN_MAX = 10240  # macOS's cap on the soft limit (sys/syslimits.h)
 
 
 class OpenFileLimit(NamedTuple):
@@ -54,13 +55,17 @@ def raise_open_file_limit(needed: int) -> OpenFileLimit:
     soft, hard = (_finite(v) for v in resource.getrlimit(resource.RLIMIT_NOFILE))
     after = soft
     if soft < wanted:
-        target = min(hard, wanted)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, resource.getrlimit(
-                resource.RLIMIT_NOFILE)[1]))
-            after = target
-        except (OSError, ValueError):
-            pass
+        # macOS refuses a soft limit over OPEN_MAX whatever the hard one says: take that then
+        for target in dict.fromkeys((min(hard, wanted), min(hard, wanted, _OPEN_MAX))):
+            if target <= soft:
+                break
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, resource.getrlimit(
+                    resource.RLIMIT_NOFILE)[1]))
+                after = target
+                break
+            except (OSError, ValueError):
+                continue
     return OpenFileLimit(soft, after, hard, wanted)
 
 
