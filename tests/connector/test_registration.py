@@ -155,3 +155,19 @@ def test_several_workers_register_at_once_and_each_meter_exactly_once() -> None:
     assert sorted(seen) == sorted(released) == sorted(registered) == sorted(
         f"m{i}" for i in range(40))
     assert reg.registered == 40
+
+
+def test_meters_start_at_the_configured_rate_when_every_device_is_known() -> None:
+    # A restart: every add_device returns at once. 10,000 meters released together would all
+    # associate within one poll period; at start_rate they come in a steady stream instead.
+    stamps: list[float] = []
+    reg = DeviceRegistrar([f"m{i}" for i in range(6)], lambda n: True,
+                          lambda n: stamps.append(time.monotonic()), lambda: None,
+                          lambda n: None, logging.getLogger("test.registration"), "DLMS",
+                          workers=4, start_rate=50.0)
+    started = time.monotonic()
+    reg.start()
+    wait_for(lambda: reg.pending == 0)
+    reg.stop()
+    assert len(stamps) == 6
+    assert max(stamps) - started >= 5 / 50  # the sixth not before five gaps of 1/50 s

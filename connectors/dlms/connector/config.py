@@ -192,8 +192,8 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     gc_freeze_ms = root.read(_TOP["gcFreezeAfterMs"])
     converter = root.read(_TOP["converter"])
     state_folder = root.read(_TOP["stateFolder"])
-    rows_per_s, reads_in_flight = (root.read(_TOP[k]) for k in
-                                   ("profileRowsPerSecond", "profileReadsInFlight"))
+    rows_per_s, reads_in_flight, startup_rate = (root.read(_TOP[k]) for k in (
+        "profileRowsPerSecond", "profileReadsInFlight", "startupRate"))
     templates = parse_templates(root, METER_KEYS)
     shard, shard_errors = parse_shard(data, env)
     errors, warnings = [*top.errors, *shard_errors], list(top.warnings)
@@ -250,7 +250,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         enable_remote_logging=remote, report_strategy=strategy,
         gc_freeze_after_s=gc_freeze_ms / 1000.0, converter=converter,
         state_folder=state_folder or "", profile_rows_per_second=rows_per_s,
-        profile_reads_in_flight=reads_in_flight, shard=shard,
+        profile_reads_in_flight=reads_in_flight, startup_rate=startup_rate, shard=shard,
         shard_error="; ".join(shard_errors), shard_keys=shard_keys(enabled),
     )
 

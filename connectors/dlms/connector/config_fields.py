@@ -144,6 +144,10 @@ TOP_FIELDS: tuple[Field, ...] = (
           "queue (1..100000)", default=10_000, lo=1, hi=100_000),
     Field("profileReadsInFlight", "int", "profile requests that may run at once, on different "
           "meters (1..64)", default=4, lo=1, hi=64),
+    Field("startupRate", "int", "meters that may start polling per second at start-up, each "
+          "once the gateway has registered its device: a restart of 10,000 meters takes 100 s "
+          "instead of 10,000 associations in one poll period ([Fleets](../README.md#fleets)) (1..10000)",
+          default=100, lo=1, hi=10_000),
     Field("converter", "string",
           "class name of the uplink converter; a custom one (a subclass of "
           "`DlmsUplinkConverter`, say) is found in the gateway's `extensions/dlms/` folder the way "

@@ -168,7 +168,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             [m.name for m in cfg.meters], self._add_device, self._engine.release,
             self._engine.release_all, self._registered, self._log, self.name,
             retry_s=_REGISTER_RETRY_S, connect_grace_s=_CONNECT_GRACE_S,
-            workers=_REGISTER_WORKERS)
+            workers=_REGISTER_WORKERS, start_rate=cfg.startup_rate)
         self._next_clock = dict.fromkeys(self._meters, 0.0)
         after = cfg.gc_freeze_after_s
         self._gc_freeze_at = time.monotonic() + after if after and cfg.meters else None

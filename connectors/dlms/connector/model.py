@@ -109,6 +109,7 @@ class ConnectorConfig:
     state_folder: str = ""  # connector/state_files.py: "" = the gateway's data folder
     profile_rows_per_second: float = 10_000.0  # connector/profile_scheduler.py
     profile_reads_in_flight: int = 4
+    startup_rate: float = 100.0  # meters started per second (connector/registration.py)
     shard: tuple[int, int] | None = None  # (index, count) of this gateway; connector/shards.py
     shard_error: str = ""  # a bad shard setting: this gateway polls nothing
     shard_keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)

@@ -47,6 +47,7 @@ class DeviceRegistrar:
         progress_every_s: float = 10.0,
         connect_grace_s: float = 30.0,
         workers: int = 1,
+        start_rate: float = 0.0,
     ) -> None:
         self._pending = deque(names)
         self._total = len(self._pending)
@@ -56,6 +57,8 @@ class DeviceRegistrar:
         self._retry_s, self._progress_every_s = retry_s, progress_every_s
         self._connect_grace_s = connect_grace_s
         self._workers = max(1, workers)
+        self._start_gap = 1.0 / start_rate if start_rate > 0 else 0.0
+        self._next_start = 0.0  # when the next meter may be released
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -125,8 +128,21 @@ class DeviceRegistrar:
                 self._stop.wait(self._retry_s)
                 continue
             self._on_registered(name)  # first: what it queues goes before the meter's readings
+            self._pace()
             self._release(name)
             self._done()
+
+    def _pace(self) -> None:
+        """At most ``start_rate`` meters released a second. On a restart every device is known
+        at once; released together, 10,000 meters would all associate in one poll period and
+        the gateway's one core would time out its own sessions."""
+        if not self._start_gap:
+            return
+        with self._lock:
+            now = time.monotonic()
+            at = self._next_start = max(now, self._next_start + self._start_gap)
+        if at > now:
+            self._stop.wait(at - now)
 
     def _done(self) -> None:
         with self._lock:
