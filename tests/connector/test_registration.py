@@ -33,7 +33,6 @@ class Recorder:
     def registrar(self, names: list[str], **kw: Any) -> DeviceRegistrar:
         return DeviceRegistrar(
             names, self.register, lambda n: self.events.append(("release", n)),
-            lambda: self.events.append(("release_all", "")),
             lambda n: self.events.append(("registered", n)),
             logging.getLogger("test.registration"), "DLMS", **kw)
 
@@ -57,7 +56,8 @@ def test_thingsboard_away_releases_everyone_and_retries_registration(caplog) -> 
         reg.start()
         wait_for(lambda: reg.pending == 0)
         reg.stop()
-    assert r.events[:2] == [("register", "a"), ("release_all", "")]
+    first = r.events.index(("registered", "a"))
+    assert {("release", "a"), ("release", "b")} <= set(r.events[:first])  # polled anyway
     assert [e for e in r.events if e[0] == "registered"] == [("registered", "a"),
                                                               ("registered", "b")]
     warnings = [m for m in caplog.messages if "not connected" in m]
@@ -73,7 +73,7 @@ def test_a_gateway_error_is_logged_and_does_not_end_the_registration(caplog) -> 
         reg.start()
         wait_for(lambda: reg.pending == 0)
         reg.stop()
-    assert ("registered", "a") in r.events and ("release_all", "") in r.events
+    assert r.events.index(("release", "a")) < r.events.index(("registered", "a"))
     assert any("registering device a failed" in m for m in caplog.messages)
 
 
@@ -82,7 +82,7 @@ def test_stop_ends_a_registration_waiting_for_thingsboard() -> None:
     r.answers = {"a": [False] * 1000}
     reg = r.registrar(["a"], retry_s=30.0, connect_grace_s=0.0)
     reg.start()
-    wait_for(lambda: ("release_all", "") in r.events)
+    wait_for(lambda: ("release", "a") in r.events)
     t0 = time.monotonic()
     reg.stop(timeout=2.0)
     assert time.monotonic() - t0 < 1.0
@@ -99,7 +99,7 @@ def test_progress_is_logged_while_a_long_registration_runs(caplog) -> None:
             gate.wait(2.0)
         return r.register(name)
 
-    reg = DeviceRegistrar(names, slow, lambda n: None, lambda: None, lambda n: None,
+    reg = DeviceRegistrar(names, slow, lambda n: None, lambda n: None,
                           logging.getLogger("test.registration"), "DLMS", progress_every_s=0.0)
     with caplog.at_level(logging.INFO, "test.registration"):
         reg.start()
@@ -146,7 +146,7 @@ def test_several_workers_register_at_once_and_each_meter_exactly_once() -> None:
     released: list[str] = []
     registered: list[str] = []
     reg = DeviceRegistrar([f"m{i}" for i in range(40)], register, released.append,
-                          lambda: None, registered.append,
+                          registered.append,
                           logging.getLogger("test.registration"), "DLMS", workers=4)
     reg.start()
     wait_for(lambda: reg.pending == 0)
@@ -162,12 +162,48 @@ def test_meters_start_at_the_configured_rate_when_every_device_is_known() -> Non
     # associate within one poll period; at start_rate they come in a steady stream instead.
     stamps: list[float] = []
     reg = DeviceRegistrar([f"m{i}" for i in range(6)], lambda n: True,
-                          lambda n: stamps.append(time.monotonic()), lambda: None,
-                          lambda n: None, logging.getLogger("test.registration"), "DLMS",
-                          workers=4, start_rate=50.0)
+                          lambda n: stamps.append(time.monotonic()), lambda n: None,
+                          logging.getLogger("test.registration"), "DLMS", workers=4,
+                          start_rate=50.0)
     started = time.monotonic()
     reg.start()
     wait_for(lambda: reg.pending == 0)
     reg.stop()
     assert len(stamps) == 6
     assert max(stamps) - started >= 5 / 50  # the sixth not before five gaps of 1/50 s
+
+
+def test_meters_released_while_thingsboard_is_away_still_come_at_the_start_rate() -> None:
+    # The flood startupRate prevents must not come back through the "poll anyway" path, and
+    # the housekeeping's repeated calls must not start a second drain.
+    stamps: list[tuple[str, float]] = []
+    reg = DeviceRegistrar([f"m{i}" for i in range(6)], lambda n: False,
+                          lambda n: stamps.append((n, time.monotonic())), lambda n: None,
+                          logging.getLogger("test.registration"), "DLMS", retry_s=30.0,
+                          connect_grace_s=0.0, start_rate=50.0)
+    started = time.monotonic()
+    reg.start()
+    wait_for(lambda: len(stamps) == 6)
+    reg.release_all("again")
+    reg.release_all("and again")
+    time.sleep(0.2)
+    reg.stop()
+    assert [n for n, _ in stamps] == [f"m{i}" for i in range(6)]  # once each, in order
+    assert stamps[-1][1] - started >= 5 / 50
+
+
+def test_a_meter_that_fails_to_start_does_not_stop_the_others(caplog) -> None:
+    def release(name: str) -> None:
+        if name == "b":
+            raise RuntimeError("can't start new thread")
+        released.append(name)
+
+    released: list[str] = []
+    reg = DeviceRegistrar(["a", "b", "c"], lambda n: True, release, lambda n: None,
+                          logging.getLogger("test.registration"), "DLMS", workers=2)
+    with caplog.at_level(logging.ERROR, "test.registration"):
+        reg.start()
+        wait_for(lambda: reg.pending == 0)
+        reg.stop()
+    assert sorted(released) == ["a", "c"] and reg.registered == 3
+    assert "DLMS: starting meter b failed" in caplog.text

@@ -317,6 +317,21 @@ def test_held_meters_wait_for_release_then_poll_on_their_phase(sim_factory):
         check_truth(sink, f"m{i}", server.model(i))
 
 
+def test_reconnect_of_a_held_meter_starts_it(sim_factory):
+    server = sim_factory(2)
+    specs = [spec(f"m{i}", TcpSpec("127.0.0.1", port)) for i, port in enumerate(server.ports)]
+    sink = RecordingSink()
+    engine = PollingEngine(specs, sink)
+    engine.start(hold=True)
+    try:
+        engine.reconnect("m1")
+        assert engine.held == 1
+        time.sleep(0.4)
+        assert {n for n, _, _ in sink.readings} == {"m1"}
+    finally:
+        assert engine.stop(timeout_s=3.0)
+
+
 def test_a_held_engine_stops_cleanly_with_nothing_started(sim_factory):
     server = sim_factory(2)
     specs = [spec(f"m{i}", TcpSpec("127.0.0.1", port)) for i, port in enumerate(server.ports)]

@@ -166,7 +166,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             status=lambda name: self._status[name].snapshot() if name in self._status else {})
         self._registrar = DeviceRegistrar(
             [m.name for m in cfg.meters], self._add_device, self._engine.release,
-            self._engine.release_all, self._registered, self._log, self.name,
+            self._registered, self._log, self.name,
             retry_s=_REGISTER_RETRY_S, connect_grace_s=_CONNECT_GRACE_S,
             workers=_REGISTER_WORKERS, start_rate=cfg.startup_rate)
         self._next_clock = dict.fromkeys(self._meters, 0.0)

@@ -6,12 +6,15 @@ A fleet's first start is where the gateway is slowest: ``gateway.add_device`` re
 makes the gateway register it on its data path, where every other meter's readings queue
 behind it. So the engine holds every meter and this thread releases each one as soon as its
 device is registered, in dlms.json order: the polling grows exactly as fast as the gateway
-takes new devices, and on a restart (devices known) everything starts at once.
+takes new devices. On a restart (devices known) every registration returns at once: then
+``start_rate`` paces the meters (10,000 associations in one poll period would saturate the
+gateway's core and time out its own sessions).
 
 The gateway opens its connectors before its MQTT client has connected, so ThingsBoard "not
 connected" at first is the normal start: registration waits for it up to ``connect_grace_s``.
-Past that ThingsBoard is really away: every meter is released at once (readings wait in the
-gateway's storage, as they always did) and registration is retried.
+Past that ThingsBoard is really away: every meter not registered yet is released, still at
+``start_rate`` (readings wait in the gateway's storage, as they always did), and registration
+is retried.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ _GRACE_POLL_S = 0.2
 
 class DeviceRegistrar:
     """``register(name)`` is ``gateway.add_device`` (False: ThingsBoard not connected);
-    ``on_registered(name)`` then ``release(name)`` follow it; ``release_all()`` starts every
-    meter. ``workers`` threads register at once: each registration waits for ThingsBoard's
+    ``on_registered(name)`` then ``release(name)`` follow it (``release`` of a meter already
+    started does nothing). ``workers`` threads register at once: each registration waits for ThingsBoard's
     acknowledgement of the device's connect message, a round trip through the gateway's busy
     MQTT thread, and several keep those waits overlapping."""
 
@@ -39,7 +42,6 @@ class DeviceRegistrar:
         names: Sequence[str],
         register: Callable[[str], Any],
         release: Callable[[str], Any],
-        release_all: Callable[[], Any],
         on_registered: Callable[[str], None],
         log: Any,
         label: str,
@@ -51,7 +53,7 @@ class DeviceRegistrar:
     ) -> None:
         self._pending = deque(names)
         self._total = len(self._pending)
-        self._register, self._release, self._release_all = register, release, release_all
+        self._register, self._release = register, release
         self._on_registered = on_registered
         self._log, self._label = log, label
         self._retry_s, self._progress_every_s = retry_s, progress_every_s
@@ -63,7 +65,7 @@ class DeviceRegistrar:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._released_all = False
-        self._in_flight = 0
+        self._in_flight: set[str] = set()  # being registered now
         self._started = self._next_note = 0.0
         self.registered = 0
         self.progress_at = time.monotonic()  # the last registration (or the start)
@@ -71,7 +73,7 @@ class DeviceRegistrar:
     @property
     def pending(self) -> int:
         """Meters not registered yet (those being registered included)."""
-        return len(self._pending) + self._in_flight
+        return len(self._pending) + len(self._in_flight)
 
     def start(self) -> None:
         self._started = self.progress_at = time.monotonic()
@@ -90,21 +92,39 @@ class DeviceRegistrar:
                 thread.join(max(0.0, end - time.monotonic()))
 
     def release_all(self, why: str) -> None:
-        """Poll every meter now, registered or not (ThingsBoard away, or the gateway stalled)."""
+        """Poll every meter not registered yet (ThingsBoard away, or the gateway stalled), at
+        ``start_rate``, on a thread of its own. Once: later calls do nothing."""
         with self._lock:
-            first, self._released_all = not self._released_all, True
-            waiting = self.pending
-        if first and waiting:
-            self._log.warning("%s: %s: polling all %d meters not registered yet", self._label,
-                              why, waiting)
-        self._release_all()
+            if self._released_all:
+                return
+            self._released_all = True
+            waiting = [*self._in_flight, *self._pending]  # a hung registration too
+        if not waiting:
+            return
+        self._log.warning("%s: %s: polling all %d meters not registered yet", self._label, why,
+                          len(waiting))
+        thread = threading.Thread(target=self._drain, args=(waiting,), daemon=True,
+                                  name=f"{self._label} release")
+        self._threads.append(thread)
+        thread.start()
+
+    def _drain(self, names: list[str]) -> None:
+        for name in names:
+            if self._stop.is_set():
+                return
+            self._pace()
+            try:
+                self._release(name)
+            except Exception:  # noqa: BLE001 - one meter's start must not end the others'
+                self._log.exception("%s: starting meter %s failed", self._label, name)
 
     def _take(self) -> str | None:
         with self._lock:
             if not self._pending:
                 return None
-            self._in_flight += 1
-            return self._pending.popleft()
+            name = self._pending.popleft()
+            self._in_flight.add(name)
+            return name
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -119,7 +139,7 @@ class DeviceRegistrar:
             if ok is False:
                 with self._lock:
                     self._pending.appendleft(name)  # its turn again, first
-                    self._in_flight -= 1
+                    self._in_flight.discard(name)
                 if time.monotonic() - self._started < self._connect_grace_s:
                     self._stop.wait(_GRACE_POLL_S)  # the gateway is still connecting
                     continue
@@ -127,10 +147,14 @@ class DeviceRegistrar:
                                  f"{self._connect_grace_s:g} s")
                 self._stop.wait(self._retry_s)
                 continue
-            self._on_registered(name)  # first: what it queues goes before the meter's readings
-            self._pace()
-            self._release(name)
-            self._done()
+            try:
+                self._on_registered(name)  # first: it queues before the meter's readings
+                self._pace()
+                self._release(name)
+            except Exception:  # noqa: BLE001 - one meter's start must not end the registration
+                self._log.exception("%s: starting meter %s failed", self._label, name)
+            finally:
+                self._done(name)
 
     def _pace(self) -> None:
         """At most ``start_rate`` meters released a second. On a restart every device is known
@@ -144,9 +168,9 @@ class DeviceRegistrar:
         if at > now:
             self._stop.wait(at - now)
 
-    def _done(self) -> None:
+    def _done(self, name: str) -> None:
         with self._lock:
-            self._in_flight -= 1
+            self._in_flight.discard(name)
             self.registered += 1
             now = self.progress_at = time.monotonic()
             left = self.pending

@@ -249,7 +249,7 @@ class PollingEngine:
             return True
 
     def release_all(self) -> int:
-        """Start every held channel; returns how many meters that started."""
+        """Start every held channel; returns how many channels that started."""
         return sum(self.release(name) for name in list(self._by_meter))
 
     @property
@@ -316,13 +316,14 @@ class PollingEngine:
             future.set_exception(EngineStopped("the polling engine is not running"))
             return future
         channel = self._channel(meter_name)
-        self.release(meter_name)  # asked for before its turn: start it now
+        if self._held:  # asked for before its turn: start it (and its line-mates) now
+            self.release(meter_name)
         return channel.submit(meter_name, fn, timeout_s)
 
     def reconnect(self, meter_name: str) -> None:
         """Close the meter's session and associate again (backoff forgotten, spacing kept)."""
         channel = self._channel(meter_name)
-        if not self.release(meter_name):  # a held meter just starts
+        if not (self._held and self.release(meter_name)):  # a held meter just starts
             channel.reconnect(meter_name)
 
     # -- observation ------------------------------------------------------------------------------
