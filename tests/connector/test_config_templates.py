@@ -193,3 +193,13 @@ def test_ten_thousand_meters_of_one_template_load() -> None:
     assert cfg.errors == () and len(cfg.meters) == 10_000
     assert all(len(m.spec.points) == 20 for m in cfg.meters)
     print(f"\n10000 meters x 20 points from one template: load_config {elapsed:.2f} s")
+
+
+def test_a_meter_on_another_kind_of_line_replaces_the_templates_connection() -> None:
+    # A serial meter over a TCP template: no host, port or wrapper carried over (they would be
+    # unknown serial keys, warned about against the template).
+    serial = {"type": "serial", "port": "/dev/ttyUSB0", "baudrate": 9600}
+    cfg = load_config(doc(meter("M-9", connection=serial)), ENV)
+    assert cfg.errors == () and cfg.warnings == ()
+    (m,) = cfg.meters
+    assert m.spec.transport.port == "/dev/ttyUSB0" and m.spec.transport.baudrate == 9600

@@ -61,7 +61,8 @@ class Templates:
             if key == "template":
                 continue
             below = out.get(key)
-            if key in MERGED_DICTS and isinstance(value, dict) and isinstance(below, dict):
+            if key in MERGED_DICTS and isinstance(value, dict) and isinstance(below, dict) \
+                    and not (key == "connection" and _other_type(below, value)):
                 out[key] = {**below, **value}
             else:
                 out[key] = value
@@ -114,3 +115,9 @@ def unused_warnings(templates: Templates, report: Report) -> None:
     for name in templates.defined:
         if name not in templates.used and name in templates.valid:
             report.warn(f"templates.{name}", "no meter uses this template")
+
+
+def _other_type(below: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
+    """A meter on another kind of line than its template's (a serial meter over a TCP
+    template): its ``connection`` replaces the template's, no host or baud rate carried over."""
+    return "type" in value and "type" in below and value["type"] != below["type"]
