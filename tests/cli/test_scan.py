@@ -212,3 +212,4 @@ def test_subprocess_prints_only_json_on_stdout(meter):
     )
     assert result.returncode == 0, result.stderr
     assert_loads_cleanly(json.loads(result.stdout))
+

@@ -83,28 +83,14 @@ def _fields(args: argparse.Namespace, settings: Any) -> tuple[dict[str, Any], li
     else:
         out["connection"] = {"type": "serial", "port": args.serial, "baudrate": args.baud,
                              "modeE": bool(args.mode_e)}
-    out["clientAddress"] = settings.client
-    out["serverLogicalAddress"] = settings.server_logical
-    if settings.server_physical is not None:
-        out["serverPhysicalAddress"] = settings.server_physical
-    if settings.address_size is not None and not settings.wrapper:
-        out["serverAddressSize"] = settings.address_size
-    out["authentication"] = settings.authentication
+    from ..connector.scan_block import SECRET_ENV_NAMES, secrets_needed, session_fields
+
+    out.update(session_fields(settings))
     notes = []
-    if settings.authentication == "lls":
-        out["passwordEnv"] = "DLMS_PASSWORD"
-        notes.append("the block reads the password from the environment variable DLMS_PASSWORD "
-                     "of the gateway (passwordEnv); set it there")
-    elif settings.authentication.startswith("hls"):
-        out["security"] = settings.security or "auth-enc"
-        out["systemTitle"] = settings.system_title.hex().upper()
-        out["blockCipherKeyEnv"] = "DLMS_BLOCK_CIPHER_KEY"
-        out["authenticationKeyEnv"] = "DLMS_AUTHENTICATION_KEY"
-        if settings.dedicated_key:
-            out["dedicatedKey"] = True
-        notes.append("the block reads the keys from the environment variables "
-                     "DLMS_BLOCK_CIPHER_KEY and DLMS_AUTHENTICATION_KEY of the gateway; set them "
-                     "there")
+    for key in secrets_needed(settings):  # the same names the scan RPC uses
+        out[f"{key}Env"] = SECRET_ENV_NAMES[key]
+        notes.append(f"the block reads {key} from the environment variable "
+                     f"{SECRET_ENV_NAMES[key]} of the gateway ({key}Env); set it there")
     return out, notes
 
 

@@ -27,7 +27,7 @@ from .model import MeterConfig
 
 __all__ = [
     "ADDRESS_KEYS", "SECRET_ENV_NAMES", "build_block", "build_template",
-    "connection_fields_from_config", "scan_job",
+    "connection_fields_from_config", "scan_job", "secrets_needed", "session_fields",
 ]
 
 # The variable names a block refers to when the secret did not come from one.
@@ -130,24 +130,10 @@ def connection_fields_from_config(meter: MeterConfig,
         out["connection"] = {"type": "serial", "port": t.port, "baudrate": t.baudrate,
                              "bytesize": t.bytesize, "parity": t.parity,
                              "stopbits": t.stopbits, "modeE": t.mode_e}
-    out["clientAddress"] = s.client
-    out["serverLogicalAddress"] = s.server_logical
-    if s.server_physical is not None:
-        out["serverPhysicalAddress"] = s.server_physical
-    if s.address_size is not None and not s.wrapper:
-        out["serverAddressSize"] = s.address_size
-    out["authentication"] = s.authentication
+    out.update(session_fields(s))
     notes = []
     sources = dict(secret_sources or {})
-    needed = []
-    if s.authentication != "none" and s.password:
-        needed.append("password")
-    if s.authentication.startswith("hls"):
-        out["security"] = s.security or "auth-enc"
-        out["systemTitle"] = s.system_title.hex().upper()
-        needed += ["blockCipherKey", "authenticationKey"]
-        if s.dedicated_key:
-            out["dedicatedKey"] = True
+    needed = secrets_needed(s)
     for key in needed:
         given = [k for k in (f"{key}Env", f"{key}File") if k in sources]
         if given:
@@ -158,6 +144,31 @@ def connection_fields_from_config(meter: MeterConfig,
                          f"environment variable {SECRET_ENV_NAMES[key]} instead")
     out["pollPeriod"] = _ms(spec.poll_period_s)
     return out, notes
+
+
+def session_fields(s: Any) -> dict[str, Any]:
+    """Addresses, authentication and security of a block, from session settings (the CLI's,
+    as it connected, or a configured meter's): one spelling for both."""
+    out: dict[str, Any] = {"clientAddress": s.client, "serverLogicalAddress": s.server_logical}
+    if s.server_physical is not None:
+        out["serverPhysicalAddress"] = s.server_physical
+    if s.address_size is not None and not s.wrapper:
+        out["serverAddressSize"] = s.address_size
+    out["authentication"] = s.authentication
+    if s.authentication.startswith("hls"):
+        out["security"] = s.security or "auth-enc"
+        out["systemTitle"] = s.system_title.hex().upper()
+        if s.dedicated_key:
+            out["dedicatedKey"] = True
+    return out
+
+
+def secrets_needed(s: Any) -> list[str]:
+    """The secret fields a block must name a source for (``password``, the HLS keys)."""
+    needed = ["password"] if s.authentication != "none" and s.password else []
+    if s.authentication.startswith("hls"):
+        needed += ["blockCipherKey", "authenticationKey"]
+    return needed
 
 
 def scan_job(meter: MeterConfig) -> Callable[[Any], dict[str, Any]]:
