@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from idle_engine import CheckingIdleEngine
 from tb_dlms.connector.config import MASK, is_secret_key, load_config, load_config_file, masked
 from tb_dlms.connector.dlms_connector import DlmsConnector
 from tb_dlms.engine.engine import PollingEngine
@@ -201,30 +202,11 @@ def test_a_fixed_rpc_value_that_cannot_be_sent_is_an_error_at_load() -> None:
 
 
 # ---- the connector itself ---------------------------------------------------------------------
-class _Engine:
-    def __init__(self, specs: list[Any], sink: Any) -> None:
-        engine = PollingEngine(specs, sink, transport_factory=lambda t: None)  # its own checks
-        engine.build(0.0)
-        self.specs = specs
-
-    def start(self, hold: bool = False) -> None:
-        pass
-
-    def release(self, name: str) -> bool:
-        return True
-
-    def release_all(self) -> int:
-        return 0
-
-    def stop(self, timeout_s: float = 0.0) -> None:
-        pass
-
-
 def _open(data: dict[str, Any]) -> DlmsConnector:
     gateway = type("Gw", (), {"add_device": lambda *a, **k: True,
                               "send_to_storage": lambda *a, **k: None})()
     log = logging.getLogger("test.dlms.hardening")
-    c = DlmsConnector(gateway, data, "dlms", engine_factory=_Engine, environ=ENV, logger=log,
+    c = DlmsConnector(gateway, data, "dlms", engine_factory=CheckingIdleEngine, environ=ENV, logger=log,
                       converter_logger=log)
     c.open()
     return c

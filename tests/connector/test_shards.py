@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from idle_engine import IdleEngine
 from tb_dlms.connector.config import load_config
 from tb_dlms.connector.dlms_connector import DlmsConnector
 from tb_dlms.connector.shards import ENV_COUNT, ENV_INDEX, parse_shard, select, shard_of
@@ -126,29 +127,12 @@ def test_meters_sharing_a_line_stay_together_on_the_shard_of_the_line() -> None:
             assert mine == (names if shard_of(line, count) == 0 else set())
 
 
-class _Engine:
-    def __init__(self, specs: list[Any], sink: Any) -> None:
-        self.specs = specs
-
-    def start(self, hold: bool = False) -> None:
-        pass
-
-    def release(self, name: str) -> bool:
-        return True
-
-    def release_all(self) -> int:
-        return 0
-
-    def stop(self, timeout_s: float = 0.0) -> None:
-        pass
-
-
 def _connector(data: dict[str, Any], env: dict[str, str]) -> tuple[DlmsConnector, list[str]]:
     added: list[str] = []
     gateway = type("Gw", (), {"add_device": lambda self, name, *a, **k: added.append(name),
                               "send_to_storage": lambda *a, **k: None})()
     log = logging.getLogger("test.dlms.shards")
-    c = DlmsConnector(gateway, data, "dlms", engine_factory=_Engine, environ=env, logger=log,
+    c = DlmsConnector(gateway, data, "dlms", engine_factory=IdleEngine, environ=env, logger=log,
                       converter_logger=log)
     c.open()
     return c, added
