@@ -6,49 +6,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import serial
 from tb_dlms.cli import main
 from tb_dlms.connector.config import load_config
-from tb_dlms.simulator.connection import ServerSession, SimulatedMeter
-from tb_dlms.simulator.model import MeterModel
-from tb_dlms.testing.pty import PtyPair
+from tb_dlms.testing.pty import PtyMeterBus, PtyPair
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat not installed")
-
-
-class PtyBus:
-    """The meters' side of the line: every byte reaches every meter; each answers its address."""
-
-    def __init__(self, device: str, physicals: tuple[int, ...]) -> None:
-        self.meters = [SimulatedMeter(MeterModel(i), p) for i, p in enumerate(physicals)]
-        self.port = serial.Serial(device, 9600, timeout=0.05)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        sessions = [ServerSession(m) for m in self.meters]
-        while not self._stop.is_set():
-            data = self.port.read(4096)
-            if data:
-                self.port.write(b"".join(s.receive(data) for s in sessions))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self.port.close()
 
 
 @pytest.fixture
 def line() -> Iterator[str]:
     pair = PtyPair()
     try:
-        bus = PtyBus(pair.b, (16, 17))
+        bus = PtyMeterBus(pair.b, (16, 17))
         try:
             yield pair.a
         finally:

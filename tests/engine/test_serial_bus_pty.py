@@ -8,47 +8,19 @@ polls both through SerialTransport on the near end, one channel, one worker.
 from __future__ import annotations
 
 import shutil
-import threading
 
 import pytest
-import serial
 from tb_dlms.engine.spec import SerialSpec
-from tb_dlms.simulator.connection import ServerSession as SimulatedConnection
-from tb_dlms.simulator.connection import SimulatedMeter
-from tb_dlms.simulator.model import MeterModel
-from tb_dlms.testing.pty import PtyPair
+from tb_dlms.testing.pty import PtyMeterBus, PtyPair
 from test_engine_simulator import POINTS, check_truth, run, spec
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat not installed")
 
 
-class PtyBus:
-    """The meters' side of the line: reads the pty, answers for each addressed meter."""
-
-    def __init__(self, device: str, physicals: tuple[int, ...]) -> None:
-        self.meters = [SimulatedMeter(MeterModel(i), p) for i, p in enumerate(physicals)]
-        self.port = serial.Serial(device, 9600, timeout=0.05)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        sessions = [SimulatedConnection(m) for m in self.meters]
-        while not self._stop.is_set():
-            data = self.port.read(4096)
-            if data:
-                self.port.write(b"".join(s.receive(data) for s in sessions))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self.port.close()
-
-
 def test_two_meters_share_one_pty_line_each_answering_its_own_address():
     pair = PtyPair()
     try:
-        bus = PtyBus(pair.b, (16, 17))
+        bus = PtyMeterBus(pair.b, (16, 17))
         try:
             line = SerialSpec(pair.a, baudrate=9600)
             specs = [spec(f"m{i}", line, period=0.3, server_physical=16 + i) for i in range(2)]

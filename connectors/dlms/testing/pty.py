@@ -54,3 +54,34 @@ class PtyPair:
                 self.proc.wait(2.0)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
+
+
+class PtyMeterBus:
+    """Simulated meters on the far end of a pty line, as on a multidrop RS-485 bus: every byte
+    reaches every meter, each answers only the frames addressed to its HDLC physical address."""
+
+    def __init__(self, device: str, physicals: tuple[int, ...]) -> None:
+        import threading
+
+        import serial  # type: ignore[import-untyped]
+
+        from ..simulator.connection import ServerSession, SimulatedMeter
+        from ..simulator.model import MeterModel
+
+        self.meters = [SimulatedMeter(MeterModel(i), p) for i, p in enumerate(physicals)]
+        self._sessions = [ServerSession(m) for m in self.meters]
+        self.port = serial.Serial(device, 9600, timeout=0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            data = self.port.read(4096)
+            if data:
+                self.port.write(b"".join(s.receive(data) for s in self._sessions))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self.port.close()
