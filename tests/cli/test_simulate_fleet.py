@@ -24,6 +24,7 @@ import pytest
 from tb_dlms.commands.simulate_launcher import FDS_PER_PORT, plan
 from tb_dlms.session import BlockingSession, SessionSettings
 from tb_dlms.simulator import values
+from tb_dlms.testing.ports import free_port_range
 from tb_dlms.transport import TcpTransport
 from tb_dlms.transport.fd_limits import LOW_FDS
 
@@ -94,28 +95,6 @@ def test_plan_splits_the_fleet_when_the_hard_limit_is_below_the_need():
 # -- the real command ---------------------------------------------------------------------------
 
 
-def _free_base(count: int) -> int:
-    for _ in range(20):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
-    raise RuntimeError("no free port range")
-
-
 def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -140,7 +119,7 @@ def _wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
 
 @pytest.fixture
 def fleet() -> Iterator[tuple[subprocess.Popen[str], int, str]]:
-    base = _free_base(6)
+    base = free_port_range(6)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tb_dlms.cli", "simulate", "--count", "6", "--processes", "2",
          "--base-port", str(base), "--physical-base", "100"],
@@ -225,7 +204,7 @@ def test_a_parent_killed_outright_leaves_no_orphan(fleet):
 
 
 def test_a_busy_port_in_one_slice_is_a_clear_error_and_exit_2():
-    base = _free_base(4)
+    base = free_port_range(4)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", base + 3))
         busy.listen()
@@ -240,7 +219,7 @@ def test_a_busy_port_in_one_slice_is_a_clear_error_and_exit_2():
 def test_a_mixed_fleet_over_two_processes_keeps_each_meters_model():
     from tb_dlms.simulator import meter_models as mm
 
-    base = _free_base(6)
+    base = free_port_range(6)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tb_dlms.cli", "simulate", "--count", "6", "--processes", "2",
          "--base-port", str(base), "--model", "mixed"],

@@ -57,6 +57,7 @@ from tb_dlms.simulator.connection import GARBAGE
 from tb_dlms.simulator.model import MeterOptions
 from tb_dlms.simulator.objects import OBJECT_DEFS
 from tb_dlms.simulator.server import SimulatorServer
+from tb_dlms.testing.ports import free_port_range
 
 T0 = 1_700_000_437.0  # frozen "now" shared by the server's models and the expectations
 PASSWORD = b"22222222"
@@ -498,7 +499,7 @@ def test_two_meters_on_two_ports_report_different_serials(make_server):
 
 
 def test_consecutive_ports_from_a_base_port():
-    base = _free_base(3)  # the ports after a free one may be taken (seen in CI): probe all three
+    base = free_port_range(3)  # the ports after a free one may be taken (seen in CI): probe all three
     srv = SimulatorServer(3, base).start()
     try:
         assert srv.ports == [base, base + 1, base + 2]
@@ -567,33 +568,9 @@ def test_stop_returns_promptly_and_closes_every_socket(make_server):
 # -- tb-dlms simulate ---------------------------------------------------------------------------
 
 
-def _free_base(count: int) -> int:
-    """A base port with ``count`` free ports after it (best effort: probe them all)."""
-    for _ in range(20):
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1]
-        probe.close()
-        if base + count > 65535:
-            continue
-        try:
-            socks = []
-            for p in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
-    raise RuntimeError("no free port range")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_meters_and_exits_cleanly_on_signal(sig):
-    base = _free_base(2)
+    base = free_port_range(2)
     cmd = [
         sys.executable,
         "-m",
