@@ -323,12 +323,14 @@ def main() -> None:
 
     freeze = not args.no_freeze
     show(run_engine(args.count, base, args.period, args.seconds, 0, "engine", freeze))
-    if args.latency_ms:
+    if args.latency_ms and args.latency_count > 0:
         n = min(args.count, args.latency_count)
         show(run_engine(n, base + args.count + 10, args.period, min(args.seconds, 12.0),
                         args.latency_ms, "engine, slow meters", freeze))
 
     n = args.loop_meters
+    if n < 1:  # --loop-meters 0: the engine figures only
+        return
     sim = Simulator(n, base + 5000)
     try:
         ours = session_loop(base + 5000, n, args.loop_seconds)
