@@ -16,12 +16,12 @@ from typing import Any
 
 from .capture_security import CaptureState
 from .protocol.apdu import decode_apdu
-from .protocol.axdr import Typed, decode_data, to_json
-from .protocol.cosem_datetime import CosemDateTime
+from .protocol.axdr import Typed, to_json
 from .protocol.errors import DecodeError
 from .protocol.hdlc import FLAG, Frame, FrameKind, HdlcAddress, decode_frame, decode_parameters
 from .protocol.hdlc.link import LLC_REQUEST, LLC_RESPONSE
 from .protocol.obis import Obis
+from .protocol.push import decode_data_notification
 from .protocol.security import is_ciphered
 from .protocol.wrapper import HEADER_SIZE, WRAPPER_VERSION
 
@@ -91,22 +91,11 @@ def describe_apdu(apdu: bytes, show_secrets: bool = False, state: CaptureState |
 
 
 def _data_notification(apdu: bytes) -> dict[str, Any]:
-    """data-notification (Green Book): long-invoke-id-and-priority, an optional date-time
-    (octet string, 0x00 when absent) and the notification body (one Data)."""
-    if len(apdu) < 7:
-        raise DecodeError("truncated data-notification", len(apdu))
-    pos, stamp = 6, None
-    if apdu[5]:
-        if apdu[5] != 12 or len(apdu) < 18:
-            raise DecodeError(f"data-notification date-time of {apdu[5]} octets (expected 12)", 5)
-        stamp, pos = CosemDateTime.from_bytes(apdu[6:18]).isoformat(), 18
-    body, end = decode_data(apdu, pos)
-    if end != len(apdu):
-        raise DecodeError(f"{len(apdu) - end} octets after the data-notification body", end)
-    ident = int.from_bytes(apdu[1:5], "big")
-    return {"type": "DataNotification", "long_invoke_id": ident & 0xFFFFFF,
-            "high_priority": bool(ident & 0x80000000), "confirmed": bool(ident & 0x40000000),
-            "date_time": stamp, "body": to_json(body)}
+    note = decode_data_notification(apdu)
+    return {"type": "DataNotification", "long_invoke_id": note.long_invoke_id,
+            "high_priority": note.high_priority, "confirmed": note.confirmed,
+            "date_time": note.date_time.isoformat() if note.date_time else None,
+            "body": to_json(note.body)}
 
 
 def _describe_wrapper(data: bytes, show_secrets: bool, state: CaptureState) -> dict[str, Any]:

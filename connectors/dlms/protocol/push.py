@@ -1,0 +1,139 @@
+"""Pushed data-notifications opened: plain, or ciphered under security suite 0 by their sender.
+
+Sans-IO: one APDU in (the wrapper or HDLC framing already taken off by whoever received it), a
+``DataNotification`` out, or a ``PushRejected`` saying why and naming the sender when it is
+known. The listener around it (sockets, serial lines, the gateway) is not here.
+
+- data-notification (Green Book): long-invoke-id-and-priority, an optional date-time (an octet
+  string, 0x00 when absent) and the body (one Data: often the Push setup's object list values).
+- general-glo-ciphering / general-ded-ciphering: the sender's system title travels in the APDU;
+  its keys are looked up by it. AES-GCM-128 whatever the suite id says: meters in service send
+  suite id 1 in the security control byte for what is suite 0 (see security/control.py).
+- The sender's invocation counter must grow: a counter at or below the last one accepted from
+  that title is a replay and refused (nothing in a replay is new; an attacker can resend a
+  captured alarm at will). ``counters`` are the last accepted values, for the caller to persist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .axdr import decode_data
+from .cosem_datetime import CosemDateTime
+from .errors import DecodeError, DlmsError
+from .security.apdu import (
+    GENERAL_DED_CIPHERING,
+    GENERAL_GLO_CIPHERING,
+    CipheredApdu,
+    SecurityContext,
+)
+from .security.control import Policy, SecurityPolicyViolation
+
+__all__ = ["DATA_NOTIFICATION", "DataNotification", "PushOpener", "PushRejected",
+           "decode_data_notification"]
+
+DATA_NOTIFICATION = 0x0F
+_GENERAL = (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
+
+
+@dataclass(frozen=True)
+class DataNotification:
+    long_invoke_id: int  # bits 0-23 of long-invoke-id-and-priority
+    high_priority: bool  # bit 31
+    confirmed: bool  # bit 30: the sender expects no answer either way from a gateway
+    date_time: CosemDateTime | None  # None: the sender put none (the receive time stands in)
+    body: Any  # natives as decode_data gives them: a structure is a tuple, an array a list
+    system_title: bytes | None = None  # the sender's, for a ciphered notification
+    invocation_counter: int | None = None
+    protection: str = "none"  # "none", "auth", "enc" or "auth-enc"
+
+
+class PushRejected(DlmsError):
+    """A notification not taken. ``kind``: malformed, not-a-notification, unknown-sender,
+    bad-tag (wrong key, or altered on the way), replay, policy. Never carries key material."""
+
+    def __init__(self, kind: str, message: str, system_title: bytes | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.system_title = system_title
+
+
+def decode_data_notification(apdu: bytes) -> DataNotification:
+    """A plain data-notification APDU (tag 0x0F). DecodeError when it is not one."""
+    if not apdu or apdu[0] != DATA_NOTIFICATION:
+        raise DecodeError(f"not a data-notification (tag 0x{apdu[0] if apdu else 0:02X})", 0)
+    if len(apdu) < 7:
+        raise DecodeError("truncated data-notification", len(apdu))
+    pos, stamp = 6, None
+    if apdu[5]:
+        if apdu[5] != 12 or len(apdu) < 18:
+            raise DecodeError(f"data-notification date-time of {apdu[5]} octets (expected 12)", 5)
+        stamp, pos = CosemDateTime.from_bytes(apdu[6:18]), 18
+    body, end = decode_data(apdu, pos)
+    if end != len(apdu):
+        raise DecodeError(f"{len(apdu) - end} octets after the data-notification body", end)
+    ident = int.from_bytes(apdu[1:5], "big")
+    return DataNotification(ident & 0xFFFFFF, bool(ident & 0x80000000),
+                            bool(ident & 0x40000000), stamp, body)
+
+
+class PushOpener:
+    """Opens the notifications of known senders. ``keys``: system title -> the sender's
+    SecurityContext; ``required``: the protection a ciphered notification must have at least
+    (None: any); ``plain``: whether plain notifications are taken at all."""
+
+    def __init__(self, keys: Mapping[bytes, SecurityContext], *, required: Policy | None = None,
+                 plain: bool = True, counters: Mapping[bytes, int] | None = None) -> None:
+        self._keys = dict(keys)
+        self._required = required
+        self._plain = plain
+        self.counters: dict[bytes, int] = dict(counters or {})
+
+    def open(self, apdu: bytes) -> DataNotification:
+        if not apdu:
+            raise PushRejected("malformed", "empty APDU")
+        if apdu[0] == DATA_NOTIFICATION:
+            if not self._plain:
+                raise PushRejected("policy", "plain notification refused: ciphering required")
+            return self._decode(apdu, None)
+        if apdu[0] not in _GENERAL:
+            raise PushRejected("not-a-notification", f"APDU tag 0x{apdu[0]:02X} is not a "
+                               "data-notification nor general-glo/ded-ciphering")
+        try:
+            ciphered = CipheredApdu.decode(apdu)
+        except DlmsError as exc:
+            raise PushRejected("malformed", f"ciphered notification: {exc}") from None
+        title = ciphered.system_title or None
+        if title is None:
+            raise PushRejected("malformed", "ciphered notification without a system title")
+        context = self._keys.get(title)
+        if context is None:
+            raise PushRejected("unknown-sender", f"no keys for system title {title.hex().upper()}",
+                               title)
+        counter = ciphered.header.invocation_counter
+        last = self.counters.get(title)
+        if last is not None and counter <= last:
+            raise PushRejected("replay", f"invocation counter {counter} from "
+                               f"{title.hex().upper()} is not above {last}, the last accepted",
+                               title)
+        try:
+            opened = context.decrypt(apdu, None, required=self._required)
+        except DlmsError as exc:
+            kind = "policy" if isinstance(exc, SecurityPolicyViolation) else "bad-tag"
+            raise PushRejected(kind, f"notification from {title.hex().upper()} not opened: "
+                               f"{exc}", title) from None
+        note = self._decode(opened.apdu, title)
+        self.counters[title] = counter  # only now: a forged copy must not move it
+        return DataNotification(note.long_invoke_id, note.high_priority, note.confirmed,
+                                note.date_time, note.body, title, counter,
+                                opened.header.control.policy.label)
+
+    @staticmethod
+    def _decode(apdu: bytes, title: bytes | None) -> DataNotification:
+        try:
+            return decode_data_notification(apdu)
+        except DlmsError as exc:
+            raise PushRejected("malformed" if apdu[:1] == bytes((DATA_NOTIFICATION,))
+                               else "not-a-notification", str(exc), title) from None
