@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime
 import socket
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from gurux_dlms import GXDateTime
@@ -249,4 +251,25 @@ class GuruxTcpServer:
                 conn.sendall(bytes(reply.reply))
 
 
-__all__ = ["GuruxMeter", "GuruxTcpServer", "HlsAssociation", "patched_gurux"]
+__all__ = ["GuruxMeter", "GuruxTcpServer", "HlsAssociation", "gurux_meters", "patched_gurux"]
+
+
+@contextmanager
+def gurux_meters(block_key: bytes, auth_key: bytes) -> Iterator[Callable[..., GuruxTcpServer]]:
+    """Start Gurux meters (GuruxMeter options) under the patches; every one is stopped on exit,
+    and none may have raised (refusing is fine, breaking is not)."""
+    with patched_gurux() as seen:
+        started: list[GuruxTcpServer] = []
+
+        def start(**options: Any) -> GuruxTcpServer:
+            server = GuruxTcpServer(GuruxMeter(block_key, auth_key, seen, **options)).start()
+            started.append(server)
+            return server
+
+        try:
+            yield start
+        finally:
+            for server in started:
+                server.stop()
+    for server in started:
+        assert server.errors == [] and server.meter.failures == []

@@ -10,13 +10,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
 pytest.importorskip("gurux_dlms")
 
-from gurux_server import ENERGY_RAW, LDN, GuruxMeter, GuruxTcpServer, patched_gurux  # noqa: E402
+from gurux_server import ENERGY_RAW, LDN, GuruxTcpServer, gurux_meters  # noqa: E402
 from tb_dlms.connector.config import load_config  # noqa: E402
 from tb_dlms.session import BlockingSession  # noqa: E402
 from tb_dlms.transport import TcpTransport  # noqa: E402
@@ -31,19 +31,8 @@ ENV = {"DLMS_BLOCK_CIPHER_KEY": BLOCK.hex(), "DLMS_AUTHENTICATION_KEY": AUTH.hex
 
 @pytest.fixture
 def gurux() -> Iterator[Callable[..., GuruxTcpServer]]:
-    with patched_gurux() as seen:
-        started: list[GuruxTcpServer] = []
-
-        def start(**options: Any) -> GuruxTcpServer:
-            server = GuruxTcpServer(GuruxMeter(BLOCK, AUTH, seen, **options)).start()
-            started.append(server)
-            return server
-
+    with gurux_meters(BLOCK, AUTH) as start:
         yield start
-        for server in started:
-            server.stop()
-    for server in started:  # refusing is fine, breaking is not
-        assert server.errors == [] and server.meter.failures == []
 
 
 def scan(port: int, *args: str) -> subprocess.CompletedProcess[str]:

@@ -39,13 +39,14 @@ from gurux_dlms.GXCiphering import GXCiphering  # noqa: E402
 from gurux_dlms.GXDLMSChippering import GXDLMSChippering  # noqa: E402
 from gurux_dlms.secure import GXDLMSSecureServer  # noqa: E402
 from gurux_patches import ServerReply  # noqa: E402
-from gurux_server import (  # noqa: E402
+from gurux_server import (
     CLOCK_TIME,
     ENERGY_RAW,
     LDN,
     SERVER_TITLE,
     GuruxMeter,
     GuruxTcpServer,
+    gurux_meters,  # noqa: E402
     patched_gurux,
 )
 from tb_dlms.protocol.apdu import (  # noqa: E402
@@ -100,19 +101,8 @@ DEADLINE = 4.0  # operation_timeout of every session here
 @pytest.fixture
 def gurux() -> Iterator[Callable[..., GuruxTcpServer]]:
     """Start Gurux meters (GuruxMeter options); every one is stopped, and none may have raised."""
-    with patched_gurux() as seen:
-        started: list[GuruxTcpServer] = []
-
-        def start(**options: Any) -> GuruxTcpServer:
-            server = GuruxTcpServer(GuruxMeter(BLOCK, AUTH, seen, **options)).start()
-            started.append(server)
-            return server
-
+    with gurux_meters(BLOCK, AUTH) as start:
         yield start
-        for server in started:
-            server.stop()
-    for server in started:  # refusing is fine, breaking is not
-        assert server.errors == [] and server.meter.failures == []
 
 
 @pytest.fixture
