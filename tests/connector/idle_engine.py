@@ -24,9 +24,6 @@ class IdleEngine:
     def release(self, name: str) -> bool:
         return True
 
-    def release_all(self) -> int:
-        return 0
-
     def stop(self, timeout_s: float = 0.0) -> None:
         pass
 

@@ -122,10 +122,6 @@ class FakeEngine:
         self.released.append(name)
         return True
 
-    def release_all(self) -> int:
-        self.released.append("*")
-        return 0
-
     def stop(self, timeout_s: float = 5.0) -> bool:
         self.stopped = True
         return True
