@@ -203,3 +203,11 @@ def test_a_meter_on_another_kind_of_line_replaces_the_templates_connection() -> 
     assert cfg.errors == () and cfg.warnings == ()
     (m,) = cfg.meters
     assert m.spec.transport.port == "/dev/ttyUSB0" and m.spec.transport.baudrate == 9600
+
+
+def test_a_hostile_template_name_is_quoted_and_keeps_messages_on_one_line() -> None:
+    # Found by the fuzzed-documents test: a name with a newline split the error in two lines.
+    cfg = load_config({"templates": {"a\nb": None, "ok": kaifa()}, "meters": []}, ENV)
+    assert cfg.errors == ("dlms.json: templates['a\\nb']: must be an object of meter fields, "
+                          "got None",)
+    assert "dlms.json: templates.ok: no meter uses this template" in cfg.warnings

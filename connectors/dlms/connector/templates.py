@@ -94,7 +94,7 @@ def parse_templates(root: Section, meter_keys: tuple[str, ...]) -> Templates:
     allowed = [k for k in meter_keys if k not in _NOT_IN_TEMPLATE]
     for name, body in section.data.items():
         out.defined.append(name)
-        where = f"templates.{name}"
+        where = _path(name)
         if not isinstance(body, dict):
             root.report.error(where, f"must be an object of meter fields, got {show(body)}")
             continue
@@ -114,10 +114,17 @@ def parse_templates(root: Section, meter_keys: tuple[str, ...]) -> Templates:
 def unused_warnings(templates: Templates, report: Report) -> None:
     for name in templates.defined:
         if name not in templates.used and name in templates.valid:
-            report.warn(f"templates.{name}", "no meter uses this template")
+            report.warn(_path(name), "no meter uses this template")
 
 
 def _other_type(below: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
     """A meter on another kind of line than its template's (a serial meter over a TCP
     template): its ``connection`` replaces the template's, no host or baud rate carried over."""
     return "type" in value and "type" in below and value["type"] != below["type"]
+
+
+def _path(name: str) -> str:
+    """Where a template is, as messages say it: its name as written when that is plain text,
+    else quoted and escaped (a hostile key must not break a log line)."""
+    plain = name.isprintable() and "." not in name and 0 < len(name) <= 64
+    return f"templates.{name}" if plain else f"templates[{show(name)}]"
