@@ -74,7 +74,8 @@ def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
         return False
 
 
-def test_many_senders_each_apdu_once_whatever_the_cut(listen: Callable[..., tuple[PushListener, Seen]]) -> None:
+def test_many_senders_each_apdu_once_whatever_the_cut(
+        listen: Callable[..., tuple[PushListener, Seen]]) -> None:
     listener, seen = listen()
     senders = [connect(listener) for _ in range(20)]
     for i, sock in enumerate(senders):
