@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..protocol.errors import DlmsError
@@ -285,10 +286,9 @@ class PushListener:
                 events = stream.feed(data)
             except DlmsError as exc:  # wrapper on a serial line out of step: start afresh
                 stream = PushStream(endpoint.framing, self.limits.max_apdu)
-                self.loop.call_soon_threadsafe(lambda m=str(exc): self._problem(label, m))
+                self.loop.call_soon_threadsafe(partial(self._problem, label, str(exc)))
                 continue
-            octets = len(data)
-            self.loop.call_soon_threadsafe(lambda e=events, n=octets: self._serial_events(label, e, n))
+            self.loop.call_soon_threadsafe(partial(self._serial_events, label, events, len(data)))
         port.close()
 
     def _serial_events(self, label: str, events: list[Any], octets: int) -> None:
