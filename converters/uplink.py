@@ -164,6 +164,36 @@ class DlmsUplinkConverter(Converter):  # type: ignore[misc] # the gateway has no
                                                       count=count)
         return out
 
+    def pushed(self, meter: Any, ts: int, values: Iterable[tuple[Any, Any]],
+               status: Mapping[str, Any] | None = None) -> ConvertedData:
+        """A pushed notification: (PushObject, value) pairs at the notification's time ``ts``,
+        each key with its report strategy; ``status`` (alarm flags, event names) ON_RECEIVED
+        with them."""
+        spec = meter.spec
+        out = ConvertedData(spec.name, spec.device_type)
+        entry: dict[DatapointKey, Any] = {}
+        attributes = 0
+        for point, value in values:
+            if value is None:
+                continue
+            key = self.datapoint_key(meter, point)
+            if point.kind == "attribute":
+                out.add_to_attributes(key, value)
+                attributes += 1
+            else:
+                entry[key] = value
+        for k, v in (status or {}).items():
+            entry[self._status_key(k)] = v
+        if entry:
+            out.add_to_telemetry(TelemetryEntry(entry, ts=ts))
+            StatisticsService.count_connector_message(self._stats_name, "convertersTsProduced",
+                                                      count=len(entry))
+        if attributes:
+            StatisticsService.count_connector_message(self._stats_name, "convertersAttrProduced",
+                                                      count=attributes)
+        StatisticsService.count_connector_message(self._stats_name, "convertersMsgProcessed")
+        return out
+
     def status(self, meter: Any, telemetry: Mapping[str, Any] | None = None,
                attributes: Mapping[str, Any] | None = None,
                ts: int | None = None) -> ConvertedData:

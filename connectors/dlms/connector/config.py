@@ -26,6 +26,14 @@ from .config_fields import LOG_LEVELS, TOP_FIELDS, by_key, keys, secret_keys
 from .field_readers import MAX_DEPTH, Report, Section, depth_over, num, show
 from .meter_entry import METER_KEYS, parse_meter, parse_report_strategy
 from .model import ConnectorConfig, MeterConfig
+from .push_config import (
+    PushMeter,
+    check_push_meters,
+    parse_push_meter,
+    parse_push_only,
+    parse_push_settings,
+    push_warnings,
+)
 from .shards import parse_shard, shard_keys
 from .templates import Templates, parse_templates, unused_warnings
 
@@ -207,6 +215,8 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     elif not raw_meters:
         warnings.append("dlms.json: meters: the list is empty, nothing to poll")
     meters: list[MeterConfig] = []
+    push_meters: list[tuple[PushMeter, str]] = []
+    push = parse_push_settings(root)
     names: dict[str, int] = {}
     lines: dict[str, tuple[str, Any]] = {}
     addresses: dict[tuple[Any, ...], str] = {}
@@ -218,13 +228,13 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
             continue
         if isinstance(item, dict) and depth_over(item):  # checked before anything walks it
             report.error("", f"nested more than {MAX_DEPTH} levels deep: not a meter entry")
-        meter = parse_meter(Section(item, report), env) if not report.errors else None
+        meter, pushed = _parse_entry(item, report, env)
         name = _name(item)
         if isinstance(name, str):
             enabled.append((name, item))
-        if meter is not None and name in names:
+        if (meter is not None or pushed is not None) and name in names:
             report.error("deviceName", f"{show(name)} is already used by meters[{names[name]}]")
-            meter = None
+            meter = pushed = None
         if meter is not None:
             for clash in (_line_conflict(meter, lines), _address_clash(meter, addresses)):
                 if clash:
@@ -235,6 +245,11 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
             names[name] = i
         errors.extend(report.errors)
         warnings.extend(_own_warnings(report, raw, templates))
+        if meter is None and pushed is not None and not report.errors:
+            push_meters.append((pushed, report.label))  # only pushes: not polled
+            continue
+        if pushed is not None and meter is not None:
+            push_meters.append((pushed, report.label))
         if meter is None:
             count = len(report.errors)
             skipped.append(f"{report.label} skipped ({count} error{'s' * (count != 1)}): "
@@ -244,6 +259,10 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     unused = Report("dlms.json")
     unused_warnings(templates, unused)
     warnings.extend(unused.warnings)
+    pushing, push_errors = check_push_meters(push_meters)
+    errors.extend(push_errors)
+    skipped.extend(f"{line}: its notifications are refused" for line in push_errors)
+    warnings.extend(push_warnings(push, pushing, root.has("push")))
     return ConnectorConfig(
         meters=tuple(meters), errors=tuple(errors), warnings=tuple(warnings),
         skipped=tuple(skipped), disabled=tuple(disabled), log_level=level,
@@ -252,7 +271,25 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         state_folder=state_folder or "", profile_rows_per_second=rows_per_s,
         profile_reads_in_flight=reads_in_flight, startup_rate=startup_rate, shard=shard,
         shard_error="; ".join(shard_errors), shard_keys=shard_keys(enabled),
+        push=push, push_meters=tuple(pushing),
     )
+
+
+def _parse_entry(item: Any, report: Report, env: Mapping[str, str]
+                 ) -> tuple[MeterConfig | None, PushMeter | None]:
+    """(the polled meter, its push section): a meter with ``push`` and no ``connection`` only
+    pushes."""
+    if report.errors:
+        return None, None
+    m = Section(item, report)
+    if "push" in item and "connection" not in item:
+        return None, parse_push_only(m, env)
+    meter = parse_meter(m, env)
+    if meter is None or "push" not in item:
+        return meter, None
+    pushed = parse_push_meter(m, env, meter.name, meter.spec.device_type, meter.time_zone,
+                              meter.report_strategy)
+    return (meter, pushed) if not report.errors else (None, None)
 
 
 def load_config_file(path: str | os.PathLike[str],

@@ -21,9 +21,16 @@ from typing import Any
 
 from .config_fields import AXDR_TYPE_NAMES, SECRET_SOURCES, STRATEGY_FIELDS, TABLES, Field, by_key
 from .field_readers import num
+from .push_fields import PUSH_FIELDS, PUSH_LISTENER_FIELDS, PUSH_METER_FIELDS, PUSH_OBJECT_FIELDS
 from .security_entry import HASH_MECHANISMS
 
 __all__ = ["readme", "schema", "main"]
+
+# The README's tables: dlms.json's own, then the push sections' (push_fields.py).
+DOC_TABLES: dict[str, tuple[Field, ...]] = {
+    **TABLES, "push": PUSH_FIELDS, "pushListener": PUSH_LISTENER_FIELDS,
+    "pushMeter": PUSH_METER_FIELDS, "pushObject": PUSH_OBJECT_FIELDS,
+}
 
 # config/ (installed as tb_dlms.config, package data only): the files generated here.
 CONFIG_DIR = Path(str(importlib.import_module("..config", __package__).__file__)).resolve().parent
@@ -113,7 +120,14 @@ def schema() -> dict[str, Any]:
             "serial": _object(TABLES["serial"]),
             "template": _loose(required=[], drop=("deviceName", "template")),
             "templatedMeter": _loose(required=["deviceName", "template"], drop=()),
-            "meter": _object(TABLES["meter"], allOf=[
+            "push": _object(DOC_TABLES["push"]),
+            "pushListener": _object(DOC_TABLES["pushListener"]),
+            "pushMeter": _object(DOC_TABLES["pushMeter"], allOf=[
+                *(_at_most_one_source(key) for key in ("blockCipherKey", "authenticationKey")),
+                {"anyOf": [{"required": [k]} for k in ("systemTitle", "address", "identity")]}]),
+            "pushObject": _object(DOC_TABLES["pushObject"]),
+            "meter": _meter(allOf=[
+                {"anyOf": [{"required": ["connection"]}, {"required": ["push"]}]},
                 *(_at_most_one_source(key) for key in SECRET_SOURCES),
                 _when_authentication(["lls", *HASH_MECHANISMS], _one_source("password")),
                 _when_authentication(["hls-gmac", *HASH_MECHANISMS], {"allOf": [
@@ -128,6 +142,13 @@ def schema() -> dict[str, Any]:
             ]),
         },
     }
+
+
+def _meter(**extra: Any) -> dict[str, Any]:
+    """A meter: ``connection`` is required unless the meter only pushes (``push``)."""
+    out = _object(TABLES["meter"], **extra)
+    out["required"] = [k for k in out.get("required", ()) if k != "connection"]
+    return out
 
 
 def _loose(required: list[str], drop: tuple[str, ...]) -> dict[str, Any]:
@@ -211,7 +232,7 @@ def table(fields: tuple[Field, ...]) -> str:
 
 def readme(text: str) -> str:
     """``text`` (config/README.md) with every generated block replaced by the table's."""
-    for name, fields in TABLES.items():
+    for name, fields in DOC_TABLES.items():
         begin, end = f"<!-- fields:{name} -->", f"<!-- /fields:{name} -->"
         found = re.search(re.escape(begin) + r".*?" + re.escape(end), text, re.S)
         if found is None:

@@ -25,7 +25,8 @@ __all__ = [
     "ATTRIBUTE_UPDATE_FIELDS", "AXDR_TYPE_NAMES", "CONNECT_TIMEOUT", "LOG_LEVELS", "METER_FIELDS",
     "POINT_FIELDS", "PROFILE_COLUMN_FIELDS", "PROFILE_FIELDS", "REPORT_TYPES", "RPC_FIELDS",
     "SCALARS", "SECRET_SOURCES", "SERIAL_FIELDS", "STRATEGY_FIELDS",
-    "TABLES", "TCP_FIELDS", "TOP_FIELDS", "Field", "by_key", "keys", "ms", "secret_keys",
+    "TABLES", "TCP_FIELDS", "TOP_FIELDS", "Field", "by_key", "keys", "ms", "schema_ref",
+    "secret_keys", "secret_source",
 ]
 
 SCALARS = ("string", "bool", "int", "number")
@@ -113,6 +114,10 @@ def _secret_source(key: str, meaning: str, what: str,
     )
 
 
+# For the tables of other sections (push_fields.py).
+schema_ref = _ref
+secret_source = _secret_source
+
 SECRET_SOURCES = ("password", "blockCipherKey", "authenticationKey")  # each: key, ...Env, ...File
 STRATEGY = "reportStrategy"
 STRATEGY_DOC = "object"
@@ -162,6 +167,8 @@ TOP_FIELDS: tuple[Field, ...] = (
               "type": "object", "additionalProperties": False, "required": ["index", "count"],
               "properties": {"index": {"type": "integer", "minimum": 0},
                              "count": {"type": "integer", "minimum": 1, "maximum": 1024}}}),
+    Field("push", "object", "where pushing meters connect ([Pushing meters](#pushing-meters))",
+          manual=True, doc_default="none", schema=_ref("push")),
     Field("meters", "list", "the meters, described below", required=True, manual=True,
           schema={"type": "array", "items": {"if": {"required": ["template"]},
                                              "then": _ref("templatedMeter"),
@@ -207,8 +214,12 @@ METER_FIELDS: tuple[Field, ...] = (
     Field("enabled", "bool", "`false` keeps the meter in the file but does not poll it or check it "
           "(the example's serial bus)", default=True),
     Field("connection", "object", "how to reach the meter: [TCP](#connection-tcp) or "
-          "[serial](#connection-serial)", required=True, manual=True,
+          "[serial](#connection-serial). A meter that only pushes has none", required=True,
+          manual=True, doc_default="required unless `push`",
           schema={"oneOf": [_ref("tcp"), _ref("serial")]}),
+    Field("push", "object", "the meter pushes notifications: how they are recognised and map "
+          "to keys ([Pushing meters](#pushing-meters))", manual=True, doc_default="none",
+          schema=_ref("pushMeter")),
     Field("clientAddress", "int", "client SAP: 16 = public client (no password); 1 and 32 are "
           "usual LLS clients. Range 0..127 (0..65535 with the wrapper)",
           default=_SESSION["client"], lo=0, hi=0xFFFF),

@@ -37,6 +37,9 @@ class UplinkConverter(Protocol):
     def status(self, meter: Any, telemetry: Mapping[str, Any] | None = None,
                attributes: Mapping[str, Any] | None = None, ts: int | None = None) -> Any: ...
 
+    def pushed(self, meter: Any, ts: int, values: Iterable[tuple[Any, Any]],
+               status: Mapping[str, Any] | None = None) -> Any: ...
+
 
 def converter_class(connector_type: str, name: str) -> type[UplinkConverter] | None:
     """The converter class called ``name``: ours, or one the gateway's loader finds in its

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Callable
 
 from thingsboard_gateway.connectors.connector import Connector
@@ -40,6 +41,9 @@ from .open_files import ensure_open_files
 from .profile_positions import PositionStore
 from .profile_scheduler import ProfileScheduler
 from .publisher import Publisher
+from .push_config import PushMeter
+from .push_receiver import Delivery
+from .push_service import PushService, push_stats
 from .registration import DeviceRegistrar
 from .rpc import RpcDispatcher, connector_rpc, normalize_params
 from .shards import select
@@ -127,6 +131,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._stopped = False
         self._gc_freeze_at: float | None = None
         self._profiles: ProfileScheduler | None = None
+        self._push: PushService | None = None
 
     # -- Connector contract ---------------------------------------------------------------------
     def open(self) -> None:
@@ -164,8 +169,11 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._dispatcher = RpcDispatcher(
             self._engine, self._meters, on_clock=self._on_clock,
             status=lambda name: self._status[name].snapshot() if name in self._status else {})
+        self._push = self._start_push(cfg, folder)
         self._registrar = DeviceRegistrar(
-            [m.name for m in cfg.meters], self._add_device, self._engine.release,
+            [m.name for m in cfg.meters] + [m.name for m in cfg.push_meters
+                                            if m.name not in self._meters],
+            self._add_device, self._engine.release,
             self._registered, self._log, self.name,
             retry_s=_REGISTER_RETRY_S, connect_grace_s=_CONNECT_GRACE_S,
             workers=_REGISTER_WORKERS, start_rate=cfg.startup_rate)
@@ -174,6 +182,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._gc_freeze_at = time.monotonic() + after if after and cfg.meters else None
         if cfg.meters:
             self._engine.start(hold=True)  # each meter starts once its device is registered
+        if cfg.meters or cfg.push_meters:
             self._registrar.start()
         self._profiles = ProfileScheduler(
             self._engine, [m for m in cfg.meters if m.profiles], PositionStore(folder),
@@ -224,6 +233,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
                 self._engine.stop(timeout_s=4.0)
         except Exception:  # noqa: BLE001
             self._log.exception("%s: error while stopping the polling engine", self.name)
+        if self._push is not None:
+            self._push.stop()
         self._publisher.stop()  # what the engine said last (e.g. "disconnected") still goes out
         thread = self._housekeeper
         if thread is not None and thread is not threading.current_thread():
@@ -403,9 +414,29 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
                 self._log.exception("%s: housekeeping failed", self.name)
             self._stop.wait(1.0)
 
+    def _start_push(self, cfg: ConnectorConfig, folder: Path) -> PushService | None:
+        if cfg.push is None:
+            return None
+        service = PushService(cfg.push, cfg.push_meters, folder, publish=self._publisher.put,
+                              send=self._send_push, send_refusal=self._send_push_status,
+                              log=self._log)
+        service.start()
+        return service
+
+    def _send_push(self, meter: PushMeter, delivery: Delivery) -> None:
+        if self._converter is not None:
+            self._count(received=1, from_meter=True)
+            self._send(self._converter.pushed(meter, delivery.ts_ms, delivery.values,
+                                              delivery.status))
+
+    def _send_push_status(self, meter: PushMeter, values: dict[str, Any]) -> None:
+        if self._converter is not None:
+            self._send(self._converter.status(meter, telemetry=values))
+
     def _add_device(self, name: str) -> Any:
+        meter = self._meters.get(name) or self._config.push_by_name[name]
         return self._gateway.add_device(name, {"connector": self},
-                                        device_type=self._meters[name].spec.device_type)
+                                        device_type=meter.spec.device_type)
 
     def _registered(self, name: str) -> None:
         # Queued, not sent here: the registration thread goes on with the next device, and the
@@ -414,7 +445,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
 
     def _send_status(self, name: str) -> None:
         converter = self._converter
-        if converter is not None:  # the alarm keys exist from the start, all clear
+        if converter is not None and name in self._meters:  # alarm keys from the start, clear
             self._send(converter.status(self._meters[name],
                                         telemetry=self._status[name].snapshot()))
 
@@ -502,6 +533,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             if not isinstance(method, str):
                 return None  # an echoed reply, not a request
             self._count(received=1)
+            if method.split("_", 1)[-1] == "push":
+                return push_stats(self._push)
             return connector_rpc(method, normalize_params(content.get("params")),
                                  statistics=dict(self.statistics), engine=self._engine,
                                  meters=self._meters, status=self._status_of)
@@ -511,6 +544,10 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             return None
         req_id = data.get("id", content.get("id"))
         self._count(received=1)
+        push = self._push
+        if device not in self._meters and push is not None and device in push.meters:
+            self._reply(device, req_id, push.device_rpc(device, method))
+            return None
         if self._dispatcher is None:
             reply = {"success": False, "error": f"{self.name} is not running"}
             self._reply(device, req_id, reply)

@@ -113,10 +113,16 @@ class ConnectorConfig:
     shard: tuple[int, int] | None = None  # (index, count) of this gateway; connector/shards.py
     shard_error: str = ""  # a bad shard setting: this gateway polls nothing
     shard_keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    push: Any = None  # PushSettings (connector/push_config.py): where pushing meters connect
+    push_meters: tuple[Any, ...] = ()  # PushMeter: meters that push, polled or not
     by_name: dict[str, MeterConfig] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.by_name.update({m.name: m for m in self.meters})
+
+    @property
+    def push_by_name(self) -> dict[str, Any]:
+        return {m.name: m for m in self.push_meters}
 
     @property
     def specs(self) -> list[MeterSpec]:

@@ -140,10 +140,13 @@ def shard_keys(entries: list[tuple[str, Any]]) -> dict[str, str]:
 def select(cfg: ConnectorConfig) -> ConnectorConfig:
     """``cfg`` with only this gateway's meters (none when the shard setting is bad)."""
     if cfg.shard_error:
-        return replace(cfg, meters=(), by_name={})
+        return replace(cfg, meters=(), by_name={}, push_meters=())
     if cfg.shard is None:
         return cfg
     index, count = cfg.shard
     mine: tuple[MeterConfig, ...] = tuple(
         m for m in cfg.meters if shard_of(cfg.shard_keys.get(m.name, m.name), count) == index)
-    return replace(cfg, meters=mine, by_name={})
+    # A meter that pushes is received by the gateway of its shard (its push destination).
+    pushing = tuple(m for m in cfg.push_meters
+                    if shard_of(cfg.shard_keys.get(m.name, m.name), count) == index)
+    return replace(cfg, meters=mine, by_name={}, push_meters=pushing)

@@ -23,6 +23,7 @@ from typing import Any
 from .axdr import decode_data
 from .cosem_datetime import CosemDateTime
 from .errors import DecodeError, DlmsError
+from .event_notification import EVENT_NOTIFICATION, decode_event_notification
 from .security.apdu import (
     GENERAL_DED_CIPHERING,
     GENERAL_GLO_CIPHERING,
@@ -36,6 +37,8 @@ __all__ = ["DATA_NOTIFICATION", "DataNotification", "PushOpener", "PushRejected"
 
 DATA_NOTIFICATION = 0x0F
 _GENERAL = (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
+_PLAIN_TAGS = (DATA_NOTIFICATION, EVENT_NOTIFICATION)
+_PLAIN_TAG_BYTES = tuple(bytes((tag,)) for tag in _PLAIN_TAGS)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class DataNotification:
     system_title: bytes | None = None  # the sender's, for a ciphered notification
     invocation_counter: int | None = None
     protection: str = "none"  # "none", "auth", "enc" or "auth-enc"
+    # An event-notification: the (class id, logical name, attribute) whose value is ``body``.
+    attribute: tuple[int, bytes, int] | None = None
 
 
 class PushRejected(DlmsError):
@@ -85,22 +90,24 @@ class PushOpener:
     (None: any); ``plain``: whether plain notifications are taken at all."""
 
     def __init__(self, keys: Mapping[bytes, SecurityContext], *, required: Policy | None = None,
-                 plain: bool = True, counters: Mapping[bytes, int] | None = None) -> None:
+                 plain: bool = True, counters: Mapping[bytes, int] | None = None,
+                 policies: Mapping[bytes, Policy] | None = None) -> None:
         self._keys = dict(keys)
         self._required = required
+        self._policies = dict(policies or {})  # per sender; a title not here gets ``required``
         self._plain = plain
         self.counters: dict[bytes, int] = dict(counters or {})
 
     def open(self, apdu: bytes) -> DataNotification:
         if not apdu:
             raise PushRejected("malformed", "empty APDU")
-        if apdu[0] == DATA_NOTIFICATION:
+        if apdu[0] in _PLAIN_TAGS:
             if not self._plain:
                 raise PushRejected("policy", "plain notification refused: ciphering required")
             return self._decode(apdu, None)
         if apdu[0] not in _GENERAL:
             raise PushRejected("not-a-notification", f"APDU tag 0x{apdu[0]:02X} is not a "
-                               "data-notification nor general-glo/ded-ciphering")
+                               "data- or event-notification nor general-glo/ded-ciphering")
         try:
             ciphered = CipheredApdu.decode(apdu)
         except DlmsError as exc:
@@ -119,7 +126,8 @@ class PushOpener:
                                f"{title.hex().upper()} is not above {last}, the last accepted",
                                title)
         try:
-            opened = context.decrypt(apdu, None, required=self._required)
+            opened = context.decrypt(apdu, None,
+                                     required=self._policies.get(title, self._required))
         except DlmsError as exc:
             kind = "policy" if isinstance(exc, SecurityPolicyViolation) else "bad-tag"
             raise PushRejected(kind, f"notification from {title.hex().upper()} not opened: "
@@ -128,12 +136,15 @@ class PushOpener:
         self.counters[title] = counter  # only now: a forged copy must not move it
         return DataNotification(note.long_invoke_id, note.high_priority, note.confirmed,
                                 note.date_time, note.body, title, counter,
-                                opened.header.control.policy.label)
+                                opened.header.control.policy.label, note.attribute)
 
     @staticmethod
     def _decode(apdu: bytes, title: bytes | None) -> DataNotification:
         try:
+            if apdu[:1] == bytes((EVENT_NOTIFICATION,)):
+                stamp, attribute, value = decode_event_notification(apdu)
+                return DataNotification(0, False, False, stamp, value, attribute=attribute)
             return decode_data_notification(apdu)
         except DlmsError as exc:
-            raise PushRejected("malformed" if apdu[:1] == bytes((DATA_NOTIFICATION,))
+            raise PushRejected("malformed" if apdu[:1] in _PLAIN_TAG_BYTES
                                else "not-a-notification", str(exc), title) from None

@@ -1,0 +1,133 @@
+"""The connector's push side: listener, receiver, counters and publication, wired together.
+
+The listener's loop thread receives and opens (push_receiver.py); accepted notifications are
+gathered for ``_COMMIT_S`` and handed, as one batch, to the connector's publisher thread, which
+first saves the senders' invocation counters (push_counters.py: no notification is published
+before the counter that admits it is on disk) and then publishes the batch in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..engine.push_listener import PushListener
+from .push_config import PushMeter, PushSettings
+from .push_counters import PushCounterFile
+from .push_receiver import Delivery, PushReceiver
+
+__all__ = ["PushService", "push_stats"]
+
+_COMMIT_S = 0.2  # gather this long: one counter file write per batch, not per notification
+
+
+class PushService:
+    def __init__(self, settings: PushSettings, meters: Sequence[PushMeter], folder: Path, *,
+                 publish: Callable[..., None],
+                 send: Callable[[PushMeter, Delivery], None],
+                 send_refusal: Callable[[PushMeter, dict[str, Any]], None],
+                 log: logging.Logger) -> None:
+        self._publish = publish  # the publisher's put(fn, *args): runs fn on its thread, in order
+        self._send = send
+        self._send_refusal = send_refusal
+        self._log = log
+        self.meters = {m.name: m for m in meters}
+        self.counter_file = PushCounterFile(folder, log)
+        self.receiver = PushReceiver(meters, self._accepted, self._refused,
+                                     counters=self.counter_file.load(), log=log)
+        self.listener = PushListener(list(settings.endpoints), self.receiver.on_apdu,
+                                     self.receiver.on_problem, limits=settings.limits, log=log)
+        self._pending: list[Delivery] = []
+        self._counters_moved = False
+        self._per_meter: dict[str, Counter[str]] = {}
+        self._save_failed = False
+
+    def start(self) -> bool:
+        """Listen; False (logged, nothing raised) when a port cannot be bound."""
+        try:
+            self.listener.start()
+        except OSError as exc:
+            self._log.error("%s: pushed notifications will not be received", exc)
+            return False
+        loop = self.listener.loop
+        loop.call_soon_threadsafe(lambda: loop.call_at(loop.clock() + _COMMIT_S, self._commit))
+        self._log.info("push: listening on %s for %d meters",
+                       ", ".join(e.label for e in self.listener.endpoints), len(self.meters))
+        return True
+
+    def stop(self) -> None:
+        self.listener.stop()
+        self._hand_over()  # the loop is stopped: what it gathered last still goes out
+
+    # -- on the loop thread ---------------------------------------------------------------------
+    def _accepted(self, delivery: Delivery) -> None:
+        self._pending.append(delivery)
+        self._per_meter.setdefault(delivery.meter.name, Counter())["accepted"] += 1
+        if delivery.meter.system_title is not None:
+            self._counters_moved = True
+
+    def _refused(self, meter: PushMeter | None, kind: str, _message: str) -> None:
+        if meter is None:
+            return
+        counts = self._per_meter.setdefault(meter.name, Counter())
+        counts[kind] += 1
+        # The device shows what goes wrong with its pushes (a replay, a wrong key), for a rule.
+        self._publish(self._send_refusal, meter, {
+            "push_rejected": sum(v for k, v in counts.items() if k != "accepted"),
+            "push_last_rejection": kind})
+
+    def _commit(self, _when: float) -> None:
+        self._hand_over()
+        loop = self.listener.loop
+        loop.call_at(loop.clock() + _COMMIT_S, self._commit)
+
+    def _hand_over(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        counters = dict(self.receiver.opener.counters) if self._counters_moved else None
+        self._counters_moved = False
+        self._publish(self._write_and_send, (counters, batch))
+
+    # -- on the publisher thread ----------------------------------------------------------------
+    def _write_and_send(self, work: tuple[dict[bytes, int] | None, list[Delivery]]) -> None:
+        counters, batch = work
+        if counters is not None:
+            try:
+                self.counter_file.save(counters)
+                self._save_failed = False
+            except OSError as exc:
+                if not self._save_failed:
+                    self._log.error("push counters: cannot write %s (%s): a replay of these "
+                                    "notifications would be accepted after a restart",
+                                    self.counter_file.path, exc)
+                self._save_failed = True
+        for delivery in batch:
+            self._send(delivery.meter, delivery)
+
+    # -- reports --------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return {"listeners": [e.label for e in self.listener.endpoints],
+                "accepted": self.receiver.accepted, "rejected": dict(self.receiver.rejected),
+                **{f"connection_{k}": v for k, v in self.listener.stats.items()},
+                "counter_writes": self.counter_file.writes}
+
+    def meter_stats(self, name: str) -> dict[str, int]:
+        return dict(self._per_meter.get(name, {}))
+
+    def device_rpc(self, name: str, method: str) -> dict[str, Any]:
+        """RPCs of a meter that only pushes: ``health``; the rest need a connection."""
+        if method == "health":
+            return {"success": True, "push": self.meter_stats(name)}
+        return {"success": False, "error": f"meter {name!r} only pushes (no connection in "
+                                           f"dlms.json): RPC {method!r} cannot reach it"}
+
+
+def push_stats(service: PushService | None) -> dict[str, Any]:
+    """The connector RPC ``<type>_push``: what the listener received and refused."""
+    if service is None:
+        return {"success": False, "error": "no push section in dlms.json: nothing listens"}
+    return {"success": True, **service.stats()}
