@@ -203,6 +203,7 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
     rows_per_s, reads_in_flight, startup_rate = (root.read(_TOP[k]) for k in (
         "profileRowsPerSecond", "profileReadsInFlight", "startupRate"))
     templates = parse_templates(root, METER_KEYS)
+    push = parse_push_settings(root)
     shard, shard_errors = parse_shard(data, env)
     errors, warnings = [*top.errors, *shard_errors], list(top.warnings)
     skipped: list[str] = []
@@ -216,7 +217,6 @@ def load_config(data: Any, environ: Mapping[str, str] | None = None) -> Connecto
         warnings.append("dlms.json: meters: the list is empty, nothing to poll")
     meters: list[MeterConfig] = []
     push_meters: list[tuple[PushMeter, str]] = []
-    push = parse_push_settings(root)
     names: dict[str, int] = {}
     lines: dict[str, tuple[str, Any]] = {}
     addresses: dict[tuple[Any, ...], str] = {}

@@ -221,8 +221,9 @@ def parse_push_meter(m: Section, environ: Mapping[str, str], name: str | None,
     if marked and identity is None:
         s.error("identity", "an object is marked as the identity: give the value it holds")
     if title is None and address is None and identity is None:
-        s.error("", "push: give systemTitle, address or identity: how its notifications are "
-                    "recognised")
+        s.bad = True
+        s.report.error("push", "give systemTitle, address or identity: how its notifications "
+                               "are recognised")
     if s.bad or name is None:
         return None
     return PushMeter(name, device_type or "default", tuple(objects), title, address, identity,

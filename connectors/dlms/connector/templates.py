@@ -1,8 +1,9 @@
 """Meter templates of dlms.json: a named set of meter fields that many meters share.
 
 ``"templates": {"kaifa-poly": {...}}`` at the top level; a meter says ``"template": "kaifa-poly"``
-and gives what differs. The meter's own fields win; ``connection`` and ``reportStrategy`` merge
-one level deep (the template gives type, port, wrapper; the meter its host); lists (timeseries,
+and gives what differs. The meter's own fields win; ``connection``, ``reportStrategy`` and
+``push`` merge one level deep (the template gives type, port, wrapper; the meter its host; or
+the template the push objects, the meter its system title); lists (timeseries,
 profiles, rpc...) replace as a whole. A secret given by the meter in any form (``password``,
 ``passwordEnv``, ``passwordFile``) replaces every form of it in the template.
 
@@ -21,7 +22,7 @@ from .field_readers import Report, Section, show
 
 __all__ = ["MERGED_DICTS", "Templates", "parse_templates"]
 
-MERGED_DICTS = ("connection", "reportStrategy")  # merged one level deep; the rest is replaced
+MERGED_DICTS = ("connection", "reportStrategy", "push")  # merged one level deep; the rest replaced
 _SOURCES = tuple((key, f"{key}Env", f"{key}File") for key in SECRET_SOURCES)
 _NOT_IN_TEMPLATE = ("deviceName", "template")
 
