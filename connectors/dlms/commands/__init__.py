@@ -4,4 +4,4 @@ A module registers its parser and sets ``func`` (args -> exit code) as the defau
 the order of ``tb-dlms --help`` is stable.
 """
 
-COMMANDS = ("decode", "read", "scan", "simulate", "demo", "install")
+COMMANDS = ("decode", "read", "scan", "listen", "simulate", "demo", "install")

@@ -91,8 +91,10 @@ class PushOpener:
 
     def __init__(self, keys: Mapping[bytes, SecurityContext], *, required: Policy | None = None,
                  plain: bool = True, counters: Mapping[bytes, int] | None = None,
-                 policies: Mapping[bytes, Policy] | None = None) -> None:
+                 policies: Mapping[bytes, Policy] | None = None,
+                 default: SecurityContext | None = None) -> None:
         self._keys = dict(keys)
+        self._default = default  # the keys of a title not in ``keys`` (a listening tool's)
         self._required = required
         self._policies = dict(policies or {})  # per sender; a title not here gets ``required``
         self._plain = plain
@@ -115,7 +117,7 @@ class PushOpener:
         title = ciphered.system_title or None
         if title is None:
             raise PushRejected("malformed", "ciphered notification without a system title")
-        context = self._keys.get(title)
+        context = self._keys.get(title, self._default)
         if context is None:
             raise PushRejected("unknown-sender", f"no keys for system title {title.hex().upper()}",
                                title)
