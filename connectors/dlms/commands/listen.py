@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0: all)")
     framing = p.add_mutually_exclusive_group()
     framing.add_argument("--wrapper", dest="framing", action="store_const", const="wrapper",
-                         help="IEC 62056-47 wrapper (the default)")
+                         help="(the default) the IEC 62056-47 wrapper")
     framing.add_argument("--hdlc", dest="framing", action="store_const", const="hdlc",
                          help="HDLC UI frames")
     p.add_argument("--serial", metavar="DEVICE", help="read a serial line (or pyserial URL) "
