@@ -22,6 +22,7 @@ from .push_receiver import Delivery, PushReceiver
 __all__ = ["PushService", "push_stats"]
 
 _COMMIT_S = 0.2  # gather this long: one counter file write per batch, not per notification
+_REFUSAL_EVERY_S = 1.0
 
 
 class PushService:
@@ -44,6 +45,7 @@ class PushService:
         self._counters_moved = False
         self._per_meter: dict[str, Counter[str]] = {}
         self._save_failed = False
+        self._refusal_sent: dict[str, float] = {}
 
     def start(self) -> bool:
         """Listen; False (logged, nothing raised) when a port cannot be bound."""
@@ -74,7 +76,12 @@ class PushService:
             return
         counts = self._per_meter.setdefault(meter.name, Counter())
         counts[kind] += 1
-        # The device shows what goes wrong with its pushes (a replay, a wrong key), for a rule.
+        # The device shows what goes wrong with its pushes (a replay, a wrong key), for a rule;
+        # at most once a second each: a sender replaying in a loop cannot flood ThingsBoard.
+        now = self.listener.loop.clock()
+        if now - self._refusal_sent.get(meter.name, -_REFUSAL_EVERY_S) < _REFUSAL_EVERY_S:
+            return
+        self._refusal_sent[meter.name] = now
         self._publish(self._send_refusal, meter, {
             "push_rejected": sum(v for k, v in counts.items() if k != "accepted"),
             "push_last_rejection": kind})
