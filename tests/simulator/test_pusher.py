@@ -237,3 +237,38 @@ def test_a_dropped_connection_is_reopened_and_pushes_go_on(serve, receivers):
 def test_bad_push_options_are_refused_by_name(field, value):
     with pytest.raises(LocalProtocolError, match=field):
         MeterOptions(**{field: value})
+
+
+def test_a_meter_off_the_network_stops_pushing_and_resumes_when_back(serve, receivers):
+    r = receiver(receivers)
+    srv = serve(wrapper=True, push_to=r.address, push_period_s=0.05)
+    before = opened(r.apdus(1))[0].long_invoke_id
+    srv.stop_meter(0)
+    assert r.conn is not None
+    r.conn.settimeout(5.0)
+    while r.conn.recv(65536):  # what was on the way, then the meter's close
+        pass
+    r.conn = None
+    pushes = srv.pusher.stats["pushes"]
+    time.sleep(0.3)
+    assert srv.pusher.stats["pushes"] == pushes  # six periods: nothing made, nothing sent
+    srv.start_meter(0)
+    assert opened(r.apdus(1))[0].long_invoke_id > before
+
+
+def test_destination_writes_take_host_port_or_nothing_only_tcp_and_axdr():
+    from tb_dlms.simulator.model import MeterModel
+
+    meter = MeterModel(0, options=MeterOptions(push_to="127.0.0.1:4059"))
+    for value, result in [((0, b"10.0.0.1:4059", 0), DataAccessResult.SUCCESS),
+                          ((0, b"[::1]:4059", 0), DataAccessResult.SUCCESS),
+                          ((0, b"", 0), DataAccessResult.SUCCESS),  # no push from now on
+                          ((0, b"nowhere", 0), DataAccessResult.OTHER_REASON),
+                          ((1, b"10.0.0.1:4059", 0), DataAccessResult.OTHER_REASON),  # UDP
+                          ((0, b"10.0.0.1:4059", 1), DataAccessResult.OTHER_REASON),
+                          ((0, "10.0.0.1:4059", 0), DataAccessResult.TYPE_UNMATCHED),
+                          ((0, b"10.0.0.1:4059"), DataAccessResult.TYPE_UNMATCHED)]:
+        assert meter.set(40, PUSH, 3, value) is result, value
+    assert meter.get(40, PUSH, 3).value[1].value == b""
+    assert meter.action(40, PUSH, 1, 0)[0] is ActionResult.TEMPORARY_FAILURE
+    assert meter.action(40, PUSH, 1, b"x")[0] is ActionResult.TYPE_UNMATCHED

@@ -116,20 +116,21 @@ def check_push_options(options: Any) -> None:
                                  f"got {options.push_buffer_bytes}")
 
 
-class PushSetup:
-    """One Push setup's writable state."""
+class PushSetup(NamedTuple):
+    """One Push setup's writable state (immutable: a write replaces it, so the meters of a
+    fleet share their defaults until a client changes one)."""
 
-    __slots__ = ("delay", "destination", "message", "object_list", "randomisation", "retries",
-                 "transport")
+    object_list: tuple[PushEntry, ...]
+    destination: bytes
+    transport: int = 0  # TCP
+    message: int = 0  # A-XDR encoded xDLMS APDU
+    randomisation: int = 0
+    retries: int = 0
+    delay: int = 0
 
-    def __init__(self, object_list: tuple[PushEntry, ...], destination: bytes) -> None:
-        self.object_list = object_list
-        self.transport = 0  # TCP
-        self.destination = destination
-        self.message = 0  # A-XDR encoded xDLMS APDU
-        self.randomisation = 0
-        self.retries = 0
-        self.delay = 0
+
+_INDEX = {PUSH_OBIS.to_bytes(): 0, ALARM_PUSH_OBIS.to_bytes(): 1}
+_SHARED: dict[tuple[str, str], tuple[PushSetup, PushSetup]] = {}
 
 
 class PushState:
@@ -139,19 +140,30 @@ class PushState:
     __slots__ = ("alarm", "listener", "setups")
 
     def __init__(self, model: str, push_to: str) -> None:
-        dest = push_to.encode("ascii")
-        self.setups = {PUSH_OBIS.to_bytes(): PushSetup(_DEFAULTS[model], dest),
-                       ALARM_PUSH_OBIS.to_bytes(): PushSetup(ALARM_OBJECT_LIST, dest)}
+        key = (model, push_to)
+        setups = _SHARED.get(key)
+        if setups is None:
+            dest = push_to.encode("ascii")
+            setups = _SHARED[key] = (PushSetup(_DEFAULTS[model], dest),
+                                     PushSetup(ALARM_OBJECT_LIST, dest))
+        self.setups = setups
         self.alarm = 0
         self.listener: Callable[[bytes], None] | None = None
 
     def setup(self, obis: bytes) -> PushSetup:
-        return self.setups[obis]
+        return self.setups[_INDEX[obis]]
+
+    def change(self, obis: bytes, **fields: Any) -> None:
+        """What a write does: Push setup ``obis`` with ``fields`` replaced."""
+        setups = list(self.setups)
+        k = _INDEX[obis]
+        setups[k] = setups[k]._replace(**fields)
+        self.setups = (setups[0], setups[1])
 
     def request(self, obis: bytes) -> bool:
         """Ask the pusher to push ``obis``'s notification now; False when nobody can."""
         listener = self.listener
-        if listener is None or not self.setups[obis].destination:
+        if listener is None or not self.setup(obis).destination:
             return False
         listener(obis)
         return True
@@ -187,7 +199,7 @@ def _int_in(v: Any, low: int, high: int) -> bool:
     return type(v) is int and low <= v <= high
 
 
-def _set_list(setup: PushSetup, v: Any) -> DataAccessResult:
+def _set_list(m: ObjectHost, raw: bytes, v: Any) -> DataAccessResult:
     if not isinstance(v, list):
         return DataAccessResult.TYPE_UNMATCHED
     entries = []
@@ -200,11 +212,11 @@ def _set_list(setup: PushSetup, v: Any) -> DataAccessResult:
                 and _int_in(data_index, 0, 0xFFFF)):
             return DataAccessResult.TYPE_UNMATCHED
         entries.append(PushEntry(class_id, bytes(ln), attribute, data_index))
-    setup.object_list = tuple(entries)
+    m.push.change(raw, object_list=tuple(entries))
     return DataAccessResult.SUCCESS
 
 
-def _set_destination(setup: PushSetup, v: Any) -> DataAccessResult:
+def _set_destination(m: ObjectHost, raw: bytes, v: Any) -> DataAccessResult:
     if not isinstance(v, (tuple, list)) or len(v) != 3:
         return DataAccessResult.TYPE_UNMATCHED
     transport, dest, message = v
@@ -213,7 +225,7 @@ def _set_destination(setup: PushSetup, v: Any) -> DataAccessResult:
         return DataAccessResult.TYPE_UNMATCHED
     if transport != 0 or message != 0 or (dest and parse_destination(bytes(dest)) is None):
         return DataAccessResult.OTHER_REASON  # only TCP, A-XDR APDUs, "HOST:PORT" or nothing
-    setup.transport, setup.destination, setup.message = transport, bytes(dest), message
+    m.push.change(raw, transport=transport, destination=bytes(dest), message=message)
     return DataAccessResult.SUCCESS
 
 
@@ -221,7 +233,7 @@ def _setter(raw: bytes, field: str, high: int) -> Callable[[ObjectHost, Any], Da
     def write(m: ObjectHost, v: Any) -> DataAccessResult:
         if not _int_in(v, 0, high):
             return DataAccessResult.TYPE_UNMATCHED
-        setattr(m.push.setup(raw), field, v)
+        m.push.change(raw, **{field: v})
         return DataAccessResult.SUCCESS
     return write
 
@@ -239,12 +251,12 @@ def _push_setup_def(obis: Obis) -> ObjectDef:
     return ObjectDef(40, 0, obis, (
         ln_attr(obis),
         AttrDef(2, lambda m, a: _list_typed(m.push.setup(raw)),
-                lambda m, v: _set_list(m.push.setup(raw), v)),
+                lambda m, v: _set_list(m, raw, v)),
         AttrDef(3, lambda m, a: Typed(DataType.STRUCTURE, (
             enum(m.push.setup(raw).transport),
             Typed(DataType.OCTET_STRING, m.push.setup(raw).destination),
             enum(m.push.setup(raw).message))),
-            lambda m, v: _set_destination(m.push.setup(raw), v)),
+            lambda m, v: _set_destination(m, raw, v)),
         AttrDef(4, lambda m, a: Typed(DataType.ARRAY, [])),
         AttrDef(5, lambda m, a: Typed(DataType.LONG_UNSIGNED, m.push.setup(raw).randomisation),
                 _setter(raw, "randomisation", 0xFFFF)),

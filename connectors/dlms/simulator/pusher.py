@@ -75,7 +75,7 @@ class PushLink:
 
     __slots__ = ("connected", "counter", "dest", "dropped", "failures", "last", "meter",
                  "pushes", "queue", "queued", "retry_at", "backoff", "head_sent", "sent",
-                 "sock", "connects", "context")
+                 "sock", "connects", "context", "online")
 
     def __init__(self, meter: SimulatedMeter) -> None:
         self.meter = meter
@@ -95,6 +95,7 @@ class PushLink:
         self.dropped = 0  # notifications lost: buffer full, cut by a dropped connection
         self.failures = 0  # connections refused or dropped
         self.connects = 0
+        self.online = True  # False while the server has the meter off the network
 
 
 class Pusher:
@@ -110,7 +111,19 @@ class Pusher:
         self._call_soon = call_soon
         self.wrapper = wrapper
         self.links = [PushLink(m) for m in meters]
+        self._by_meter = {link.meter: link for link in self.links}
         self._closed = False
+
+    def set_online(self, meter: SimulatedMeter, online: bool) -> None:
+        """The server took ``meter`` off the network (or back): an offline meter does not push
+        and its push connection is closed, what waited in it dropped."""
+        link = self._by_meter[meter]
+        link.online = online
+        if not online:
+            self._disconnect(link)
+            link.dropped += len(link.queue)
+            link.queue.clear()
+            link.queued = 0
 
     def start(self) -> None:
         for link in self.links:
@@ -145,7 +158,7 @@ class Pusher:
 
     def push_now(self, link: PushLink, obis: bytes) -> None:
         """One notification of Push setup ``obis`` towards its current destination."""
-        if self._closed:
+        if self._closed or not link.online:
             return
         setup = link.meter.model.push.setup(obis)
         dest = parse_destination(setup.destination)
@@ -277,7 +290,7 @@ class Pusher:
         self._schedule(link.backoff, self._retry, link, link.dest)
 
     def _retry(self, link: PushLink, dest: Any) -> None:
-        if link.sock is None and link.dest == dest and not self._closed:
+        if link.sock is None and link.dest == dest and link.online and not self._closed:
             self._connect(link)
 
     def _disconnect(self, link: PushLink) -> None:

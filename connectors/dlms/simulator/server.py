@@ -328,9 +328,13 @@ class SimulatorServer:
             ) from exc
         station.port = sock.getsockname()[1]
         station.listener = sock
+        for meter in station.meters:
+            self.pusher.set_online(meter, True)
         self._sel.register(sock, _READ, station)
 
     def _stop_station(self, station: _Station) -> None:
+        for meter in station.meters:
+            self.pusher.set_online(meter, False)  # off the network: no pushes either
         for client in list(station.clients):
             self._close_client(client)
         sock = station.listener
