@@ -132,7 +132,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="seconds between a meter's regular pushes (default 0: only on method "
                    "1 and alarms); first pushes spread over the period")
     p.add_argument(
-        "--push-security", choices=("none", "auth", "enc", "auth-enc"), default="none",
+        "--push-security", choices=("none", "auth", "enc", "auth-enc"),
         help="protection of the pushes (default none); else general-glo-ciphering with the "
         "block and authentication keys",
     )
@@ -181,7 +181,7 @@ def _options(args: argparse.Namespace) -> Any:
         "model": args.model,
         "push_to": args.push_to or "",
         "push_period_s": args.push_period,
-        "push_security": "" if args.push_security == "none" else args.push_security,
+        "push_security": "" if args.push_security in (None, "none") else args.push_security,
         "push_suite_id": args.push_suite_id,
         "push_replay_every": args.push_replay_every,
     }
