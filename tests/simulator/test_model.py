@@ -358,11 +358,14 @@ def test_object_list_complete_and_consistent(meter):
         (3, "1-0:2.8.0"),
         (4, "1-0:1.6.0"),  # maximum demand
         *((3, str(r.obis)) for r in v.REGISTERS),
+        (40, "0-0:25.9.0"),  # push setups: regular, alarm
+        (40, "0-4:25.9.0"),
+        (1, "0-0:97.98.0"),  # alarm register 1
     }
     assert {(cid, str(Obis.from_bytes(ln))) for cid, ln in listed} == {
         (c, str(Obis.parse(o))) for c, o in want
     }
-    assert len(decoded) == 22
+    assert len(decoded) == 25
     for (cid, ln), (_ver, (attrs, methods)) in listed.items():
         for attr_id, mode, _selectors in attrs:
             result = meter.get(cid, ln, attr_id)

@@ -124,6 +124,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="stamp local time with deviation 0x8000 (not specified)",
     )
     p.add_argument(
+        "--push-to", metavar="HOST:PORT",
+        help="meters push DataNotifications there (Push setup 0-0:25.9.0.255 attribute 3; a "
+        "client may rewrite it), over the wrapper with --wrapper, else HDLC UI frames",
+    )
+    p.add_argument("--push-period", type=float, default=0.0, metavar="S",
+                   help="seconds between a meter's regular pushes (default 0: only on method "
+                   "1 and alarms); first pushes spread over the period")
+    p.add_argument(
+        "--push-security", choices=("none", "auth", "enc", "auth-enc"),
+        help="protection of the pushes (default none); else general-glo-ciphering with the "
+        "block and authentication keys",
+    )
+    p.add_argument("--push-suite-id", type=int, choices=(0, 1), default=0,
+                   help="suite id in a ciphered push's security control byte (default 0; "
+                   "AES-GCM-128 either way, field meters send 1)")
+    p.add_argument("--push-replay-every", type=_not_negative, default=0, metavar="N",
+                   help="every Nth push also resends the previous one byte for byte (a "
+                   "replay, for testing a receiver; default 0: never)")
+    p.add_argument(
         "--print-expected",
         metavar="OBIS",
         action="append",
@@ -160,6 +179,11 @@ def _options(args: argparse.Namespace) -> Any:
         "time_zone": args.time_zone,
         "deviation_unspecified": args.deviation_unspecified,
         "model": args.model,
+        "push_to": args.push_to or "",
+        "push_period_s": args.push_period,
+        "push_security": "" if args.push_security in (None, "none") else args.push_security,
+        "push_suite_id": args.push_suite_id,
+        "push_replay_every": args.push_replay_every,
     }
     if args.max_info is not None:
         kw["max_info_field"] = args.max_info

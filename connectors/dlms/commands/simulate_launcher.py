@@ -118,6 +118,9 @@ def ready_line(args: argparse.Namespace, options: Any, wrapper: bool, ports: tup
         address += f", {options.model} meters"
     if options.authentication != "lls":  # keys never printed
         address += f", {options.authentication} {options.security or 'plain'}"
+    if options.push_to:
+        every = f" every {options.push_period_s:g} s" if options.push_period_s else ""
+        address += f", pushing to {options.push_to}{every} ({options.push_security or 'plain'})"
     where = f" in {processes} processes" if processes > 1 else ""
     return (
         f"tb-dlms simulate: {args.count} meter(s) on {args.host}:{ports[0]}..{ports[1]} "
@@ -154,6 +157,7 @@ def serve(server: Any) -> dict[str, float]:
         "replays": sum(s.replays for s in secured),
         "refused": sum(s.refused + s.hls_refused for s in secured),
         "dedicated": sum(s.dedicated for s in secured),
+        **{f"push_{k}": v for k, v in server.pusher.stats.items()},
     }
 
 
@@ -164,9 +168,11 @@ def stopped_line(stats: dict[str, float]) -> str:
     refused = (f", {int(stats['replays'])} replayed and {int(stats['refused'])} other ciphered "
                f"requests refused, {int(stats['dedicated'])} associations with a dedicated "
                "key") if stats["secured"] else ""
+    pushed = (f", {int(stats['push_pushes'])} pushes ({int(stats['push_sent'])} sent, "
+              f"{int(stats['push_dropped'])} dropped)") if stats.get("push_pushes") else ""
     return (
         f"tb-dlms simulate: stopped; {served} requests served, {int(stats['accepted'])} "
-        f"connections, {cpu:.2f} s CPU{per}{rss}{refused}"
+        f"connections, {cpu:.2f} s CPU{per}{rss}{refused}{pushed}"
     )
 
 

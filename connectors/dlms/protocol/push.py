@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .axdr import decode_data
+from .axdr import Typed, decode_data, encode_data
 from .cosem_datetime import CosemDateTime
-from .errors import DecodeError, DlmsError
+from .errors import DecodeError, DlmsError, LocalProtocolError
 from .event_notification import EVENT_NOTIFICATION, decode_event_notification
 from .security.apdu import (
     GENERAL_DED_CIPHERING,
@@ -30,10 +30,10 @@ from .security.apdu import (
     CipheredApdu,
     SecurityContext,
 )
-from .security.control import Policy, SecurityPolicyViolation
+from .security.control import Policy, SecurityControl, SecurityPolicyViolation
 
 __all__ = ["DATA_NOTIFICATION", "DataNotification", "PushOpener", "PushRejected",
-           "decode_data_notification"]
+           "cipher_notification", "decode_data_notification", "encode_data_notification"]
 
 DATA_NOTIFICATION = 0x0F
 _GENERAL = (GENERAL_GLO_CIPHERING, GENERAL_DED_CIPHERING)
@@ -150,3 +150,35 @@ class PushOpener:
         except DlmsError as exc:
             raise PushRejected("malformed" if apdu[:1] in _PLAIN_TAG_BYTES
                                else "not-a-notification", str(exc), title) from None
+
+
+# -- the sending side (a meter, or the simulator standing in for one) -----------------------------
+_POLICY_OF_LABEL = {p.label: p for p in Policy}
+
+
+def encode_data_notification(body: Typed, *, long_invoke_id: int = 0,
+                             date_time: CosemDateTime | None = None, high_priority: bool = False,
+                             confirmed: bool = False) -> bytes:
+    """A plain data-notification APDU: what ``decode_data_notification`` reads back (the same
+    layout Gurux sends: the date-time an octet string of 12 behind its length, 0x00 if none)."""
+    if not 0 <= long_invoke_id <= 0xFFFFFF:
+        raise LocalProtocolError(f"long invoke id {long_invoke_id} out of range 0..16777215")
+    ident = long_invoke_id | (0x80000000 if high_priority else 0) | (
+        0x40000000 if confirmed else 0)
+    stamp = b"\x00" if date_time is None else b"\x0c" + date_time.to_bytes()
+    return bytes((DATA_NOTIFICATION,)) + ident.to_bytes(4, "big") + stamp + encode_data(body)
+
+
+def cipher_notification(apdu: bytes, context: SecurityContext, policy_label: str,
+                        system_title: bytes, invocation_counter: int, suite_id: int = 0) -> bytes:
+    """``apdu`` (a data-notification) under general-glo-ciphering with the sender's global
+    keys: ``policy_label`` "auth", "enc" or "auth-enc"; ``suite_id`` 0 or 1 goes into the
+    security control byte (AES-GCM-128 either way, as field meters send it)."""
+    policy = _POLICY_OF_LABEL.get(policy_label)
+    if policy is None:
+        raise LocalProtocolError(f"push security must be 'auth', 'enc' or 'auth-enc', "
+                                 f"got {policy_label!r}")
+    if not 0 <= invocation_counter <= 0xFFFFFFFF:
+        raise LocalProtocolError(f"invocation counter {invocation_counter} out of range")
+    control = SecurityControl(policy, suite_id)
+    return context.encrypt(apdu, control, system_title, invocation_counter, general=True)

@@ -45,6 +45,7 @@ from .options import (  # re-exported: MeterOptions lived here first
 from .profile import native, read_buffer
 from .profile_book import ExpectedRow, ProfileBook
 from .profile_data import BillingRegister
+from .push_setup import PushState
 
 __all__ = [
     "AUTHENTICATIONS",
@@ -105,6 +106,7 @@ class MeterModel:
         "index",
         "model_name",
         "options",
+        "push",
         "received",
     )
 
@@ -134,6 +136,7 @@ class MeterModel:
         # frame counter object 0-0:43.1.0.255 shows it to the public client.
         self.received = CounterGuard()
         self._profiles = ProfileBook(self)  # load profile, daily billing, event log
+        self.push = PushState(self.model_name, options.push_to)  # push_setup.py
 
     # -- the three services ----------------------------------------------------------------
     def get(
@@ -278,6 +281,7 @@ class MeterModel:
         if dst is None:
             return False
         self._set_state(dst)
+        self.push.on_disconnector(event, dst)  # alarm bit, alarm push
         return True
 
     # -- internals ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .profile_data import BillingRegister
 
 if TYPE_CHECKING:  # annotations only
     from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
+    from .push_setup import PushState
 
 __all__ = [
     "ASSOCIATION_OBIS",
@@ -77,6 +78,9 @@ class ObjectHost(Protocol):
     def set_secret(self, value: Any) -> DataAccessResult: ...
     def call_clock(self, method: int, parameters: Any) -> tuple[ActionResult, None]: ...
     def call_disconnector(self, event: str, parameters: Any) -> tuple[ActionResult, None]: ...
+    push: PushState  # Push setups and alarm register (push_setup.py)
+    def get(self, class_id: int, obis: Any, attribute: int,
+            access: SelectiveAccess | None = None) -> Typed | DataAccessResult: ...
 
 
 if TYPE_CHECKING:

@@ -36,6 +36,7 @@ from .profile_data import (
     PROFILES_OF,
     BillingRegister,
 )
+from .push_setup import push_objects
 
 __all__ = [
     "ACTION_TABLE",
@@ -226,14 +227,14 @@ def _objects(model: str) -> tuple[ObjectDef, ...]:
         return (
             _CLOCK, _SERIAL, _LDN, *(_register(s) for s in _v.REGISTERS), _DISCONNECT,
             *(_billing_register(r) for r in BILLING_REGISTERS), _MAX_DEMAND, *profiles,
-            _EVENT_CODE, _FRAME_COUNTER,
+            _EVENT_CODE, _FRAME_COUNTER, *push_objects(),
         )
     registers = tuple(_model_register(r) for r in registers_of(model))
     if model == "mono":
         return (_CLOCK, _SERIAL, _LDN, _FIRMWARE, *registers, _DISCONNECT, *profiles,
-                _FRAME_COUNTER)
+                _FRAME_COUNTER, *push_objects())
     return (_CLOCK, _SERIAL, _LDN, _FIRMWARE, *registers, _MAX_DEMAND, *profiles,
-            _FRAME_COUNTER)
+            _FRAME_COUNTER, *push_objects())
 
 
 TABLES: dict[str, ObjectTable] = {model: build_table(_objects(model)) for model in MODELS}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..protocol.errors import LocalProtocolError
 from .meter_models import CHOICES as MODEL_CHOICES
 from .meter_time import meter_zone
+from .push_setup import check_push_options
 
 __all__ = [
     "AUTHENTICATIONS",
@@ -73,6 +74,20 @@ class MeterOptions:
     # Meter model (meter_models.py): "poly" the original three-phase meter, "mono" single-phase
     # residential, "ct" C&I CT-connected; "mixed": meter i is ("poly", "mono", "ct")[i % 3].
     model: str = "poly"
+    # Pushing (push_setup.py, pusher.py): the Push setup's initial destination "HOST:PORT" ("":
+    # none until a client writes attribute 3), the period of the regular push (0: only method 1
+    # and alarms), its protection ("", "auth", "enc", "auth-enc": general-glo-ciphering with the
+    # keys above), the suite id put in the security control byte (0 or 1, AES-GCM-128 either
+    # way), every Nth push also resending the previous one byte for byte (0: never, a replay for
+    # the receiver's test), the first push spread over the period by meter index (else at once),
+    # and the bytes a push connection may hold unsent before pushes are dropped and counted.
+    push_to: str = ""
+    push_period_s: float = 0.0
+    push_security: str = ""
+    push_suite_id: int = 0
+    push_replay_every: int = 0
+    push_stagger: bool = True
+    push_buffer_bytes: int = 65536
 
     def __post_init__(self) -> None:
         if self.authentication not in AUTHENTICATIONS:
@@ -89,6 +104,7 @@ class MeterOptions:
         meter_zone(self.time_zone, self.deviation_unspecified)  # an unknown zone fails here
         if self.model not in MODEL_CHOICES:
             raise LocalProtocolError(f"model must be one of {MODEL_CHOICES}, got {self.model!r}")
+        check_push_options(self)
         if self.bad_with_list not in ("", "short", "block"):
             raise LocalProtocolError(f"bad_with_list must be '', 'short' or 'block', "
                                      f"got {self.bad_with_list!r}")

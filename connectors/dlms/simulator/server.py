@@ -34,6 +34,7 @@ from typing import Any
 from .concentrator import ConcentratorSession
 from .connection import ServerSession, SimulatedMeter
 from .model import DEFAULT_OPTIONS, MeterModel, MeterOptions
+from .pusher import Pusher, PushLink
 
 __all__ = ["SimulatorServer"]
 
@@ -134,6 +135,9 @@ class SimulatorServer:
         self._stopping = False
         self._closed = False
         self.accepted = 0  # TCP connections accepted since start
+        # Pushes (pusher.py): started with the loop, its sockets served by it.
+        self.pusher = Pusher(self.meters, self.wrapper, self._sel, self._schedule,
+                             self._call_soon)
 
     # -- public surface -----------------------------------------------------------------------
     @property
@@ -178,6 +182,7 @@ class SimulatorServer:
         shortest = min(s.meter.options.inactivity_timeout_s for s in self._stations)
         sweep = min(1.0, max(0.05, shortest / 4))
         self._schedule(sweep, self._sweep, sweep)
+        self.pusher.start()
         try:
             self._run()
         finally:
@@ -215,6 +220,7 @@ class SimulatorServer:
         if self._closed:
             return
         self._closed = True
+        self.pusher.close()
         for station in self._stations:
             self._stop_station(station)
         self._timers.clear()
@@ -242,6 +248,8 @@ class SimulatorServer:
                 target = key.data
                 if target is None:
                     self._drain_wake()
+                elif type(target) is PushLink:
+                    self.pusher.on_event(target, mask)
                 elif type(target) is _Client:
                     if mask & _READ:
                         self._on_readable(target)
@@ -272,6 +280,11 @@ class SimulatorServer:
                 pass
         except OSError:
             pass
+
+    def _call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the loop thread soon, without waiting (any thread)."""
+        self._calls.append(fn)
+        self._wake()
 
     def _in_loop(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` in the loop thread and wait for it (directly if the loop is not running)."""
@@ -315,9 +328,13 @@ class SimulatorServer:
             ) from exc
         station.port = sock.getsockname()[1]
         station.listener = sock
+        for meter in station.meters:
+            self.pusher.set_online(meter, True)
         self._sel.register(sock, _READ, station)
 
     def _stop_station(self, station: _Station) -> None:
+        for meter in station.meters:
+            self.pusher.set_online(meter, False)  # off the network: no pushes either
         for client in list(station.clients):
             self._close_client(client)
         sock = station.listener
