@@ -361,11 +361,12 @@ def test_object_list_complete_and_consistent(meter):
         (40, "0-0:25.9.0"),  # push setups: regular, alarm
         (40, "0-4:25.9.0"),
         (1, "0-0:97.98.0"),  # alarm register 1
+        (1, "0-0:96.11.2"),  # disconnector control event code (the alarm push)
     }
     assert {(cid, str(Obis.from_bytes(ln))) for cid, ln in listed} == {
         (c, str(Obis.parse(o))) for c, o in want
     }
-    assert len(decoded) == 25
+    assert len(decoded) == 26
     for (cid, ln), (_ver, (attrs, methods)) in listed.items():
         for attr_id, mode, _selectors in attrs:
             result = meter.get(cid, ln, attr_id)

@@ -127,17 +127,22 @@ def test_method_1_pushes_now_and_a_disconnection_pushes_the_alarm(serve, receive
         (note,) = opened(r.apdus(1))
         assert note.body[0] == PUSH_OBIS.to_bytes()
         assert s.action(70, "0-0:96.3.10", 1, Typed(DataType.INTEGER, 0))[0] is \
-            ActionResult.SUCCESS  # remote disconnect: disconnector event 62, alarm bit 3
+            ActionResult.SUCCESS  # remote disconnect: disconnector event 62, no alarm bit
     (alarm,) = opened(r.apdus(1))
-    assert alarm.body == (ALARM_PUSH_OBIS.to_bytes(), b"SIM00000000", 1 << 3)
+    assert alarm.body == (ALARM_PUSH_OBIS.to_bytes(), b"SIM00000000", 0, 62)
     srv.model(0).trigger("remote_reconnect")  # mode 1: straight to connected, event 63
-    (alarm,) = opened(r.apdus(1))
-    assert alarm.body[2] == (1 << 3) | (1 << 4)
-    assert srv.model(0).get(1, "0-0:97.98.0", 2).value == 24
-    assert not srv.model(0).trigger("remote_reconnect")  # no transition: no alarm
+    assert opened(r.apdus(1))[0].body[2:] == (0, 63)
+    assert not srv.model(0).trigger("remote_reconnect")  # no transition: no push
+    srv.model(0).raise_alarm("fraud_attempt")  # bit 13 of alarm register 1
+    assert opened(r.apdus(1))[0].body[2] == 1 << 13
+    srv.model(0).raise_alarm("clock_invalid")  # bit 0
+    assert opened(r.apdus(1))[0].body[2] == (1 << 13) | 1
+    assert srv.model(0).get(1, "0-0:97.98.0", 2).value == (1 << 13) | 1
     assert srv.model(0).set(1, "0-0:97.98.0", 2, 0) is DataAccessResult.SUCCESS
-    srv.model(0).trigger("manual_disconnect")  # event 60, bit 1: the cleared bits stay clear
-    assert opened(r.apdus(1))[0].body[2] == 2
+    srv.model(0).raise_alarm("power_up")  # bit 2: the cleared bits stay clear
+    assert opened(r.apdus(1))[0].body[2] == 4
+    with pytest.raises(LocalProtocolError, match="unknown alarm"):
+        srv.model(0).raise_alarm("meteor_strike")
 
 
 def test_a_meter_without_destination_answers_method_1_with_temporary_failure(serve):

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 __all__ = [
-    "ALARM_REGISTER_EVENTS",
     "CLOCK_ADJUSTED_NEW",
     "CLOCK_ADJUSTED_OLD",
     "DISCONNECTOR_EVENTS",
@@ -79,14 +78,6 @@ DISCONNECTOR_EVENTS: Mapping[int, str] = MappingProxyType({
     66: "Limiter threshold ok",
     67: "Limiter threshold changed",
 })
-
-# Alarm register 1 (0-0:97.98.0.255, class 1, double-long-unsigned) of the simulated meters, as
-# pushed by the alarm Push setup 0-4:25.9.0.255: bit n is set by disconnector event 59 + n above
-# (bit 0 ready for reconnection .. bit 7 limiter threshold ok); bit -> event code. Companion
-# specifications assign these bits per package; this is the one assignment this project uses.
-ALARM_REGISTER_EVENTS: Mapping[int, int] = MappingProxyType(
-    {code - 59: code for code in DISCONNECTOR_EVENTS}
-)
 
 EVENT_CODES: Mapping[int, str] = MappingProxyType(
     {**STANDARD_EVENTS, **FRAUD_EVENTS, **DISCONNECTOR_EVENTS}

@@ -281,8 +281,12 @@ class MeterModel:
         if dst is None:
             return False
         self._set_state(dst)
-        self.push.on_disconnector(event, dst)  # alarm bit, alarm push
+        self.push.on_disconnector(event, dst)  # its event code, alarm push
         return True
+
+    def raise_alarm(self, name: str) -> None:
+        """Raise alarm ``name`` (protocol/alarm_register.ALARM_BITS) and push the alarm."""
+        self.push.raise_alarm(name)
 
     # -- internals ---------------------------------------------------------------------------
     def _tau(self) -> int:

@@ -6,8 +6,9 @@ Two Push setups, like an IDIS meter:
 - 0-0:25.9.0.255, the regular push (every ``push_period_s``, or on method 1): its own logical
   name, the device id 0-0:96.1.0.255, the clock 0-0:1.0.0.255, then the model's class 3
   registers (attribute 2, raw values: the scalers are the registers' attribute 3).
-- 0-4:25.9.0.255, the alarm push (on a disconnector transition, or on method 1): its own logical
-  name, the device id, alarm register 1 0-0:97.98.0.255.
+- 0-4:25.9.0.255, the alarm push (on an alarm, a disconnector transition, or method 1): its own
+  logical name, the device id, alarm register 1 0-0:97.98.0.255 and the disconnector control
+  event code 0-0:96.11.2.255 (the IDIS event code of the last disconnector transition).
 
 Attributes: 1 logical_name, 2 push_object_list (array of {class_id, logical_name,
 attribute_index, data_index}), 3 send_destination_and_method ({transport_service enum 0 = TCP,
@@ -15,8 +16,9 @@ destination "HOST:PORT", message enum 0 = A-XDR APDU}), 4 communication_window (
 time), 5 randomisation_start_interval, 6 number_of_retries, 7 repetition_delay; 2, 3, 5, 6 and
 7 writable, a value of another shape answers type-unmatched. Method 1 push(integer) pushes now.
 
-Alarm register 1 (class 1, double-long-unsigned): bit n set on disconnector event 59 + n (see
-protocol/event_codes.ALARM_REGISTER_EVENTS); a write of the register (0) clears it.
+Alarm register 1 (class 1, double-long-unsigned): the bits of protocol/alarm_register.py, set by
+``raise_alarm(name)`` (a disconnector transition is an event, not an alarm: it only pushes);
+a write of the register (0) clears it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..protocol.alarm_register import ALARM_BITS
 from ..protocol.apdu.common import ActionResult, DataAccessResult
 from ..protocol.axdr import DataType, Typed
 from ..protocol.errors import LocalProtocolError
-from ..protocol.event_codes import ALARM_REGISTER_EVENTS
 from ..protocol.obis import Obis
 from .meter_models import registers_of
 from .object_table import AttrDef, ObjectDef, dlu, enum, ln_attr, u8
@@ -53,7 +55,8 @@ ALARM_PUSH_OBIS = Obis.parse("0-4:25.9.0")
 ALARM_REGISTER_OBIS = Obis.parse("0-0:97.98.0")
 _SERIAL = Obis.parse("0-0:96.1.0").to_bytes()
 _CLOCK = Obis.parse("0-0:1.0.0").to_bytes()
-_BIT_OF_CODE = {code: bit for bit, code in ALARM_REGISTER_EVENTS.items()}
+DISCONNECTOR_EVENT_OBIS = Obis.parse("0-0:96.11.2")
+_BIT_OF_NAME = {name: bit for bit, name in ALARM_BITS.items()}
 # Disconnector trigger (and the state it led to) -> the disconnector log's event code.
 _EVENT_OF_TRIGGER = {
     "remote_disconnect": 62, "remote_reconnect": 63, "manual_disconnect": 60,
@@ -79,7 +82,8 @@ def default_object_list(model: str) -> tuple[PushEntry, ...]:
 
 
 ALARM_OBJECT_LIST = (PushEntry(40, ALARM_PUSH_OBIS.to_bytes(), 1), PushEntry(1, _SERIAL, 2),
-                     PushEntry(1, ALARM_REGISTER_OBIS.to_bytes(), 2))
+                     PushEntry(1, ALARM_REGISTER_OBIS.to_bytes(), 2),
+                     PushEntry(1, DISCONNECTOR_EVENT_OBIS.to_bytes(), 2))
 _DEFAULTS = {model: default_object_list(model) for model in ("poly", "mono", "ct")}
 
 
@@ -137,7 +141,7 @@ class PushState:
     """A meter's two Push setups, its alarm register and the pusher's doorbell: ``listener``
     (set by the pusher) is called with a Push setup's raw OBIS when it must push now."""
 
-    __slots__ = ("alarm", "listener", "setups")
+    __slots__ = ("alarm", "disconnector_event", "listener", "setups")
 
     def __init__(self, model: str, push_to: str) -> None:
         key = (model, push_to)
@@ -148,6 +152,7 @@ class PushState:
                                      PushSetup(ALARM_OBJECT_LIST, dest))
         self.setups = setups
         self.alarm = 0
+        self.disconnector_event = 0  # IDIS code of the last disconnector transition (0: none)
         self.listener: Callable[[bytes], None] | None = None
 
     def setup(self, obis: bytes) -> PushSetup:
@@ -169,11 +174,19 @@ class PushState:
         return True
 
     def on_disconnector(self, trigger: str, state: int) -> None:
-        """A disconnector transition happened: its alarm bit is set and the alarm pushed."""
+        """A disconnector transition happened: its event code is kept and the alarm pushed."""
         code = _EVENT_OF_TRIGGER[trigger]
         if trigger == "remote_reconnect" and state == _READY_FOR_RECONNECTION:
             code = 59
-        self.alarm |= 1 << _BIT_OF_CODE[code]
+        self.disconnector_event = code
+        self.request(ALARM_PUSH_OBIS.to_bytes())
+
+    def raise_alarm(self, name: str) -> None:
+        """Set alarm ``name``'s bit (protocol/alarm_register.ALARM_BITS) and push the alarm."""
+        bit = _BIT_OF_NAME.get(name)
+        if bit is None:
+            raise LocalProtocolError(f"unknown alarm {name!r}; known: {', '.join(_BIT_OF_NAME)}")
+        self.alarm |= 1 << bit
         self.request(ALARM_PUSH_OBIS.to_bytes())
 
 
@@ -275,8 +288,13 @@ def _set_alarm(m: ObjectHost, v: Any) -> DataAccessResult:
 
 _ALARM_REGISTER = ObjectDef(1, 0, ALARM_REGISTER_OBIS, (
     ln_attr(ALARM_REGISTER_OBIS), AttrDef(2, lambda m, a: dlu(m.push.alarm), _set_alarm)), ())
+_DISCONNECTOR_EVENT = ObjectDef(1, 0, DISCONNECTOR_EVENT_OBIS, (
+    ln_attr(DISCONNECTOR_EVENT_OBIS),
+    AttrDef(2, lambda m, a: u8(m.push.disconnector_event), None)), ())
 
 
 def push_objects() -> tuple[ObjectDef, ...]:
-    """The objects every model adds: both Push setups and alarm register 1."""
-    return (_push_setup_def(PUSH_OBIS), _push_setup_def(ALARM_PUSH_OBIS), _ALARM_REGISTER)
+    """The objects every model adds: both Push setups, alarm register 1 and the disconnector
+    control event code."""
+    return (_push_setup_def(PUSH_OBIS), _push_setup_def(ALARM_PUSH_OBIS), _ALARM_REGISTER,
+            _DISCONNECTOR_EVENT)
