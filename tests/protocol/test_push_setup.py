@@ -79,6 +79,12 @@ def test_the_bytes_on_the_wire() -> None:
     assert encode_data(encode_randomisation_start_interval(300)) == bytes.fromhex("12012c")
 
 
+def test_a_long_destination_decodes() -> None:
+    # No length limit in the Blue Book: a meter's 70,000-octet destination is a value, not a crash.
+    long = SendDestination(2, b"f" * 70_000, 0)
+    assert decode_send_destination(wire(encode_send_destination(long))) == long
+
+
 def test_version_1_and_2_extra_fields_are_ignored() -> None:
     ln = Obis(1, 0, 1, 8, 0, 255).to_bytes()
     v1 = [(3, ln, 2, 0, (0, None))]  # + restriction

@@ -124,9 +124,8 @@ class SendDestination:
     def __post_init__(self) -> None:
         _check_range(self.transport, 0, 255, "transport")
         _check_range(self.message, 0, 255, "message")
-        if not isinstance(self.destination, bytes) or len(self.destination) > 0xFFFF:
-            raise LocalProtocolError(f"destination must be at most 65535 octets, got "
-                                     f"{self.destination!r:.60}")
+        if not isinstance(self.destination, bytes):
+            raise LocalProtocolError(f"destination must be octets, got {self.destination!r:.60}")
 
     def typed(self) -> Typed:
         return Typed(DataType.STRUCTURE, [Typed(DataType.ENUM, self.transport),
