@@ -162,6 +162,9 @@ def test_json_shapes() -> None:
                                  "dataIndex": 3}) == OBJECTS[2]
     assert PushObject.from_json({"classId": 3.0, "obis": "1-0:1.8.0", "attribute": "2"}) == \
         OBJECTS[1]
+    # A dlms.json push object as it stands: its defaults, its publishing keys ignored.
+    assert PushObject.from_json({"obis": "0-0:96.1.0.255", "key": "serial", "type": "attribute",
+                                 "identity": True}) == PushObject(1, Obis(0, 0, 96, 1, 0, 255), 2)
     assert SendDestination(0, b"gw:4059", 0).to_json() == {
         "destination": "gw:4059", "transport": "tcp", "message": "a-xdr"}
     # Octets that are not printable ASCII come as hex; codes without a name as numbers.
@@ -178,7 +181,7 @@ def test_json_shapes() -> None:
 
 @pytest.mark.parametrize(("value", "field"), [
     ([], "object: expected an object"),
-    ({"obis": "1-0:1.8.0", "attribute": 2}, "object.classId is required"),
+    ({"classId": 3, "attribute": 2}, "object.obis is required"),
     ({"classId": 3, "obis": "1-0:1.8.0", "attribute": 2, "dataindex": 0}, "'dataindex'"),
     ({"classId": 70000, "obis": "1-0:1.8.0", "attribute": 2}, "object.classId must be"),
     ({"classId": True, "obis": "1-0:1.8.0", "attribute": 2}, "object.classId must be"),

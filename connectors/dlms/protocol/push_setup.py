@@ -60,6 +60,9 @@ TRANSPORTS = {0: "tcp", 1: "udp", 2: "ftp", 3: "smtp", 4: "sms", 5: "hdlc", 6: "
               7: "zigbee", 8: "dlms-gateway"}
 MESSAGES = {0: "a-xdr", 1: "xml"}
 # RFC 1123 host names (IPv4 addresses are some); used with fullmatch: "$" would let a "\n" in.
+_OBJECT_KEYS = frozenset(("classId", "obis", "attribute", "dataIndex"))
+# What a dlms.json push object says besides the entry itself (how its value is published).
+_CONFIG_ONLY_KEYS = frozenset(("key", "type", "scaler", "identity", "timestamp", "reportStrategy"))
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
@@ -93,23 +96,23 @@ class PushObject:
 
     @classmethod
     def from_json(cls, value: Any, where: str = "object") -> PushObject:
-        """From ``{"classId", "obis", "attribute", "dataIndex"?}``; LocalProtocolError names
-        ``where`` and the key."""
+        """From ``{"obis", "classId"=1, "attribute"=2, "dataIndex"=0}`` (the defaults of a
+        dlms.json push object, whose other keys are taken and ignored, so a meter's configured
+        list can be written as it stands); LocalProtocolError names ``where`` and the key."""
         if not isinstance(value, Mapping):
-            raise LocalProtocolError(f"{where}: expected an object {{classId, obis, attribute, "
-                                     f"dataIndex?}}, got {value!r:.60}")
-        unknown = sorted(set(value) - {"classId", "obis", "attribute", "dataIndex"})
+            raise LocalProtocolError(f"{where}: expected an object {{obis, classId?, "
+                                     f"attribute?, dataIndex?}}, got {value!r:.60}")
+        unknown = sorted(set(value) - _OBJECT_KEYS - _CONFIG_ONLY_KEYS)
         if unknown:
             raise LocalProtocolError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
-        for key in ("classId", "obis", "attribute"):
-            if key not in value:
-                raise LocalProtocolError(f"{where}.{key} is required")
+        if "obis" not in value:
+            raise LocalProtocolError(f"{where}.obis is required")
         try:
             obis = Obis.parse(value["obis"])
         except DlmsError as exc:
             raise LocalProtocolError(f"{where}.obis: {exc}") from None
-        return cls(_json_int(value["classId"], 0, 0xFFFF, f"{where}.classId"), obis,
-                   _json_int(value["attribute"], 0, 127, f"{where}.attribute"),
+        return cls(_json_int(value.get("classId", 1), 0, 0xFFFF, f"{where}.classId"), obis,
+                   _json_int(value.get("attribute", 2), 0, 127, f"{where}.attribute"),
                    _json_int(value.get("dataIndex", 0), 0, 0xFFFF, f"{where}.dataIndex"))
 
 
