@@ -173,6 +173,7 @@ def test_a_host_port_is_not_written_over_a_non_ip_transport_unasked(
     ({"destination": "gw:99999"}, "params.destination: port '99999' is not in 1..65535"),
     ({"destination": "gw:4059", "transport": "carrier-pigeon"}, "params.transport: unknown"),
     ({"destination": "\x01", "transport": "sms"}, "params.destination: expected printable"),
+    ({"destination": "0.0.0.0:4059"}, "params.destination: 0.0.0.0 is a listening address"),
     ({"message": 300}, "params.message must be an integer in 0..255"),
     ({"objects": {"classId": 3}}, "params.objects must be an array"),
     ({"objects": [dict(ENERGY, classId=65536)]}, "params.objects[0].classId must be"),
@@ -252,6 +253,8 @@ def test_point_uses_the_listener_address_part_by_part(engine: FakeEngine, params
     ({"port": 0}, "params.host/port: port '0'"),
     ({"destination": "a:1", "port": 2}, "give destination or host/port, not both"),
     ({"destination": "nowhere"}, "params.destination"),
+    ({"host": "0.0.0.0"}, "params.host/port: 0.0.0.0 is a listening address"),
+    ({"destination": "[::]:4059"}, "params.destination: :: is a listening address"),
 ])
 def test_point_refuses_bad_addresses_before_the_meter(engine: FakeEngine, params: Any,
                                                       error: str) -> None:
@@ -263,6 +266,16 @@ def test_point_refuses_bad_addresses_before_the_meter(engine: FakeEngine, params
 def test_a_bad_listener_address_is_refused_when_wired() -> None:
     with pytest.raises(ConfigError, match="push listener destination"):
         PushSetupRpcs("0.0.0.0")
+
+
+def test_a_bind_address_as_the_listener_is_refused_when_pointing(engine: FakeEngine) -> None:
+    # The listener's bind address wired in as its destination: the RPC says so, writes nothing.
+    reply = call(dispatcher(engine, "0.0.0.0:4059"), "push_setup_point")
+    assert reply == {"success": False, "error": "params.host/port: 0.0.0.0 is a listening "
+                     "address, not one a meter can push to: give the gateway's address"}
+    assert engine.session.calls == []
+    assert call(dispatcher(engine, "0.0.0.0:4059"), "push_setup_point",
+                {"host": "192.0.2.1"})["destination"] == "192.0.2.1:4059"
 
 
 def test_configured_rpcs_may_not_take_the_push_names() -> None:

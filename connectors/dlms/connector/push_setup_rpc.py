@@ -21,6 +21,7 @@ the meter, the object and the attribute.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -149,7 +150,7 @@ class PushSetupRpcs:
             if "host" in p or "port" in p:
                 raise ConfigError("params: give destination or host/port, not both")
             text = p["destination"]
-            _checked("params.destination", parse_host_port, text, "params.destination")
+            _meter_can_reach(text, "params.destination")
         else:
             host, port = (None, None) if self.listener_destination is None else \
                 parse_host_port(self.listener_destination)
@@ -160,7 +161,7 @@ class PushSetupRpcs:
                                   "params.destination ('host:port') or params.host and "
                                   "params.port")
             text = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-            _checked("params.host/port", parse_host_port, text, "params.host/port")
+            _meter_can_reach(text, "params.host/port")
         target = SendDestination(_TCP, str(text).strip().encode("ascii"), _A_XDR)
         return lambda session: _apply(meter, obis, session, [("destination", 3, target.typed())],
                                       target.to_json())
@@ -297,12 +298,25 @@ def _destination_parts(p: Mapping[str, Any]) -> tuple[int | None, bytes | None,
     text = p["destination"]
     where = "params.destination"
     if transport is None or transport in _IP_TRANSPORTS:
-        _checked(where, parse_host_port, text, where)
+        _meter_can_reach(text, where)
     if not isinstance(text, str) or not text.strip() or not text.isascii() \
             or not text.isprintable() or len(text) > 255:
         raise ConfigError(f"{where}: expected printable ASCII text of 1..255 characters, got "
                           f"{text!r:.60}")
     return transport, text.strip().encode("ascii"), message
+
+
+def _meter_can_reach(text: Any, where: str) -> None:
+    """A ``host:port`` a meter can push to: 0.0.0.0 or :: is where a listener binds, not an
+    address to give a meter (the listener's bind address passed as its destination, say)."""
+    host, _port = _checked(where, parse_host_port, text, where)
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        return
+    if unspecified:
+        raise ConfigError(f"{where}: {host} is a listening address, not one a meter can push "
+                          "to: give the gateway's address")
 
 
 def _repetition_delay(value: Any) -> Typed:
