@@ -64,6 +64,9 @@ the object model stay Gurux's own.
    ``settings.invokeID`` (:465): the refusal carries the wrong invoke id.
    ``_get_request_with_list`` and ``GuruxSettings`` answer them right, unless
    ``shipped_errors``.
+15. GXDLMSLNCommandHandler.py:538/553 (every SET) call ``p.isMultipleBlocks()`` and
+   ``p.setStatus()``, which GXDLMSLNParameters lacks (it has the fields ``multipleBlocks`` and
+   ``status``): every SET answers hardware-fault. ``patched_gurux`` adds both.
 
 With these the server answers our HDLC and wrapper clients at every protection level, with the
 global key or a dedicated key (``dedicated_key``: Gurux then deciphers every request after the
@@ -229,7 +232,7 @@ class GuruxSettings(GXDLMSSettings):
 
 @contextlib.contextmanager
 def patched_gurux() -> Iterator[list[tuple[bytes, int, int]]]:
-    """Fixes 5, 6, 8 (ValueEventArgs), 12, 13 and 14 (GET-with-list) for the block; yields the
+    """Fixes 5, 6, 8 (ValueEventArgs), 12, 13, 14 (GET-with-list) and 15 for the block; yields the
     list where every APDU Gurux deciphers (the AARQ's too) leaves (client system title,
     security, invocation counter)."""
     seen: list[tuple[bytes, int, int]] = []
@@ -251,6 +254,8 @@ def patched_gurux() -> Iterator[list[tuple[bytes, int, int]]]:
 
     ValueEventArgs.__iter__ = lambda self: iter((self,))  # see 8.
     ValueEventArgs.isSkipMaxPduSize = False  # see 12.
+    GXDLMSLNParameters.isMultipleBlocks = lambda self: bool(self.multipleBlocks)  # see 15.
+    GXDLMSLNParameters.setStatus = lambda self, value: setattr(self, "status", value)
     GXDLMS.handleGloDedRequest = classmethod(lambda cls, s, d: _handle_glo_ded_request(s, d))
     GXCiphering.decrypt = classmethod(decrypt)
     _GXAPDU.generateAARE = classmethod(lambda cls, *args: _generate_aare(*args))
@@ -264,6 +269,7 @@ def patched_gurux() -> Iterator[list[tuple[bytes, int, int]]]:
         _GXAPDU.generateAARE = original_aare
         GXDLMSLNCommandHandler.getRequestWithList = original_list
         del ValueEventArgs.__iter__, ValueEventArgs.isSkipMaxPduSize
+        del GXDLMSLNParameters.isMultipleBlocks, GXDLMSLNParameters.setStatus
 
 
 class ServerReply(GXServerReply):

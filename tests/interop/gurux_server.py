@@ -32,10 +32,13 @@ from gurux_dlms.enums import (
 from gurux_dlms.GXCiphering import GXCiphering
 from gurux_dlms.GXDLMS import GXDLMS
 from gurux_dlms.objects import (
+    GXDLMSCaptureObject,
     GXDLMSClock,
     GXDLMSData,
+    GXDLMSPushSetup,
     GXDLMSRegister,
 )
+from gurux_dlms.objects.enums import ServiceType
 from gurux_dlms.secure import GXDLMSSecureServer
 from gurux_patches import GuruxSettings, HlsAssociation, ServerReply, patched_gurux
 
@@ -45,6 +48,9 @@ ENERGY_RAW, ENERGY_SCALER = 1234567, 0.01  # 12345.67 Wh
 CLOCK_TIME = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
 HLS_CLIENT, PUBLIC_CLIENT = 1, 16
 PUBLIC_READABLE = {"0.0.42.0.0.255", "0.0.43.1.0.255", "0.0.40.0.0.255"}
+PUSH_DESTINATION = "192.0.2.7:4059"  # where GuruxMeter(push_setup=...) pushes at first
+PUSH_WINDOW = (datetime.datetime(2026, 1, 1, 0, 0, 0, tzinfo=datetime.timezone.utc),
+               datetime.datetime(2026, 1, 1, 6, 0, 0, tzinfo=datetime.timezone.utc))
 
 
 class GuruxMeter(GXDLMSSecureServer):
@@ -53,12 +59,14 @@ class GuruxMeter(GXDLMSSecureServer):
     ``client_title``: the only client system title accepted (None: any); ``security``: the only
     policy accepted (a gurux Security; None: any). ``reuse_aare_counter`` and ``reset_counter``
     put back Gurux's shipped counter handling (9. and 10.), ``shipped_errors`` its refusals
-    (14.)."""
+    (14.). ``push_setup``: a Push setup 0-0:25.9.0.255 of that class version (None: none)
+    pushing the clock and the register to PUSH_DESTINATION."""
 
     def __init__(self, block_key: bytes, auth_key: bytes, seen: list[tuple[bytes, int, int]],
                  *, wrapper: bool = False, counter: int = 1000, client_title: bytes | None = None,
                  security: int | None = None, reuse_aare_counter: bool = False,
-                 reset_counter: bool = False, shipped_errors: bool = False) -> None:
+                 reset_counter: bool = False, shipped_errors: bool = False,
+                 push_setup: int | None = None) -> None:
         super().__init__(True, InterfaceType.WRAPPER if wrapper else InterfaceType.HDLC)
         self.client_title, self.security, self.reset_counter = client_title, security, reset_counter
         self.settings.reuse_aare_counter = reuse_aare_counter
@@ -85,7 +93,11 @@ class GuruxMeter(GXDLMSSecureServer):
         self.frame_counter.setDataType(2, DataType.UINT32)
         self.association = HlsAssociation("0.0.40.0.0.255")
         self.association.authenticationMechanismName.mechanismId = Authentication.HIGH_GMAC
-        for item in (self.ldn, self.energy, self.clock, self.frame_counter, self.association):
+        items = [self.ldn, self.energy, self.clock, self.frame_counter, self.association]
+        if push_setup is not None:
+            self.push = self._push_setup(push_setup)
+            items.append(self.push)
+        for item in items:
             self.items.append(item)
             self.association.objectList.append(item)  # see 3.
         self.initialize()
@@ -93,6 +105,19 @@ class GuruxMeter(GXDLMSSecureServer):
         self.failures: list[BaseException] = []  # see handleCommand
         settings = self.settings
         settings.setConnected = lambda value: setattr(settings, "connected", value)  # see 8.
+
+    def _push_setup(self, version: int) -> Any:
+        push = GXDLMSPushSetup("0.0.25.9.0.255")
+        push.version = version
+        push.pushObjectList = [(self.clock, GXDLMSCaptureObject(2, 0)),
+                               (self.energy, GXDLMSCaptureObject(2, 0))]
+        push.service, push.destination = ServiceType.TCP, PUSH_DESTINATION
+        push.communicationWindow = [tuple(GXDateTime(t) for t in PUSH_WINDOW)]
+        push.randomisationStartInterval, push.numberOfRetries = 5, 3
+        push.repetitionDelay = 120
+        push.repetitionDelay2.min, push.repetitionDelay2.exponent, push.repetitionDelay2.max = \
+            60, 2, 600
+        return push
 
     def handleCommand(self, cmd: Any, data: Any, sr: Any) -> Any:  # noqa: N802
         # GXDLMSServer.handleRequest turns any exception into an error answer and forgets it:

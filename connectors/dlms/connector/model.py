@@ -25,6 +25,7 @@ __all__ = [
 BUILTIN_RPCS = (
     "read", "set", "action", "clock_read", "clock_sync", "disconnect", "reconnect",
     "relay_state", "reconnect_session", "health", "read_profile", "scan",
+    "push_setup_read", "push_setup_write", "push_now", "push_setup_point",
 )
 
 

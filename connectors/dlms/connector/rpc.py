@@ -19,6 +19,9 @@ Built-in device RPCs (``params`` in brackets):
 - ``read_profile`` {obis, from, to?}: profile rows by time range (profile_rpc.py).
 - ``scan``: the meter's object list, register scalers and profile captures as a dlms.json meter
   block (``block``), as ``tb-dlms scan`` prints it; secrets by their configured variable or file.
+- ``push_setup_read`` / ``push_setup_write`` / ``push_now`` / ``push_setup_point``: a Push setup
+  (class 40): its object list, destination and timing; push; point it at the gateway's listener
+  (push_setup_rpc.py, whose ``PushSetupRpcs`` the ``push_setup`` argument passes).
 
 Configured ``rpc`` entries of dlms.json answer by their ``method`` name.
 """
@@ -39,6 +42,7 @@ from ..session.reading import Reading, Ref
 from .alarms import clock_drift_s
 from .model import MeterConfig, RpcMethod
 from .profile_rpc import ProfileRequestError, profile_job
+from .push_setup_rpc import PushSetupRpcs
 from .scan_block import scan_job
 from .values import coerce_value, parse_type_name
 
@@ -164,6 +168,7 @@ class RpcDispatcher:
         status: Callable[[str], Mapping[str, Any]] | None = None,
         now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now().astimezone(),
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        push_setup: PushSetupRpcs | None = None,
     ) -> None:
         self.engine = engine
         self.meters = meters
@@ -178,6 +183,7 @@ class RpcDispatcher:
             "relay_state": self._relay_state, "read_profile": self._read_profile,
             "scan": self._scan,
         }
+        self._builtins.update((push_setup or PushSetupRpcs()).builders())
 
     # -- entry point ----------------------------------------------------------------------------
     def device_rpc(self, device: str, method: str, params: Any = None) -> Future[dict[str, Any]]:
