@@ -100,3 +100,15 @@ def test_a_template_can_carry_the_object_list() -> None:
 def test_push_meters_without_listeners_are_warned_about() -> None:
     cfg = load_config({"meters": [push_meter()]})
     assert any("no top-level push section" in w for w in cfg.warnings)
+
+
+def test_the_address_meters_are_pointed_at() -> None:
+    def address(push: dict[str, Any]) -> Any:
+        cfg = load_config({"push": push, "meters": [push_meter()]})
+        return cfg.push.address if cfg.push is not None else cfg.errors
+
+    assert address(LISTEN) is None  # 0.0.0.0: which of the machine's addresses is not known
+    assert address({"listeners": [{"host": "10.1.2.3", "port": 4059}]}) == "10.1.2.3:4059"
+    assert address({**LISTEN, "address": "gw.example.net:4059"}) == "gw.example.net:4059"
+    assert any("push.address" in e and "not in 1..65535" in e
+               for e in address({**LISTEN, "address": "gw:0"}))

@@ -13,7 +13,7 @@ from tb_dlms.protocol.cosem_datetime import CosemDateTime
 from tb_dlms.protocol.errors import DecodeError, DlmsError, LocalProtocolError
 from tb_dlms.protocol.obis import Obis
 from tb_dlms.protocol.push_setup import (
-    PushObject,
+    PushListEntry,
     RepetitionDelay,
     SendDestination,
     decode_communication_window,
@@ -35,9 +35,9 @@ from tb_dlms.protocol.push_setup import (
     window_to_json,
 )
 
-OBJECTS = (PushObject(8, Obis(0, 0, 1, 0, 0, 255), 2),
-           PushObject(3, Obis(1, 0, 1, 8, 0, 255), 2),
-           PushObject(7, Obis(1, 0, 99, 1, 0, 255), 2, 3))
+OBJECTS = (PushListEntry(8, Obis(0, 0, 1, 0, 0, 255), 2),
+           PushListEntry(3, Obis(1, 0, 1, 8, 0, 255), 2),
+           PushListEntry(7, Obis(1, 0, 99, 1, 0, 255), 2, 3))
 WINDOW = (CosemDateTime(2026, 1, 1, None, 0, 0, 0, 0, -60, 0),
           CosemDateTime(None, None, None, None, 6, 30, 0, 0, None, None))  # wildcards kept
 
@@ -150,7 +150,7 @@ def test_encoders_refuse_values_out_of_range() -> None:
     with pytest.raises(LocalProtocolError, match="repetition_delay.max"):
         encode_repetition_delay(RepetitionDelay(1, 1, 70000))
     with pytest.raises(LocalProtocolError, match="classId"):
-        PushObject(65536, Obis(0, 0, 1, 0, 0, 255), 2)
+        PushListEntry(65536, Obis(0, 0, 1, 0, 0, 255), 2)
     with pytest.raises(LocalProtocolError, match="transport"):
         SendDestination(300, b"", 0)
 
@@ -158,13 +158,13 @@ def test_encoders_refuse_values_out_of_range() -> None:
 def test_json_shapes() -> None:
     assert OBJECTS[2].to_json() == {"classId": 7, "obis": "1-0:99.1.0.255", "attribute": 2,
                                     "dataIndex": 3}
-    assert PushObject.from_json({"classId": 7, "obis": "1.0.99.1.0.255", "attribute": 2,
+    assert PushListEntry.from_json({"classId": 7, "obis": "1.0.99.1.0.255", "attribute": 2,
                                  "dataIndex": 3}) == OBJECTS[2]
-    assert PushObject.from_json({"classId": 3.0, "obis": "1-0:1.8.0", "attribute": "2"}) == \
+    assert PushListEntry.from_json({"classId": 3.0, "obis": "1-0:1.8.0", "attribute": "2"}) == \
         OBJECTS[1]
     # A dlms.json push object as it stands: its defaults, its publishing keys ignored.
-    assert PushObject.from_json({"obis": "0-0:96.1.0.255", "key": "serial", "type": "attribute",
-                                 "identity": True}) == PushObject(1, Obis(0, 0, 96, 1, 0, 255), 2)
+    assert PushListEntry.from_json({"obis": "0-0:96.1.0.255", "key": "serial", "type": "attribute",
+                                 "identity": True}) == PushListEntry(1, Obis(0, 0, 96, 1, 0, 255), 2)
     assert SendDestination(0, b"gw:4059", 0).to_json() == {
         "destination": "gw:4059", "transport": "tcp", "message": "a-xdr"}
     # Octets that are not printable ASCII come as hex; codes without a name as numbers.
@@ -192,7 +192,7 @@ def test_json_shapes() -> None:
 ])
 def test_bad_json_objects_name_the_key(value: Any, field: str) -> None:
     with pytest.raises(LocalProtocolError) as err:
-        PushObject.from_json(value)
+        PushListEntry.from_json(value)
     assert field in str(err.value)
 
 
@@ -226,4 +226,4 @@ def test_every_refusal_is_a_dlms_error() -> None:
     # The RPC layer turns DlmsErrors into replies: nothing else may escape.
     for bad in ({"classId": [], "obis": {}, "attribute": object()}, {"classId": 1}):
         with pytest.raises(DlmsError):
-            PushObject.from_json(bad)
+            PushListEntry.from_json(bad)

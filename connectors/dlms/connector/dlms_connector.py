@@ -44,6 +44,7 @@ from .publisher import Publisher
 from .push_config import PushMeter
 from .push_receiver import Delivery
 from .push_service import PushService, push_stats
+from .push_setup_rpc import PushSetupRpcs
 from .registration import DeviceRegistrar
 from .rpc import RpcDispatcher, connector_rpc, normalize_params
 from .shards import select
@@ -168,7 +169,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._engine = self._build_engine(cfg)
         self._dispatcher = RpcDispatcher(
             self._engine, self._meters, on_clock=self._on_clock,
-            status=lambda name: self._status[name].snapshot() if name in self._status else {})
+            status=lambda name: self._status[name].snapshot() if name in self._status else {},
+            push_setup=PushSetupRpcs(cfg.push.address if cfg.push is not None else None))
         self._push = self._start_push(cfg, folder)
         self._registrar = DeviceRegistrar(
             [m.name for m in cfg.meters] + [m.name for m in cfg.push_meters

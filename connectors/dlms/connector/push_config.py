@@ -16,6 +16,7 @@ from typing import Any
 from ..engine.push_listener import PushEndpoint, PushLimits
 from ..protocol.errors import DlmsError
 from ..protocol.obis import Obis
+from ..protocol.push_setup import parse_host_port
 from ..protocol.security.apdu import SecurityContext
 from ..protocol.security.control import Policy
 from ..protocol.security.gcm import GcmKey
@@ -40,6 +41,7 @@ _NO_AUTH_KEY = bytes(16)  # encryption only: GCM never uses the authentication k
 class PushSettings:
     endpoints: tuple[PushEndpoint, ...]
     limits: PushLimits
+    address: str | None = None  # host:port meters reach us at (the push_setup_point RPC)
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,28 @@ def parse_push_settings(root: Section) -> PushSettings | None:
         seen.setdefault(where, i)
         if not item.bad:
             endpoints.append(endpoint)
+    address = _advertised(s, endpoints)
     if s.bad:
         return None
     return PushSettings(tuple(endpoints), PushLimits(
         max_connections=connections, idle_timeout_s=idle_ms / 1000.0,
-        message_timeout_s=message_ms / 1000.0, max_apdu=apdu))
+        message_timeout_s=message_ms / 1000.0, max_apdu=apdu), address)
+
+
+def _advertised(s: Section, endpoints: list[PushEndpoint]) -> str | None:
+    """``address``, or the first TCP listener's when it names one address (not all of them)."""
+    text = s.string("address")
+    if text is not None:
+        try:
+            parse_host_port(text, "address")
+        except DlmsError as exc:
+            s.error("address", str(exc).split(": ", 1)[-1])
+            return None
+        return text
+    for e in endpoints:
+        if e.kind == "tcp" and e.host not in ("0.0.0.0", "::", ""):
+            return f"[{e.host}]:{e.port}" if ":" in e.host else f"{e.host}:{e.port}"
+    return None
 
 
 def _objects(s: Section) -> list[PushObject]:

@@ -17,6 +17,9 @@ PUSH_FIELDS: tuple[Field, ...] = (
     Field("listeners", "list", "where pushing meters connect ([below](#push-listeners))",
           required=True, manual=True,
           schema={"type": "array", "minItems": 1, "items": _ref("pushListener")}),
+    Field("address", "string", "`host:port` where meters reach this gateway's listener: what the "
+          "`push_setup_point` RPC writes into a meter's Push setup", manual=True,
+          doc_default="the first TCP listener's, unless it listens on all addresses"),
     Field("idleTimeout", "number", "a connection that sends nothing this long is closed "
           "(1 s..1 day)", default=300_000, lo=1000, hi=DAY_MS, unit="ms"),
     Field("messageTimeout", "number", "a notification begun must be complete within this time, "

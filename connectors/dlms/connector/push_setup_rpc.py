@@ -33,7 +33,7 @@ from ..protocol.push_setup import (
     CLASS_ID,
     DEFAULT_OBIS,
     PUSH_METHOD,
-    PushObject,
+    PushListEntry,
     RepetitionDelay,
     SendDestination,
     decode_communication_window,
@@ -272,13 +272,13 @@ def _obis(params: Mapping[str, Any]) -> Obis:
     return _checked("params.obis", Obis.parse, params["obis"])
 
 
-def _objects(value: Any) -> tuple[PushObject, ...]:
+def _objects(value: Any) -> tuple[PushListEntry, ...]:
     if not isinstance(value, list):
         raise ConfigError("params.objects must be an array of {classId, obis, attribute, "
                           "dataIndex?}")
     if len(value) > MAX_OBJECTS:
         raise ConfigError(f"params.objects: {len(value)} entries, at most {MAX_OBJECTS}")
-    return tuple(_checked(f"params.objects[{i}]", PushObject.from_json, item,
+    return tuple(_checked(f"params.objects[{i}]", PushListEntry.from_json, item,
                           f"params.objects[{i}]")
                  for i, item in enumerate(value))
 

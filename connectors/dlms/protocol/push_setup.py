@@ -40,7 +40,7 @@ from .obis import Obis
 
 __all__ = [
     "ATTRIBUTES", "CLASS_ID", "DEFAULT_OBIS", "MESSAGES", "PUSH_METHOD", "TRANSPORTS",
-    "PushObject", "RepetitionDelay", "SendDestination", "Window",
+    "PushListEntry", "RepetitionDelay", "SendDestination", "Window",
     "decode_communication_window", "decode_number_of_retries", "decode_push_object_list",
     "decode_randomisation_start_interval", "decode_repetition_delay",
     "decode_send_destination", "encode_communication_window", "encode_number_of_retries",
@@ -69,7 +69,7 @@ _HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-
 
 # ---- values ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PushObject:
+class PushListEntry:
     """One entry of push_object_list: which attribute (0: the whole object) of which object."""
 
     class_id: int
@@ -95,7 +95,7 @@ class PushObject:
                 "dataIndex": self.data_index}
 
     @classmethod
-    def from_json(cls, value: Any, where: str = "object") -> PushObject:
+    def from_json(cls, value: Any, where: str = "object") -> PushListEntry:
         """From ``{"obis", "classId"=1, "attribute"=2, "dataIndex"=0}`` (the defaults of a
         dlms.json push object, whose other keys are taken and ignored, so a meter's configured
         list can be written as it stands); LocalProtocolError names ``where`` and the key."""
@@ -202,7 +202,7 @@ def window_to_json(window: Window, deviation_sign: int = -1) -> dict[str, str]:
 
 
 # ---- decoders --------------------------------------------------------------------------------
-def decode_push_object_list(value: Any) -> tuple[PushObject, ...]:
+def decode_push_object_list(value: Any) -> tuple[PushListEntry, ...]:
     """Attribute 2; entries with more than four fields (versions 1, 2) keep their first four."""
     entries = _seq(value, "push_object_list")
     out = []
@@ -212,7 +212,7 @@ def decode_push_object_list(value: Any) -> tuple[PushObject, ...]:
         name = _plain(fields[1])
         if not isinstance(name, bytes) or len(name) != 6:
             raise DecodeError(f"{where}.logical_name: expected 6 octets, got {_show(name)}")
-        out.append(PushObject(_int(fields[0], 0, 0xFFFF, f"{where}.class_id"),
+        out.append(PushListEntry(_int(fields[0], 0, 0xFFFF, f"{where}.class_id"),
                               Obis.from_bytes(name),
                               _int(fields[2], -128, 127, f"{where}.attribute_index"),
                               _int(fields[3], 0, 0xFFFF, f"{where}.data_index")))
@@ -262,7 +262,7 @@ def decode_repetition_delay(value: Any) -> int | RepetitionDelay:
 
 
 # ---- encoders (Typed values for a SET) ---------------------------------------------------------
-def encode_push_object_list(objects: Sequence[PushObject]) -> Typed:
+def encode_push_object_list(objects: Sequence[PushListEntry]) -> Typed:
     return Typed(DataType.ARRAY, [o.typed() for o in objects])
 
 
