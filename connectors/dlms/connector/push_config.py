@@ -80,10 +80,26 @@ class PushMeter:
     keys: SecurityContext | None = field(default=None, repr=False)
     time_zone: _dt.tzinfo | None = None
     report_strategy: dict[str, Any] | None = None
+    # Other pushes of the meter: their Push setup's logical name -> their objects
+    setups: tuple[tuple[bytes, tuple[PushObject, ...]], ...] = ()
     spec: _Device = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spec", _Device(self.name, self.device_type))
+
+    def objects_for(self, body: Any) -> tuple[PushObject, ...]:
+        """The object list a body is read with: the one of the Push setup whose logical name
+        is its first element (the IDIS way of telling pushes apart), else ``objects``."""
+        if self.setups and isinstance(body, (list, tuple)) and body:
+            first = body[0]
+            for name, objects in self.setups:
+                if first == name:
+                    return objects
+        return self.objects
+
+    @property
+    def all_objects(self) -> tuple[PushObject, ...]:
+        return self.objects + tuple(o for _, objects in self.setups for o in objects)
 
     @property
     def identity_index(self) -> int | None:
@@ -214,6 +230,7 @@ def parse_push_meter(m: Section, environ: Mapping[str, str], name: str | None,
         return None
     s.warn_unknown(keys(PUSH_METER_FIELDS))
     objects = _objects(s)
+    setups = _setups(s)
     title = _hex(s, "systemTitle", s.string("systemTitle"), 8)
     address = s.read(_METER["address"])
     identity = s.string("identity")
@@ -246,7 +263,30 @@ def parse_push_meter(m: Section, environ: Mapping[str, str], name: str | None,
     if s.bad or name is None:
         return None
     return PushMeter(name, device_type or "default", tuple(objects), title, address, identity,
-                     _POLICIES.get(security), context, zone, strategy)
+                     _POLICIES.get(security), context, zone, strategy, setups)
+
+
+def _setups(s: Section) -> tuple[tuple[bytes, tuple[PushObject, ...]], ...]:
+    raw = s.get("setups")
+    if raw is MISSING:
+        return ()
+    if not isinstance(raw, dict):
+        s.error("setups", "must be an object: Push setup logical name -> its objects")
+        return ()
+    out = []
+    for name, items in raw.items():
+        where = s.where(f"setups[{show(name)}]")
+        try:
+            obis = Obis.parse(name)
+        except (DlmsError, ValueError):
+            s.report.error(where, "is not an OBIS code (the Push setup's logical name)")
+            s.bad = True
+            continue
+        sub = Section({"objects": items}, s.report, where)
+        objects = _objects(sub)
+        s.bad = s.bad or sub.bad
+        out.append((obis.to_bytes(), tuple(objects)))
+    return tuple(out)
 
 
 _PUSH_ONLY_KEYS = ("deviceName", "deviceType", "template", "enabled", "push", "timeZone",

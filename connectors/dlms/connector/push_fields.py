@@ -47,6 +47,12 @@ PUSH_METER_FIELDS: tuple[Field, ...] = (
     Field("objects", "list", "the body of the notification, in the order of the meter's Push "
           "setup object list ([below](#push-objects))", required=True, manual=True,
           schema={"type": "array", "minItems": 1, "items": _ref("pushObject")}),
+    Field("setups", "object", "the meter's other pushes, by the logical name of their Push setup "
+          "(`{\"0-4:25.9.0.255\": [objects...]}`, an alarm push say): a notification whose first "
+          "element is that logical name is read with that list ([below](#push-objects))",
+          manual=True, doc_default="none",
+          schema={"type": "object", "additionalProperties": {
+              "type": "array", "minItems": 1, "items": _ref("pushObject")}}),
     Field("systemTitle", "string", "the meter's system title (16 hex digits): a ciphered "
           "notification is recognised, and its keys found, by it", manual=True),
     Field("address", "int", "the meter's wrapper wPort or HDLC address (its physical address "

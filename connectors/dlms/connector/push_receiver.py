@@ -116,17 +116,18 @@ class PushReceiver:
         return self.by_address.get(source)
 
     def _map(self, meter: PushMeter, note: DataNotification, received_at: float) -> Delivery:
-        objects = meter.objects
         if note.attribute is not None:  # an event-notification: one attribute's value
             class_id, obis, attribute = note.attribute
-            pairs = [(o, note.body) for o in objects
-                     if o.class_id == class_id and o.obis.to_bytes() == obis
-                     and o.attribute == attribute]
-            if not pairs:
+            match = next((o for o in meter.all_objects
+                          if o.class_id == class_id and o.obis.to_bytes() == obis
+                          and o.attribute == attribute), None)
+            if match is None:
                 raise DlmsError(f"event-notification of class {class_id} "
                                 f"{_obis_text(obis)} attribute {attribute} is not in push.objects")
+            pairs = [(match, note.body)]
         else:
             body = note.body
+            objects = meter.objects_for(body)
             elements = list(body) if isinstance(body, (list, tuple)) and len(objects) > 1 \
                 else [body]
             if len(elements) != len(objects):
