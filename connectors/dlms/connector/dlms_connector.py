@@ -165,7 +165,8 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._converter = self._make_converter(cfg)
         self._publisher = Publisher(self.name, self._log)
         self._publisher.start()
-        ensure_open_files(cfg.meters, self._log, self.name)
+        ensure_open_files(cfg.meters, self._log, self.name,
+                          pushing=len(cfg.push_meters) if cfg.push is not None else 0)
         self._engine = self._build_engine(cfg)
         self._dispatcher = RpcDispatcher(
             self._engine, self._meters, on_clock=self._on_clock,

@@ -11,11 +11,13 @@ from .model import MeterConfig
 __all__ = ["ensure_open_files"]
 
 
-def ensure_open_files(meters: Sequence[MeterConfig], log: Any, label: str) -> OpenFileLimit:
-    """One descriptor per line (a TCP host:port or a serial port, shared by the meters on it):
-    raise the soft limit where allowed; if the hard limit is too low, say so once with the fix
-    (the meters beyond it fail to connect with "Too many open files", each named)."""
-    lines = len({m.spec.transport.channel_key for m in meters})
+def ensure_open_files(meters: Sequence[MeterConfig], log: Any, label: str,
+                      pushing: int = 0) -> OpenFileLimit:
+    """One descriptor per line (a TCP host:port or a serial port, shared by the meters on it)
+    and one per meter that pushes (its connection to our listener): raise the soft limit where
+    allowed; if the hard limit is too low, say so once with the fix (the meters beyond it fail
+    to connect with "Too many open files", each named)."""
+    lines = len({m.spec.transport.channel_key for m in meters}) + pushing
     limit = raise_open_file_limit(lines)
     if limit.after > limit.before:
         log.info("%s: open-file limit raised from %d to %d for %d meter connections", label,
