@@ -20,7 +20,6 @@ from .profile_data import BillingRegister
 
 if TYPE_CHECKING:  # annotations only
     from ..protocol.apdu.common import ActionResult, DataAccessResult, SelectiveAccess
-    from .push_setup import PushState
 
 __all__ = [
     "ASSOCIATION_OBIS",
@@ -37,6 +36,15 @@ __all__ = [
     "register_def",
     "u8",
 ]
+
+
+class PushAccess(Protocol):
+    """What the Push setup and alarm register handlers use (push_setup.PushState)."""
+
+    alarm: int
+    def setup(self, obis: bytes) -> Any: ...
+    def change(self, obis: bytes, **fields: Any) -> None: ...
+    def request(self, obis: bytes) -> bool: ...
 
 
 class ObjectHost(Protocol):
@@ -78,7 +86,8 @@ class ObjectHost(Protocol):
     def set_secret(self, value: Any) -> DataAccessResult: ...
     def call_clock(self, method: int, parameters: Any) -> tuple[ActionResult, None]: ...
     def call_disconnector(self, event: str, parameters: Any) -> tuple[ActionResult, None]: ...
-    push: PushState  # Push setups and alarm register (push_setup.py)
+    @property
+    def push(self) -> PushAccess: ...  # Push setups and alarm register (push_setup.py)
     def get(self, class_id: int, obis: Any, attribute: int,
             access: SelectiveAccess | None = None) -> Typed | DataAccessResult: ...
 
