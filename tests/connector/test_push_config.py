@@ -112,3 +112,17 @@ def test_the_address_meters_are_pointed_at() -> None:
     assert address({**LISTEN, "address": "gw.example.net:4059"}) == "gw.example.net:4059"
     assert any("push.address" in e and "not in 1..65535" in e
                for e in address({**LISTEN, "address": "gw:0"}))
+
+
+def test_other_push_setups_get_their_own_object_lists() -> None:
+    alarm = [{"classId": 40, "obis": "0-4:25.9.0.255", "attribute": 1},
+             {"classId": 1, "obis": "0-0:97.98.0.255", "key": "alarm_register"}]
+    meter = push_meter(setups={"0-4:25.9.0.255": alarm})
+    (pm,) = load_config({"push": LISTEN, "meters": [meter]}).push_meters
+    alarm_ln = bytes((0, 0x04, 25, 9, 0, 255))
+    assert [o.key for o in pm.objects_for((alarm_ln, 5))] == [None, "alarm_register"]
+    assert pm.objects_for((b"SER1", 5)) == pm.objects  # any other body: the regular list
+    bad = push_meter(setups={"0-4:25.9.0": [{"obis": "x"}], "nonsense": alarm})
+    errors = "\n".join(load_config({"push": LISTEN, "meters": [bad]}).errors)
+    assert "meter 'P1': push.setups['0-4:25.9.0'].objects[0].obis: 'x' is not an OBIS code" in errors
+    assert "meter 'P1': push.setups['nonsense']: is not an OBIS code" in errors
