@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, Callable
 
 from thingsboard_gateway.connectors.connector import Connector
@@ -41,9 +40,7 @@ from .open_files import ensure_open_files
 from .profile_positions import PositionStore
 from .profile_scheduler import ProfileScheduler
 from .publisher import Publisher
-from .push_config import PushMeter
-from .push_receiver import Delivery
-from .push_service import PushService, push_stats
+from .push_service import PushService, push_stats, start_push
 from .push_setup_rpc import PushSetupRpcs
 from .registration import DeviceRegistrar
 from .rpc import RpcDispatcher, connector_rpc, normalize_params
@@ -172,7 +169,10 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             self._engine, self._meters, on_clock=self._on_clock,
             status=lambda name: self._status[name].snapshot() if name in self._status else {},
             push_setup=PushSetupRpcs(cfg.push.address if cfg.push is not None else None))
-        self._push = self._start_push(cfg, folder)
+        self._push = start_push(
+            cfg.push, cfg.push_meters, folder, publish=self._publisher.put,
+            converter=lambda: self._converter, send=self._send,
+            received=lambda: self._count(received=1, from_meter=True), log=self._log)
         self._registrar = DeviceRegistrar(
             [m.name for m in cfg.meters] + [m.name for m in cfg.push_meters
                                             if m.name not in self._meters],
@@ -416,25 +416,6 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             except Exception:  # noqa: BLE001 - keep housekeeping alive
                 self._log.exception("%s: housekeeping failed", self.name)
             self._stop.wait(1.0)
-
-    def _start_push(self, cfg: ConnectorConfig, folder: Path) -> PushService | None:
-        if cfg.push is None:
-            return None
-        service = PushService(cfg.push, cfg.push_meters, folder, publish=self._publisher.put,
-                              send=self._send_push, send_refusal=self._send_push_status,
-                              log=self._log)
-        service.start()
-        return service
-
-    def _send_push(self, meter: PushMeter, delivery: Delivery) -> None:
-        if self._converter is not None:
-            self._count(received=1, from_meter=True)
-            self._send(self._converter.pushed(meter, delivery.ts_ms, delivery.values,
-                                              delivery.status))
-
-    def _send_push_status(self, meter: PushMeter, values: dict[str, Any]) -> None:
-        if self._converter is not None:
-            self._send(self._converter.status(meter, telemetry=values))
 
     def _add_device(self, name: str) -> Any:
         meter = self._meters.get(name) or self._config.push_by_name[name]

@@ -19,7 +19,7 @@ from .push_config import PushMeter, PushSettings
 from .push_counters import PushCounterFile
 from .push_receiver import Delivery, PushReceiver
 
-__all__ = ["PushService", "push_stats"]
+__all__ = ["PushService", "push_stats", "start_push"]
 
 _COMMIT_S = 0.2  # gather this long: one counter file write per batch, not per notification
 _REFUSAL_EVERY_S = 1.0
@@ -138,3 +138,29 @@ def push_stats(service: PushService | None) -> dict[str, Any]:
     if service is None:
         return {"success": False, "error": "no push section in dlms.json: nothing listens"}
     return {"success": True, **service.stats()}
+
+
+def start_push(settings: PushSettings | None, meters: Sequence[PushMeter], folder: Path, *,
+               publish: Callable[..., None], converter: Callable[[], Any],
+               send: Callable[[Any], None], received: Callable[[], None],
+               log: logging.Logger) -> PushService | None:
+    """The connector's push side, listening; None without a ``push`` section. ``converter()``
+    is the connector's current converter, ``send`` hands converted data to the gateway."""
+    if settings is None:
+        return None
+
+    def send_push(meter: PushMeter, delivery: Delivery) -> None:
+        conv = converter()
+        if conv is not None:
+            received()
+            send(conv.pushed(meter, delivery.ts_ms, delivery.values, delivery.status))
+
+    def send_status(meter: PushMeter, values: dict[str, Any]) -> None:
+        conv = converter()
+        if conv is not None:
+            send(conv.status(meter, telemetry=values))
+
+    service = PushService(settings, meters, folder, publish=publish, send=send_push,
+                          send_refusal=send_status, log=log)
+    service.start()
+    return service
