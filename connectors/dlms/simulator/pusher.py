@@ -19,6 +19,10 @@ device; destination wPort 1, what Gurux's push examples use), or HDLC UI frames 
 source the meter's server address logical 1 + its physical address, destination client 0x10,
 LLC E6 E7 00, segmented beyond the meter's max information field).
 
+One connection per meter: when the alarm Push setup points elsewhere than the regular one, each
+push to the other destination switches the connection (what waited for the old one is dropped
+and counted), so point both at the same receiver.
+
 Bounded: at most ``push_buffer_bytes`` of whole notifications wait per meter; a push that does
 not fit is dropped and counted (``dropped``), so a receiver that stops reading costs no memory.
 """
