@@ -197,6 +197,7 @@ def test_counters_are_on_disk_before_a_notification_is_published(tmp_path: Path)
 
     service = PushService(cfg.push, cfg.push_meters, tmp_path, publish=lambda fn, *a: fn(*a),
                           send=send, send_refusal=lambda *a: None, log=logging.getLogger("t"))
+    service.release("CIPHERED")  # its device is registered
     service.receiver.on_apdu("p:1", PushedApdu(
         1, gurux(full(), Security.AUTHENTICATION_ENCRYPTION, counter=41)), 0)
     service._hand_over()
@@ -205,3 +206,25 @@ def test_counters_are_on_disk_before_a_notification_is_published(tmp_path: Path)
     again = PushService(cfg.push, cfg.push_meters, tmp_path, publish=lambda fn, *a: fn(*a),
                         send=send, send_refusal=lambda *a: None, log=logging.getLogger("t"))
     assert again.receiver.opener.counters == {TITLE: 41}
+
+
+def test_a_meter_s_notifications_wait_for_its_device_to_be_registered(tmp_path: Path) -> None:
+    cfg = config()
+    sent: list[int] = []
+    service = PushService(cfg.push, cfg.push_meters, tmp_path, publish=lambda fn, *a: fn(*a),
+                          send=lambda _m, d: sent.append(d.ts_ms), send_refusal=lambda *a: None,
+                          log=logging.getLogger("t"))
+    for counter in range(1, 21):
+        service.receiver.on_apdu("p:1", PushedApdu(1, gurux(
+            full(), Security.AUTHENTICATION_ENCRYPTION, counter=counter,
+            when=WHEN + datetime.timedelta(seconds=counter))), 0)
+        service._hand_over()
+    assert sent == []  # the gateway would register the device on its data path: not yet
+    service.release("CIPHERED")
+    base = int(WHEN.timestamp() * 1000)
+    assert sent == [base + 1000 * c for c in range(5, 21)]  # the last 16, in order
+    assert service.stats()["dropped_before_registration"] == 4
+    service.receiver.on_apdu("p:1", PushedApdu(1, gurux(
+        full(), Security.AUTHENTICATION_ENCRYPTION, counter=30)), 0)
+    service._hand_over()
+    assert sent[-1] == base  # registered: straight through

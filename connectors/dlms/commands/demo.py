@@ -27,6 +27,7 @@ import heapq
 import itertools
 import queue
 import signal
+import socket
 import sys
 import textwrap
 import time
@@ -72,6 +73,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--meters", type=_positive, default=3, help="simulated meters (default 3)")
     p.add_argument(
+        "--push-meters", type=int, choices=range(0, 101), default=1, metavar="N",
+        help="simulated meters that push instead (ciphered, every 5 s) to the connector's push "
+        "listener (default 1; 0: none)",
+    )
+    p.add_argument(
         "--seconds",
         type=float,
         default=0.0,
@@ -94,6 +100,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also print the gateway's own log lines (warnings and errors)",
     )
     p.set_defaults(func=run)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _add_push_meters(config: dict[str, Any], count: int, port: int, first_index: int) -> None:
+    """``count`` pushing meters (``Push-N``) and the listener they push to, into ``config``."""
+    from ..sandbox.push_meters import simulator_push_config
+
+    pushed = simulator_push_config(count, port, first_index=first_index)
+    for m in pushed["meters"]:
+        m["deviceName"] = f"Push-{int(m['deviceName'].split('-')[1]) - first_index}"
+    config.update(push=pushed["push"], templates=pushed["templates"])
+    config["meters"] += pushed["meters"]
+
+
+def _push_simulator(count: int, port: int, first_index: int) -> Any:
+    from ..simulator.model import MeterOptions
+    from ..simulator.server import SimulatorServer
+
+    options = MeterOptions(push_to=f"127.0.0.1:{port}", push_period_s=5.0,
+                           push_security="auth-enc")
+    return SimulatorServer(count, 0, wrapper=True, first_index=first_index,
+                           options=options).run_in_thread()
 
 
 def _fmt(value: Any) -> str:
@@ -287,7 +320,7 @@ class _Demo:
 
         args = self.args
         previous = signal.signal(signal.SIGTERM, self._on_sigterm)
-        sim = broker = standin = gateway = None
+        sim = broker = standin = gateway = pushing = None
         try:
             sim = SimulatorServer(args.meters, 0).run_in_thread()
             self.say(
@@ -303,6 +336,9 @@ class _Demo:
                 "stand-in  ThingsBoard stand-in subscribed (answers getSessionLimits, records v1/gateway/*)"
             )
             config = simulator_dlms_config(sim.ports, period_ms=args.period_ms)
+            push_port = _free_port() if args.push_meters else 0
+            if push_port:
+                _add_push_meters(config, args.push_meters, push_port, first_index=args.meters)
             gateway = GatewayProcess(
                 broker.host,
                 broker.port,
@@ -323,6 +359,10 @@ class _Demo:
                 f"gateway   thingsboard-gateway pid {gateway.pid}, config "
                 f"{gateway.config_dir}, logs {gateway.logs_dir}"
             )
+            if push_port:
+                pushing = _push_simulator(args.push_meters, push_port, first_index=args.meters)
+                self.say(f"pushing   {args.push_meters} simulated meter(s) push ciphered "
+                         f"notifications to the connector's listener 127.0.0.1:{push_port}")
             self.say(
                 "          "
                 + (f"running for {args.seconds:g} s" if args.seconds else "Ctrl-C to stop")
@@ -334,6 +374,8 @@ class _Demo:
             self.say(f"tb-dlms demo: {exc}")
             return 2
         finally:
+            if pushing is not None:
+                pushing.stop()
             self._shutdown(sim, broker, standin, gateway)
             signal.signal(signal.SIGTERM, previous)
 

@@ -176,7 +176,7 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
         self._registrar = DeviceRegistrar(
             [m.name for m in cfg.meters] + [m.name for m in cfg.push_meters
                                             if m.name not in self._meters],
-            self._add_device, self._engine.release,
+            self._add_device, self._release,
             self._registered, self._log, self.name,
             retry_s=_REGISTER_RETRY_S, connect_grace_s=_CONNECT_GRACE_S,
             workers=_REGISTER_WORKERS, start_rate=cfg.startup_rate)
@@ -416,6 +416,12 @@ class DlmsConnector(Connector):  # type: ignore[misc] # the gateway has no types
             except Exception:  # noqa: BLE001 - keep housekeeping alive
                 self._log.exception("%s: housekeeping failed", self.name)
             self._stop.wait(1.0)
+
+    def _release(self, name: str) -> Any:
+        """A meter's device is registered: it may poll, and its pushes go out."""
+        if self._push is not None:
+            self._push.release(name)
+        return self._engine.release(name)
 
     def _add_device(self, name: str) -> Any:
         meter = self._meters.get(name) or self._config.push_by_name[name]
