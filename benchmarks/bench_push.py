@@ -30,10 +30,12 @@ import subprocess
 import sys
 import time
 
+import gateway_patch
 from bench_fleet import FleetStandIn, baseline_gateway, sockets
 from bench_gateway import cpu_seconds, ports_free, status
 from tb_dlms.commands.install import connector_entry
 from tb_dlms.sandbox import Broker, GatewayProcess
+from tb_dlms.sandbox.gateway import gateway_package_dir
 from tb_dlms.sandbox.push_meters import simulator_push_config
 from tb_dlms.testing.ports import free_port_range
 
@@ -81,13 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--period", type=float, default=15.0, help="seconds between pushes")
     p.add_argument("--seconds", type=float, default=120.0, help="measured window")
     p.add_argument("--startup-limit", type=float, default=300.0)
+    p.add_argument("--patched-gateway", action="store_true",
+                   help="the gateway with gateway_patch.py's upstream change (its device save "
+                   "is quadratic: 5,000 new devices take minutes otherwise)")
     p.add_argument("--baseline", action="store_true",
                    help="the peer: the gateway alone, a stub connector publishing the same "
                    "devices and keys at the same rate (no DLMS, no simulator)")
     args = p.parse_args(argv)
     rate = args.count / args.period
     print(f"bench     {args.count} meters pushing every {args.period:g} s (ciphered, wrapper): "
-          f"{rate:.0f} notifications/s{' BASELINE' if args.baseline else ''}; "
+          f"{rate:.0f} notifications/s{' BASELINE' if args.baseline else ''}"
+          f"{' PATCHED gateway' if args.patched_gateway else ''}; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
     broker = Broker().start()
     standin = FleetStandIn(broker.host, broker.port).start()
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                             connector_files={"dlms.json": config}, keep=True)
         gw.install_connector("dlms")
         names = [m["deviceName"] for m in config["meters"]]
+    if args.patched_gateway:
+        gateway_patch.apply(gw.workdir / "pkg" / "thingsboard_gateway", gateway_package_dir())
     sims = None
     try:
         t0 = time.monotonic()

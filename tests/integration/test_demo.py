@@ -140,6 +140,8 @@ def test_demo_runs_the_real_gateway_and_shows_telemetry() -> None:
     for device in ("Meter-1", "Meter-2"):
         assert re.search(STAMP + rf" {device}\s+voltage_l1=\d", out), out[-3000:]
         assert re.search(rf"{device}\s+disconnected", out)  # SIGINT shutdown told ThingsBoard
+    # the demo's pushing meter: its ciphered notifications, with the meter's own time
+    assert re.search(STAMP + r" Push-1\s+voltage_l1=\d", out), out[-3000:]
     assert "stopped   gateway (SIGINT, exit 0" in out
     assert "stopped   broker" in out and "stopped   meters" in out
     assert re.search(r"summary   [1-9]\d* telemetry message", out)
