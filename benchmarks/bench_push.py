@@ -23,6 +23,7 @@ Run: python benchmarks/bench_push.py [--count 5000] [--period 15] [--seconds 120
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import re
 import signal
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patched-gateway", action="store_true",
                    help="the gateway with gateway_patch.py's upstream change (its device save "
                    "is quadratic: 5,000 new devices take minutes otherwise)")
+    p.add_argument("--keep", action="store_true", help="keep the gateway's work dir")
     p.add_argument("--baseline", action="store_true",
                    help="the peer: the gateway alone, a stub connector publishing the same "
                    "devices and keys at the same rate (no DLMS, no simulator)")
@@ -162,15 +164,23 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - a figure, not the benchmark
                 stats = repr(exc)
             print(f"connector {stats}")
-            errors = [line for line in gw.output().splitlines() if "|ERROR|" in line]
-            print(f"gateway   {len(errors)} ERROR lines" + (f"; first: {errors[0][:200]}"
-                                                          if errors else ""))
+            errors = [line.split(" - ", 5)[-1] for line in gw.output().splitlines()
+                      if "|ERROR|" in line]
+            kinds = collections.Counter(re.sub(r"\d+", "N", e)[:120] for e in errors)
+            print(f"gateway   {len(errors)} ERROR lines" + "".join(
+                f"\n          {n} x {kind}" for kind, n in kinds.most_common(6)))
+            exceptions = collections.Counter(
+                line for line in gw.output().splitlines() if re.match(r"^\w+(Error|Exception):", line))
+            for kind, n in exceptions.most_common(4):
+                print(f"          {n} x {kind[:150]}")
         print(f"load      {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         if sims is not None:
             sims.stop()
-        gw.keep = False
+        gw.keep = args.keep
         gw.stop(grace=60)
+        if args.keep:
+            print(f"kept      {gw.workdir}")
         standin.stop()
         broker.stop()
     return 0
