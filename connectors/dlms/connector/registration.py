@@ -133,9 +133,19 @@ class DeviceRegistrar:
                 return
             try:
                 ok = self._register(name)
-            except Exception:  # noqa: BLE001 - the gateway's own failure: poll, retry later
-                self._log.exception("%s: registering device %s failed", self._label, name)
-                ok = False
+            except Exception:  # noqa: BLE001 - the gateway's own failure: retry this device
+                # Not "ThingsBoard away": thingsboard-gateway 3.8's add_device is not safe
+                # across threads ("dictionary changed size during iteration" in its device
+                # save, now and then with several registrations in flight). Releasing every
+                # meter here made the gateway register them all on its data path, where the
+                # same failure drops a whole batch of up to 1,000 messages (5,000-meter run).
+                self._log.exception("%s: registering device %s failed; retrying it", self._label,
+                                    name)
+                with self._lock:
+                    self._pending.appendleft(name)
+                    self._in_flight.discard(name)
+                self._stop.wait(_GRACE_POLL_S)
+                continue
             if ok is False:
                 with self._lock:
                     self._pending.appendleft(name)  # its turn again, first
