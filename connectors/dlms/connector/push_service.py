@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,14 +150,14 @@ class PushService:
     # -- reports --------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         return {"listeners": [e.label for e in self.listener.endpoints],
-                "accepted": self.receiver.accepted, "rejected": dict(self.receiver.rejected),
+                "accepted": self.receiver.accepted, "rejected": _copy(self.receiver.rejected),
                 **{f"connection_{k}": v for k, v in self.listener.stats.items()},
                 "counter_writes": self.counter_file.writes,
                 "waiting_for_registration": len(self.meters) - len(self._released),
                 "dropped_before_registration": self.parked_dropped}
 
     def meter_stats(self, name: str) -> dict[str, int]:
-        return dict(self._per_meter.get(name, {}))
+        return _copy(self._per_meter.get(name, {}))
 
     def device_rpc(self, name: str, method: str) -> dict[str, Any]:
         """RPCs of a meter that only pushes: ``health``; the rest need a connection."""
@@ -165,6 +165,16 @@ class PushService:
             return {"success": True, "push": self.meter_stats(name)}
         return {"success": False, "error": f"meter {name!r} only pushes (no connection in "
                                            f"dlms.json): RPC {method!r} cannot reach it"}
+
+
+def _copy(counts: Mapping[str, int]) -> dict[str, int]:
+    """A copy of counts the loop thread may be adding a key to (an RPC reads them)."""
+    for _ in range(10):
+        try:
+            return dict(counts)
+        except RuntimeError:  # "dictionary changed size during iteration": read again
+            continue
+    return {}
 
 
 def push_stats(service: PushService | None) -> dict[str, Any]:
