@@ -126,3 +126,27 @@ def test_other_push_setups_get_their_own_object_lists() -> None:
     errors = "\n".join(load_config({"push": LISTEN, "meters": [bad]}).errors)
     assert "meter 'P1': push.setups['0-4:25.9.0'].objects[0].obis: 'x' is not an OBIS code" in errors
     assert "meter 'P1': push.setups['nonsense']: is not an OBIS code" in errors
+
+
+def test_an_obis_that_is_not_a_string_is_an_error_not_a_missing_object() -> None:
+    meter = push_meter(objects=[{"obis": 1080255, "key": "e"}], identity=None, address=3)
+    meter["push"].pop("identity")
+    errors = load_config({"push": LISTEN, "meters": [meter]}).errors
+    assert any("push.objects[0].obis: 1080255 is not an OBIS code" in e for e in errors)
+
+
+def test_a_plain_and_a_ciphered_meter_may_not_share_an_address_and_plain_needs_one() -> None:
+    objects = OBJECTS[1:]
+    ciphered = {"deviceName": "C", "push": {"objects": objects, "address": 5, "security": "enc",
+                                            "systemTitle": "5442440000000001",
+                                            "blockCipherKey": KEY}}
+    plain = {"deviceName": "P", "push": {"objects": objects, "address": 5}}
+    cfg = load_config({"push": LISTEN, "meters": [ciphered, plain]})
+    assert [m.name for m in cfg.push_meters] == ["C"]
+    assert any("meter 'P'" in e and "push.address: 5 already recognises meter 'C'" in e
+               for e in cfg.errors)
+    title_only = {"deviceName": "T", "push": {"objects": objects,
+                                              "systemTitle": "5442440000000002"}}
+    errors = load_config({"push": LISTEN, "meters": [title_only]}).errors
+    assert any("meter 'T': push.systemTitle: only ciphered notifications carry" in e
+               for e in errors)

@@ -228,3 +228,61 @@ def test_a_meter_s_notifications_wait_for_its_device_to_be_registered(tmp_path: 
         full(), Security.AUTHENTICATION_ENCRYPTION, counter=30)), 0)
     service._hand_over()
     assert sent[-1] == base  # registered: straight through
+
+
+def test_a_one_object_push_is_still_a_structure_and_its_value_is_scaled() -> None:
+    cfg = load_config({"push": {"listeners": [{"port": 1}]}, "meters": [
+        {"deviceName": "ONE", "push": {"address": 7, "objects": [OBJECTS[2]]}}]})
+    rx, sink = receiver(cfg)
+    rx.on_apdu("p:1", PushedApdu(7, gurux(body((GxType.UINT32, 123456)))), 0)
+    (d,) = sink.delivered
+    assert [(o.key, v) for o, v in d.values] == [("energy", pytest.approx(123.456))]
+
+
+def test_senders_inventing_titles_cannot_grow_memory_or_the_log(caplog: Any) -> None:
+    from tb_dlms.protocol.axdr import DataType, Typed
+    from tb_dlms.protocol.push import encode_data_notification
+    from tb_dlms.protocol.security.apdu import SecurityContext
+    from tb_dlms.protocol.security.control import Policy, SecurityControl
+    from tb_dlms.protocol.security.gcm import GcmKey
+
+    rx, sink = receiver(config())
+    plain = encode_data_notification(Typed(DataType.NULL_DATA, None))
+    key = SecurityContext(GcmKey(bytes(16), bytes(16)))
+    with caplog.at_level(logging.WARNING):
+        for i in range(3000):
+            title = b"EVL" + i.to_bytes(5, "big")
+            apdu = key.encrypt(plain, SecurityControl(Policy.AUTHENTICATED_ENCRYPTION), title,
+                               1, general=True)
+            rx.on_apdu(f"10.0.0.1:{i}", PushedApdu(1, apdu), 0)
+    assert rx.rejected["unknown-sender"] == 3000
+    assert len(rx._logged) <= 1000
+    assert len(caplog.records) <= 1001
+
+
+def test_a_release_keeps_the_order_of_what_waited_and_what_follows(tmp_path: Path) -> None:
+    cfg = config()
+    jobs: list[Any] = []  # the publisher's queue, run when the test says
+    sent: list[int] = []
+    service = PushService(cfg.push, cfg.push_meters, tmp_path,
+                          publish=lambda fn, *a: jobs.append((fn, a)),
+                          send=lambda _m, d: sent.append(d.ts_ms), send_refusal=lambda *a: None,
+                          log=logging.getLogger("t"))
+
+    def push(counter: int) -> None:
+        service.receiver.on_apdu("p:1", PushedApdu(1, gurux(
+            full(), Security.AUTHENTICATION_ENCRYPTION, counter=counter,
+            when=WHEN + datetime.timedelta(seconds=counter))), 0)
+        service._hand_over()
+
+    push(1)
+    fn, args = jobs.pop(0)
+    fn(*args)  # parked: the device is not registered yet
+    push(2)  # queued on the publisher before the release
+    service.release("CIPHERED")
+    push(3)
+    while jobs:
+        fn, args = jobs.pop(0)
+        fn(*args)
+    base = int(WHEN.timestamp() * 1000)
+    assert sent == [base + 1000, base + 2000, base + 3000]

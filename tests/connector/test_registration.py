@@ -212,3 +212,21 @@ def test_a_meter_that_fails_to_start_does_not_stop_the_others(caplog) -> None:
         reg.stop()
     assert sorted(released) == ["a", "c"] and reg.registered == 3
     assert "DLMS: starting meter b failed" in caplog.text
+
+
+def test_a_device_the_gateway_always_fails_on_holds_nobody_and_is_tried_a_few_times(
+        caplog) -> None:
+    r = Recorder()
+    r.answers = {"bad": [RuntimeError("disk full")] * 100}
+    reg = r.registrar(["bad", "m1", "m2"], retry_s=0.02, connect_grace_s=0.0)
+    with caplog.at_level(logging.WARNING, "test.registration"):
+        reg.start()
+        wait_for(lambda: reg.pending == 0)
+        reg.stop()
+    first_bad_release = r.events.index(("release", "bad"))
+    assert r.events.index(("release", "m1")) < first_bad_release  # not held behind it
+    assert r.events.index(("release", "m2")) < first_bad_release
+    assert r.events.count(("register", "bad")) == 5  # then its meter starts anyway
+    tracebacks = [rec for rec in caplog.records if rec.exc_info]
+    assert len(tracebacks) == 1  # one traceback, not one per attempt
+    assert any("could not be registered in 5 attempts" in m for m in caplog.messages)

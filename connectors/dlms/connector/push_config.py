@@ -195,7 +195,8 @@ def _obis(s: Section) -> Obis | None:
     if value is MISSING:
         return None
     try:
-        return Obis.parse(value) if isinstance(value, str) else None
+        if isinstance(value, str):
+            return Obis.parse(value)
     except (DlmsError, ValueError):
         pass
     s.error("obis", f"{show(value)} is not an OBIS code (e.g. '1-0:1.8.0' or '1.0.1.8.0.255')")
@@ -256,6 +257,10 @@ def parse_push_meter(m: Section, environ: Mapping[str, str], name: str | None,
         s.error("identity", "no object is marked \"identity\": true, so nothing to compare it to")
     if marked and identity is None:
         s.error("identity", "an object is marked as the identity: give the value it holds")
+    if block is None and security == "none" and title is not None and address is None \
+            and identity is None:
+        s.error("systemTitle", "only ciphered notifications carry a system title: a meter "
+                               "pushing in plain is recognised by its address or identity")
     if title is None and address is None and identity is None:
         s.bad = True
         s.report.error("push", "give systemTitle, address or identity: how its notifications "
@@ -306,9 +311,9 @@ def parse_push_only(m: Section, environ: Mapping[str, str]) -> PushMeter | None:
 
 
 def check_push_meters(meters: list[tuple[PushMeter, str]]) -> tuple[list[PushMeter], list[str]]:
-    """Refuse meters whose notifications could not be told apart (the same title, or the same
-    address or identity with plain notifications accepted); the first one keeps it. Returns the
-    meters kept and one error line per meter refused."""
+    """Refuse meters whose notifications could not be told apart (the same title, the same
+    address, the same identity); the first one keeps it. Returns the meters kept and one error
+    line per meter refused."""
     titles: dict[bytes, str] = {}
     plain: dict[tuple[Any, ...], str] = {}
     out: list[PushMeter] = []
@@ -320,8 +325,7 @@ def check_push_meters(meters: list[tuple[PushMeter, str]]) -> tuple[list[PushMet
                      f"title of meter {titles[meter.system_title]!r}")
         recognised = (("identity", meter.identity_index, meter.identity)
                       if meter.identity is not None else ("address", meter.address))
-        if clash is None and meter.required is None and recognised[-1] is not None and \
-                recognised in plain:
+        if clash is None and recognised[-1] is not None and recognised in plain:
             clash = (f"push.{recognised[0]}: {show(recognised[-1])} already recognises meter "
                      f"{plain[recognised]!r}")
         if clash is not None:
@@ -329,7 +333,7 @@ def check_push_meters(meters: list[tuple[PushMeter, str]]) -> tuple[list[PushMet
             continue
         if meter.system_title is not None:
             titles[meter.system_title] = meter.name
-        if meter.required is None and recognised[-1] is not None:
+        if recognised[-1] is not None:
             plain[recognised] = meter.name
         out.append(meter)
     return out, errors

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.alarm_register import alarm_flags, is_alarm_object
+from ..protocol.alarm_register import alarm_flags, alarm_set
 from ..protocol.cosem_datetime import CosemDateTime
 from ..protocol.errors import DlmsError
 from ..protocol.event_codes import event_name
@@ -35,6 +35,7 @@ from .push_config import PushMeter, PushObject
 __all__ = ["Delivery", "PushReceiver"]
 
 _EVENT_CODE = (0, 0, 96, 11)  # 0-0:96.11.x.255, the event code objects
+_LOGGED_SENDERS = 1000  # senders whose first refusal of each kind is logged; then only counted
 
 
 @dataclass
@@ -71,6 +72,7 @@ class PushReceiver:
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self._logged: set[tuple[str, str]] = set()
+        self._log_full = False
 
     # -- the listener's callbacks ------------------------------------------------------------
     def on_apdu(self, peer: str, pushed: PushedApdu, received_at: float) -> None:
@@ -128,8 +130,10 @@ class PushReceiver:
         else:
             body = note.body
             objects = meter.objects_for(body)
-            elements = list(body) if isinstance(body, (list, tuple)) and len(objects) > 1 \
-                else [body]
+            # A push body is a structure of the object list's values, even of one value; an
+            # array (a list) is one value unless the objects say it holds several.
+            elements = list(body) if isinstance(body, tuple) or (
+                isinstance(body, list) and len(objects) > 1) else [body]
             if len(elements) != len(objects):
                 raise DlmsError(f"the notification holds {len(elements)} values, push.objects "
                                 f"lists {len(objects)} (the Push setup's object list changed?)")
@@ -140,9 +144,13 @@ class PushReceiver:
             if obj.timestamp and stamp is None:
                 stamp = raw
                 delivery.stamped_by = "body"
-            if is_alarm_object(obj.obis.to_bytes()) and isinstance(raw, int):
+            which = alarm_set(obj.obis.to_bytes()) if isinstance(raw, int) else 0
+            if which == 1:
                 delivery.status.update({f"alarm_{k}": v for k, v in alarm_flags(raw).items()})
                 delivery.status["alarm_active"] = bool(raw)
+            elif which == 2:
+                delivery.status["alarm_2_bits"] = raw
+                delivery.status["alarm_2_active"] = bool(raw)
             if obj.obis.to_bytes()[:4] == bytes(_EVENT_CODE) and isinstance(raw, int):
                 delivery.status["event_name"] = event_name(raw)
             if obj.key is not None:
@@ -158,9 +166,17 @@ class PushReceiver:
     def _refuse(self, meter: PushMeter | None, kind: str, message: str, sender: str) -> None:
         self.rejected[kind] += 1
         if (kind, sender) not in self._logged:  # once per sender and kind: a replaying or
-            self._logged.add((kind, sender))  # flooding sender cannot flood the log
-            self._log.warning("%s (%s; further ones from this sender are only counted)",
-                              message, kind)
+            # flooding sender cannot flood the log; nor, inventing titles, addresses or ports,
+            # grow this set: past the bound, new senders are only counted.
+            if len(self._logged) < _LOGGED_SENDERS:
+                self._logged.add((kind, sender))
+                self._log.warning("%s (%s; further ones from this sender are only counted)",
+                                  message, kind)
+            elif not self._log_full:
+                self._log_full = True
+                self._log.warning("push: refusals from more than %d senders: further new "
+                                  "senders are only counted (connector RPC dlms_push)",
+                                  _LOGGED_SENDERS)
         self._refused(meter, kind, message)
 
 

@@ -53,7 +53,8 @@ class PushService:
         self._per_meter: dict[str, Counter[str]] = {}
         self._save_failed = False
         self._refusal_sent: dict[str, float] = {}
-        self._released: set[str] = set()  # devices registered: their data may go out
+        self._releasing: set[str] = set()  # registered: their release is queued
+        self._released: set[str] = set()  # registered and unparked: their data goes out
         self._parked: dict[str, deque[Delivery]] = {}  # publisher thread only
         self.parked_dropped = 0
 
@@ -139,11 +140,14 @@ class PushService:
     def release(self, name: str) -> None:
         """``name``'s device is registered (or ThingsBoard is away and data goes to the
         gateway's storage anyway): its notifications go out, those waiting first."""
-        if name in self.meters and name not in self._released:
-            self._released.add(name)
+        if name in self.meters and name not in self._releasing:
+            self._releasing.add(name)
             self._publish(self._unpark, name)
 
     def _unpark(self, name: str) -> None:
+        # On the publisher thread, in its order: a batch queued before this job was parked
+        # behind the others, one queued after goes straight out; the order is kept.
+        self._released.add(name)
         for delivery in self._parked.pop(name, ()):
             self._send(delivery.meter, delivery)
 

@@ -28,6 +28,7 @@ from typing import Any
 __all__ = ["DeviceRegistrar"]
 
 _GRACE_POLL_S = 0.2
+_ATTEMPTS = 5  # registrations of one device that may fail before its meter starts anyway
 
 
 class DeviceRegistrar:
@@ -66,6 +67,7 @@ class DeviceRegistrar:
         self._threads: list[threading.Thread] = []
         self._released_all = False
         self._in_flight: set[str] = set()  # being registered now
+        self._failures: dict[str, int] = {}  # gateway errors per device
         self._started = self._next_note = 0.0
         self.registered = 0
         self.progress_at = time.monotonic()  # the last registration (or the start)
@@ -139,13 +141,21 @@ class DeviceRegistrar:
                 # save, now and then with several registrations in flight). Releasing every
                 # meter here made the gateway register them all on its data path, where the
                 # same failure drops a whole batch of up to 1,000 messages (5,000-meter run).
-                self._log.exception("%s: registering device %s failed; retrying it", self._label,
-                                    name)
-                with self._lock:
-                    self._pending.appendleft(name)
-                    self._in_flight.discard(name)
-                self._stop.wait(_GRACE_POLL_S)
-                continue
+                # Behind the others (a device the gateway always fails on must not hold them),
+                # a few times; then its meter starts unregistered, as when ThingsBoard is away.
+                failures = self._failures[name] = self._failures.get(name, 0) + 1
+                if failures == 1:
+                    self._log.exception("%s: registering device %s failed; retrying it",
+                                        self._label, name)
+                if failures < _ATTEMPTS:
+                    with self._lock:
+                        self._pending.append(name)
+                        self._in_flight.discard(name)
+                    self._stop.wait(_GRACE_POLL_S)
+                    continue
+                self._log.error("%s: device %s could not be registered in %d attempts: starting "
+                                "its meter unregistered", self._label, name, failures)
+                ok = True
             if ok is False:
                 with self._lock:
                     self._pending.appendleft(name)  # its turn again, first

@@ -203,14 +203,13 @@ class PushListener:
         now = self._clock()
         conn.last_rx = now
         self.stats["octets"] += len(data)
-        try:
-            events = conn.stream.feed(data)
-        except DlmsError as exc:
+        events = conn.stream.feed(data)
+        self._deliver(conn.peer, events)
+        if conn.stream.error is not None:
             self.stats["closed_out_of_step"] += 1
-            self._problem(conn.peer, f"{exc}; connection closed")
+            self._problem(conn.peer, f"{conn.stream.error}; connection closed")
             self._close(conn.sock)
             return
-        self._deliver(conn.peer, events)
         if conn.stream.buffered:
             if not conn.begun_at:
                 conn.begun_at = now
@@ -282,13 +281,11 @@ class PushListener:
                 continue
             if not data:
                 continue
-            try:
-                events = stream.feed(data)
-            except DlmsError as exc:  # wrapper on a serial line out of step: start afresh
-                stream = PushStream(endpoint.framing, self.limits.max_apdu)
-                self.loop.call_soon_threadsafe(partial(self._problem, label, str(exc)))
-                continue
+            events = stream.feed(data)
             self.loop.call_soon_threadsafe(partial(self._serial_events, label, events, len(data)))
+            if stream.error is not None:  # wrapper on a serial line out of step: start afresh
+                self.loop.call_soon_threadsafe(partial(self._problem, label, str(stream.error)))
+                stream = PushStream(endpoint.framing, self.limits.max_apdu)
         port.close()
 
     def _serial_events(self, label: str, events: list[Any], octets: int) -> None:

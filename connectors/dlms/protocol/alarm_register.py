@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
-__all__ = ["ALARM_BITS", "ALARM_REGISTER_OBIS", "alarm_flags", "is_alarm_object"]
+__all__ = ["ALARM_BITS", "ALARM_REGISTER_OBIS", "alarm_flags", "alarm_set"]
 
-# (A, B, C, D) of the alarm objects: register 1, filter 1, descriptor 1 (E = 0; 2 for the second)
 ALARM_REGISTER_OBIS = bytes((0, 0, 97, 98, 0, 255))
-_ALARM_C_D = (97, 98)
-_ALARM_E = (0, 1, 10, 11, 20, 21)  # register, filter and descriptor 1 and 2
+# E of the alarm objects whose bits mean alarms: register and descriptor, first and second set.
+# (The filters, E = 10/11, are masks: not alarms. The second set's bits are the companion
+# specification's other group, named by number only.)
+_FIRST, _SECOND = (0, 20), (1, 21)
 
 ALARM_BITS: Mapping[int, str] = MappingProxyType({
     0: "clock_invalid",
@@ -46,16 +48,18 @@ ALARM_BITS: Mapping[int, str] = MappingProxyType({
 })
 
 
-def is_alarm_object(obis: bytes) -> bool:
-    """Whether a logical name is an alarm register, filter or descriptor (bits as above)."""
-    return len(obis) == 6 and obis[2:4] == bytes(_ALARM_C_D) and obis[4] in _ALARM_E and \
-        obis[:2] == b"\x00\x00"
+def alarm_set(obis: bytes) -> int:
+    """1 or 2 for alarm register/descriptor 1 or 2 (0-0:97.98.0/20.255, 0-0:97.98.1/21.255),
+    0 for any other logical name."""
+    if len(obis) != 6 or obis[:4] != bytes((0, 0, 97, 98)) or obis[5] != 255:
+        return 0
+    return 1 if obis[4] in _FIRST else 2 if obis[4] in _SECOND else 0
 
 
-def alarm_flags(bits: int) -> dict[str, bool]:
-    """Every named alarm as true/false, plus ``bit_N`` for each unnamed bit that is set."""
-    flags = {name: bool(bits >> bit & 1) for bit, name in ALARM_BITS.items()}
-    for bit in range(32):
-        if bits >> bit & 1 and bit not in ALARM_BITS:
-            flags[f"bit_{bit}"] = True
+def alarm_flags(bits: int) -> dict[str, Any]:
+    """Every named alarm of set 1 as true/false, and ``other_bits``: the mask of the bits the
+    table does not name (0 when none: a key that clears, unlike one key per odd bit)."""
+    flags: dict[str, Any] = {name: bool(bits >> bit & 1) for bit, name in ALARM_BITS.items()}
+    named = sum(1 << bit for bit in ALARM_BITS)
+    flags["other_bits"] = bits & 0xFFFFFFFF & ~named
     return flags

@@ -5,8 +5,8 @@ address, and whatever was thrown away on the way (``StreamProblem``). ``PushOpen
 opens the APDUs; the listener (engine/push_listener.py) owns the sockets and serial lines.
 
 - Wrapper (IEC 62056-47): ``source`` is the sender's wPort. A wrong version or an oversized
-  length puts the stream out of step for good: ``feed`` raises DecodeError and the caller closes
-  the connection (there is no delimiter to hunt for).
+  length puts the stream out of step for good: ``error`` is set (the APDUs cut before it are
+  still returned) and the caller closes the connection (there is no delimiter to hunt for).
 - HDLC: UI frames (a push needs no link set up); the LLC header (E6 E7 00 or E6 E6 00) is taken
   off when present; segmented UI frames are joined until the last one. ``source`` is the sender's
   physical address, or its logical address when it has no physical part. Garbage and bad frames
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from .errors import LocalProtocolError
+from .errors import DecodeError, LocalProtocolError
 from .hdlc.frame import MAX_FRAME_LENGTH, FrameKind
 from .hdlc.framer import HdlcFramer
 from .wrapper import WrapperFramer
@@ -65,6 +65,7 @@ class PushStream:
         self._parts_from: int | None = None
         self._skipping: int | None = None  # the sender of an oversized message: rest dropped
         self._hdlc_dropped = 0
+        self.error: DecodeError | None = None  # a wrapper stream out of step: close it
 
     @property
     def buffered(self) -> int:
@@ -85,7 +86,11 @@ class PushStream:
         framer.feed(data)
         out: list[StreamEvent] = []
         while True:
-            pdu = framer.next_pdu()  # DecodeError: out of step, the caller closes
+            try:
+                pdu = framer.next_pdu()
+            except DecodeError as exc:  # out of step for good: the caller closes
+                self.error = exc
+                return out  # the PDUs cut before the bad header are good
             if pdu is None:
                 return out
             out.append(PushedApdu(pdu.source, pdu.apdu))
