@@ -134,3 +134,20 @@ def test_malformed_input_is_one_clear_refusal(apdu, kind) -> None:
     with pytest.raises(PushRejected) as err:
         opener().open(apdu)
     assert err.value.kind == kind
+
+
+def test_a_dedicated_key_push_is_refused_as_policy_not_as_a_wrong_key() -> None:
+    from tb_dlms.protocol.axdr import DataType, Typed
+    from tb_dlms.protocol.push import encode_data_notification
+    from tb_dlms.protocol.security.apdu import KeyKind
+    from tb_dlms.protocol.security.control import SecurityControl
+
+    dedicated = SecurityContext(GcmKey(BLOCK, AUTH), dedicated_key=GcmKey(bytes(16), AUTH))
+    apdu = dedicated.encrypt(encode_data_notification(Typed(DataType.NULL_DATA, None)),
+                             SecurityControl(Policy.AUTHENTICATED_ENCRYPTION), TITLE, 9,
+                             KeyKind.DEDICATED, general=True)
+    opener = PushOpener({TITLE: SecurityContext(GcmKey(BLOCK, AUTH))})
+    with pytest.raises(PushRejected) as refused:
+        opener.open(apdu)
+    assert refused.value.kind == "policy" and "dedicated key" in str(refused.value)
+    assert TITLE not in opener.counters

@@ -7,7 +7,9 @@ known. The listener around it (sockets, serial lines, the gateway) is not here.
 - data-notification (Green Book): long-invoke-id-and-priority, an optional date-time (an octet
   string, 0x00 when absent) and the body (one Data: often the Push setup's object list values).
 - general-glo-ciphering / general-ded-ciphering: the sender's system title travels in the APDU;
-  its keys are looked up by it. AES-GCM-128 whatever the suite id says: meters in service send
+  its keys are looked up by it. (A dedicated key is agreed in an association: a push has none,
+  so general-ded-ciphering opens only for a caller that gives the dedicated key.)
+  AES-GCM-128 whatever the suite id says: meters in service send
   suite id 1 in the security control byte for what is suite 0 (see security/control.py).
 - The sender's invocation counter must grow: a counter at or below the last one accepted from
   that title is a replay and refused (nothing in a replay is new; an attacker can resend a
@@ -121,6 +123,9 @@ class PushOpener:
         if context is None:
             raise PushRejected("unknown-sender", f"no keys for system title {title.hex().upper()}",
                                title)
+        if ciphered.tag == GENERAL_DED_CIPHERING and context.dedicated_key is None:
+            raise PushRejected("policy", f"notification from {title.hex().upper()} ciphered "
+                               "with a dedicated key: no association agreed one", title)
         counter = ciphered.header.invocation_counter
         last = self.counters.get(title)
         if last is not None and counter <= last:
