@@ -27,8 +27,9 @@ PUSH_FIELDS: tuple[Field, ...] = (
           default=30_000, lo=100, hi=600_000, unit="ms"),
     Field("maxConnections", "int", "TCP connections open at once, all listeners together; "
           "more are closed at once (1..100000)", default=20_000, lo=1, hi=100_000),
-    Field("maxApduSize", "int", "the longest notification taken, in octets (64..65535)",
-          default=0xFFFF, lo=64, hi=0xFFFF),
+    Field("maxApduSize", "int", "the longest notification taken, in octets (64..65535); with "
+          "`maxConnections` it bounds the memory senders can hold (20,000 x 16 KiB: 320 MiB at "
+          "most)", default=16_384, lo=64, hi=0xFFFF),
 )
 
 PUSH_LISTENER_FIELDS: tuple[Field, ...] = (

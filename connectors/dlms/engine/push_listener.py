@@ -69,7 +69,7 @@ class PushLimits:
     max_connections: int = 20_000
     idle_timeout_s: float = 300.0
     message_timeout_s: float = 30.0
-    max_apdu: int = 0xFFFF
+    max_apdu: int = 16_384  # with max_connections, the memory senders can hold
 
 
 class _Connection:
