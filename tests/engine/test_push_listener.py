@@ -190,3 +190,47 @@ def test_pushes_on_a_serial_line() -> None:
     finally:
         listener.stop()
         pair.kill()
+
+
+def test_random_bytes_from_many_senders_never_stop_the_listener(
+        listen: Callable[..., tuple[PushListener, Seen]]) -> None:
+    import random
+
+    rng = random.Random(1304)
+    for framing in ("wrapper", "hdlc"):
+        listener, seen = listen(framing, max_apdu=512)
+        for _ in range(40):
+            with connect(listener) as sock:
+                noise = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 3000)))
+                if framing == "hdlc":  # flags and a plausible format byte now and then
+                    noise = noise.replace(b"\x00", b"\x7e\xa0", 20)
+                try:
+                    sock.sendall(noise)
+                except OSError:
+                    pass  # closed by the listener mid-send: out of step
+        good = encode_wrapper(NOTE, 5, 1) if framing == "wrapper" else encode_frame(
+            Frame(FrameKind.UI, HdlcAddress(0x10), HdlcAddress(1, 5, 2),
+                  info=b"\xe6\xe7\x00" + NOTE))
+        with connect(listener) as sock:
+            sock.sendall(good)
+            assert wait_for(lambda s=seen: any(p.apdu == NOTE and p.source == 5
+                                               for _, p, _ in s.apdus))
+        assert wait_for(lambda li=listener: li.stats["connections"] == 0)
+        assert listener.loop.join(0) is False  # the loop thread is still serving
+
+
+def test_one_address_cannot_take_every_slot(
+        listen: Callable[..., tuple[PushListener, Seen]]) -> None:
+    listener, seen = listen(max_per_address=2)
+    kept = [connect(listener), connect(listener)]
+    assert wait_for(lambda: listener.stats["connections"] == 2)
+    extra = connect(listener)
+    assert closed_by_peer(extra)
+    kept[0].close()  # a slot of that address frees up
+    assert wait_for(lambda: listener.stats["connections"] == 1)
+    again = connect(listener)
+    again.sendall(encode_wrapper(NOTE, 1, 1))
+    assert wait_for(lambda: len(seen.apdus) == 1)
+    assert listener.stats["refused"] == 1
+    for sock in (kept[1], extra, again):
+        sock.close()

@@ -114,8 +114,9 @@ def parse_push_settings(root: Section) -> PushSettings | None:
     if s is None:
         return None
     s.warn_unknown(keys(PUSH_FIELDS))
-    idle_ms, message_ms, connections, apdu = (s.read(_TOP[k]) for k in (
-        "idleTimeout", "messageTimeout", "maxConnections", "maxApduSize"))
+    idle_ms, message_ms, connections, per_address, apdu = (s.read(_TOP[k]) for k in (
+        "idleTimeout", "messageTimeout", "maxConnections", "maxConnectionsPerAddress",
+        "maxApduSize"))
     endpoints: list[PushEndpoint] = []
     seen: dict[tuple[Any, ...], int] = {}
     listeners = s.items("listeners")
@@ -143,7 +144,8 @@ def parse_push_settings(root: Section) -> PushSettings | None:
         return None
     return PushSettings(tuple(endpoints), PushLimits(
         max_connections=connections, idle_timeout_s=idle_ms / 1000.0,
-        message_timeout_s=message_ms / 1000.0, max_apdu=apdu), address)
+        message_timeout_s=message_ms / 1000.0, max_apdu=apdu, max_per_address=per_address),
+        address)
 
 
 def _advertised(s: Section, endpoints: list[PushEndpoint]) -> str | None:

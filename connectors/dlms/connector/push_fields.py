@@ -27,6 +27,9 @@ PUSH_FIELDS: tuple[Field, ...] = (
           default=30_000, lo=100, hi=600_000, unit="ms"),
     Field("maxConnections", "int", "TCP connections open at once, all listeners together; "
           "more are closed at once (1..100000)", default=20_000, lo=1, hi=100_000),
+    Field("maxConnectionsPerAddress", "int", "TCP connections from one IP address at once; more "
+          "are closed at once, so one host cannot take every slot (0: no limit; meters behind "
+          "one NAT share an address) (0..100000)", default=0, lo=0, hi=100_000),
     Field("maxApduSize", "int", "the longest notification taken, in octets (64..65535); with "
           "`maxConnections` it bounds the memory senders can hold (20,000 x 16 KiB: 320 MiB at "
           "most)", default=16_384, lo=64, hi=0xFFFF),

@@ -13,7 +13,8 @@ memory or a thread:
 - a connection quiet for ``idle_timeout_s`` is closed; so is one whose message has not
   completed within ``message_timeout_s`` of its first octet (a sender trickling one octet a
   minute), and one whose wrapper stream went out of step;
-- beyond ``max_connections`` a new connection is closed at once (counted).
+- beyond ``max_connections`` (or ``max_per_address`` from one IP address) a new connection is
+  closed at once (counted).
 """
 
 from __future__ import annotations
@@ -70,13 +71,16 @@ class PushLimits:
     idle_timeout_s: float = 300.0
     message_timeout_s: float = 30.0
     max_apdu: int = 16_384  # with max_connections, the memory senders can hold
+    max_per_address: int = 0  # connections from one IP address at once (0: no limit)
 
 
 class _Connection:
-    __slots__ = ("begun_at", "last_rx", "peer", "sock", "stream")
+    __slots__ = ("address", "begun_at", "last_rx", "peer", "sock", "stream")
 
-    def __init__(self, sock: socket.socket, peer: str, stream: PushStream, now: float) -> None:
+    def __init__(self, sock: socket.socket, address: str, peer: str, stream: PushStream,
+                 now: float) -> None:
         self.sock = sock
+        self.address = address
         self.peer = peer
         self.stream = stream
         self.last_rx = now
@@ -100,6 +104,7 @@ class PushListener:
         self.loop = SelectorLoop(clock, name="dlms push", log=self._log)
         self._servers: list[tuple[socket.socket, PushEndpoint]] = []
         self._connections: dict[socket.socket, _Connection] = {}
+        self._per_address: dict[str, int] = {}
         self._serial_threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.addresses: list[tuple[str, int]] = []  # bound TCP addresses (port 0: the real one)
@@ -176,14 +181,18 @@ class PushListener:
         return accept
 
     def _admit(self, sock: socket.socket, address: Any, endpoint: PushEndpoint) -> None:
-        if len(self._connections) >= self.limits.max_connections:
+        host = str(address[0])
+        per_host = self._per_address.get(host, 0)
+        limit = self.limits.max_per_address
+        if len(self._connections) >= self.limits.max_connections or (limit and per_host >= limit):
             self.stats["refused"] += 1
             sock.close()
             return
+        self._per_address[host] = per_host + 1
         sock = keep_high(sock)  # paho's select() cannot see descriptors above 1023
         sock.setblocking(False)
-        peer = f"{address[0]}:{address[1]}"
-        conn = _Connection(sock, peer, PushStream(endpoint.framing, self.limits.max_apdu),
+        peer = f"{host}:{address[1]}"
+        conn = _Connection(sock, host, peer, PushStream(endpoint.framing, self.limits.max_apdu),
                            self._clock())
         self._connections[sock] = conn
         self.stats["accepted"] += 1
@@ -236,8 +245,12 @@ class PushListener:
             self._log.exception("push from %s: problem handler failed", peer)
 
     def _close(self, sock: socket.socket) -> None:
-        if self._connections.pop(sock, None) is None:
+        conn = self._connections.pop(sock, None)
+        if conn is None:
             return
+        left = self._per_address.pop(conn.address, 1) - 1
+        if left > 0:
+            self._per_address[conn.address] = left
         self.loop.unregister(sock)
         try:
             sock.close()
