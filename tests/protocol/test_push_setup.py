@@ -28,6 +28,7 @@ from tb_dlms.protocol.push_setup import (
     encode_randomisation_start_interval,
     encode_repetition_delay,
     encode_send_destination,
+    entry_from_json,
     message_code,
     parse_host_port,
     transport_code,
@@ -158,12 +159,12 @@ def test_encoders_refuse_values_out_of_range() -> None:
 def test_json_shapes() -> None:
     assert OBJECTS[2].to_json() == {"classId": 7, "obis": "1-0:99.1.0.255", "attribute": 2,
                                     "dataIndex": 3}
-    assert PushListEntry.from_json({"classId": 7, "obis": "1.0.99.1.0.255", "attribute": 2,
+    assert entry_from_json({"classId": 7, "obis": "1.0.99.1.0.255", "attribute": 2,
                                  "dataIndex": 3}) == OBJECTS[2]
-    assert PushListEntry.from_json({"classId": 3.0, "obis": "1-0:1.8.0", "attribute": "2"}) == \
+    assert entry_from_json({"classId": 3.0, "obis": "1-0:1.8.0", "attribute": "2"}) == \
         OBJECTS[1]
     # A dlms.json push object as it stands: its defaults, its publishing keys ignored.
-    assert PushListEntry.from_json({"obis": "0-0:96.1.0.255", "key": "serial", "type": "attribute",
+    assert entry_from_json({"obis": "0-0:96.1.0.255", "key": "serial", "type": "attribute",
                                  "identity": True}) == PushListEntry(1, Obis(0, 0, 96, 1, 0, 255), 2)
     assert SendDestination(0, b"gw:4059", 0).to_json() == {
         "destination": "gw:4059", "transport": "tcp", "message": "a-xdr"}
@@ -192,7 +193,7 @@ def test_json_shapes() -> None:
 ])
 def test_bad_json_objects_name_the_key(value: Any, field: str) -> None:
     with pytest.raises(LocalProtocolError) as err:
-        PushListEntry.from_json(value)
+        entry_from_json(value)
     assert field in str(err.value)
 
 
@@ -226,4 +227,4 @@ def test_every_refusal_is_a_dlms_error() -> None:
     # The RPC layer turns DlmsErrors into replies: nothing else may escape.
     for bad in ({"classId": [], "obis": {}, "attribute": object()}, {"classId": 1}):
         with pytest.raises(DlmsError):
-            PushListEntry.from_json(bad)
+            entry_from_json(bad)

@@ -46,6 +46,7 @@ from ..protocol.push_setup import (
     encode_push_object_list,
     encode_randomisation_start_interval,
     encode_repetition_delay,
+    entry_from_json,
     message_code,
     parse_host_port,
     transport_code,
@@ -278,7 +279,7 @@ def _objects(value: Any) -> tuple[PushListEntry, ...]:
                           "dataIndex?}")
     if len(value) > MAX_OBJECTS:
         raise ConfigError(f"params.objects: {len(value)} entries, at most {MAX_OBJECTS}")
-    return tuple(_checked(f"params.objects[{i}]", PushListEntry.from_json, item,
+    return tuple(_checked(f"params.objects[{i}]", entry_from_json, item,
                           f"params.objects[{i}]")
                  for i, item in enumerate(value))
 

@@ -28,7 +28,7 @@ from typing import Any
 from .apdu.common import SelectiveAccess
 from .axdr import DataType, Typed
 from .cosem_datetime import ClockStatus, CosemDateTime, stamp_datetime
-from .errors import DecodeError, DlmsError, RemoteProtocolError
+from .errors import DecodeError, DlmsError, LocalProtocolError, RemoteProtocolError
 from .obis import Obis
 from .units import Scaling
 
@@ -43,12 +43,22 @@ _UNTRUSTED = ClockStatus.INVALID_VALUE | ClockStatus.DOUBTFUL_VALUE
 
 @dataclass(frozen=True)
 class CaptureColumn:
-    """One capture_object_definition: which attribute of which object fills the column."""
+    """One capture_object_definition: which attribute (0: the whole object) of which object
+    fills the column. The Push setup's object list (push_setup.py) is made of the same.
+    LocalProtocolError when a field is out of its A-XDR range."""
 
     class_id: int
     obis: Obis
     attribute: int
     data_index: int = 0
+
+    def __post_init__(self) -> None:
+        for what, value, lo, hi in (("classId", self.class_id, 0, 0xFFFF),
+                                    ("attribute", self.attribute, -128, 127),
+                                    ("dataIndex", self.data_index, 0, 0xFFFF)):
+            if type(value) is not int or not lo <= value <= hi:
+                raise LocalProtocolError(f"{what} must be an integer in {lo}..{hi}, "
+                                         f"got {value!r:.40}")
 
     @property
     def is_clock(self) -> bool:
@@ -70,6 +80,10 @@ class CaptureColumn:
             Typed(DataType.INTEGER, self.attribute),
             Typed(DataType.LONG_UNSIGNED, self.data_index),
         ])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"classId": self.class_id, "obis": str(self.obis), "attribute": self.attribute,
+                "dataIndex": self.data_index}
 
     def __str__(self) -> str:
         text = f"{self.obis}/{self.class_id}/{self.attribute}"

@@ -20,7 +20,7 @@ version 0 shapes.
 Decoders take values as ``decode_data`` gives them (structures as tuples, arrays as lists), or
 ``Typed`` (typed decoding), and raise ``DecodeError`` naming the field on any other shape.
 Encoders return ``Typed`` values for a SET and raise ``LocalProtocolError`` on values out of
-range. ``from_json`` / ``to_json`` are the shapes of the RPCs and of dlms.json:
+range. ``entry_from_json`` / ``to_json`` are the shapes of the RPCs and of dlms.json:
 ``{"classId": 3, "obis": "1-0:1.8.0.255", "attribute": 2, "dataIndex": 0}``, a destination
 as text (hex when not printable ASCII), transport and message by name.
 """
@@ -37,10 +37,11 @@ from .axdr import DataType, Typed, to_json
 from .cosem_datetime import CosemDateTime
 from .errors import DecodeError, DlmsError, LocalProtocolError
 from .obis import Obis
+from .profile import CaptureColumn
 
 __all__ = [
     "ATTRIBUTES", "CLASS_ID", "DEFAULT_OBIS", "MESSAGES", "PUSH_METHOD", "TRANSPORTS",
-    "PushListEntry", "RepetitionDelay", "SendDestination", "Window",
+    "PushListEntry", "RepetitionDelay", "SendDestination", "Window", "entry_from_json",
     "decode_communication_window", "decode_number_of_retries", "decode_push_object_list",
     "decode_randomisation_start_interval", "decode_repetition_delay",
     "decode_send_destination", "encode_communication_window", "encode_number_of_retries",
@@ -68,52 +69,29 @@ _HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-
 
 
 # ---- values ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PushListEntry:
-    """One entry of push_object_list: which attribute (0: the whole object) of which object."""
+# An entry of push_object_list is a capture_object_definition, as a profile's capture objects.
+PushListEntry = CaptureColumn
 
-    class_id: int
-    obis: Obis
-    attribute: int
-    data_index: int = 0
 
-    def __post_init__(self) -> None:
-        _check_range(self.class_id, 0, 0xFFFF, "classId")
-        _check_range(self.attribute, -128, 127, "attribute")
-        _check_range(self.data_index, 0, 0xFFFF, "dataIndex")
-
-    def typed(self) -> Typed:
-        return Typed(DataType.STRUCTURE, [
-            Typed(DataType.LONG_UNSIGNED, self.class_id),
-            Typed(DataType.OCTET_STRING, self.obis.to_bytes()),
-            Typed(DataType.INTEGER, self.attribute),
-            Typed(DataType.LONG_UNSIGNED, self.data_index),
-        ])
-
-    def to_json(self) -> dict[str, Any]:
-        return {"classId": self.class_id, "obis": str(self.obis), "attribute": self.attribute,
-                "dataIndex": self.data_index}
-
-    @classmethod
-    def from_json(cls, value: Any, where: str = "object") -> PushListEntry:
-        """From ``{"obis", "classId"=1, "attribute"=2, "dataIndex"=0}`` (the defaults of a
-        dlms.json push object, whose other keys are taken and ignored, so a meter's configured
-        list can be written as it stands); LocalProtocolError names ``where`` and the key."""
-        if not isinstance(value, Mapping):
-            raise LocalProtocolError(f"{where}: expected an object {{obis, classId?, "
-                                     f"attribute?, dataIndex?}}, got {value!r:.60}")
-        unknown = sorted(set(value) - _OBJECT_KEYS - _CONFIG_ONLY_KEYS)
-        if unknown:
-            raise LocalProtocolError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
-        if "obis" not in value:
-            raise LocalProtocolError(f"{where}.obis is required")
-        try:
-            obis = Obis.parse(value["obis"])
-        except DlmsError as exc:
-            raise LocalProtocolError(f"{where}.obis: {exc}") from None
-        return cls(_json_int(value.get("classId", 1), 0, 0xFFFF, f"{where}.classId"), obis,
-                   _json_int(value.get("attribute", 2), 0, 127, f"{where}.attribute"),
-                   _json_int(value.get("dataIndex", 0), 0, 0xFFFF, f"{where}.dataIndex"))
+def entry_from_json(value: Any, where: str = "object") -> CaptureColumn:
+    """An entry from ``{"obis", "classId"=1, "attribute"=2, "dataIndex"=0}`` (the defaults of a
+    dlms.json push object, whose other keys are taken and ignored, so a meter's configured list
+    can be written as it stands); LocalProtocolError names ``where`` and the key."""
+    if not isinstance(value, Mapping):
+        raise LocalProtocolError(f"{where}: expected an object {{obis, classId?, "
+                                 f"attribute?, dataIndex?}}, got {value!r:.60}")
+    unknown = sorted(set(value) - _OBJECT_KEYS - _CONFIG_ONLY_KEYS)
+    if unknown:
+        raise LocalProtocolError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
+    if "obis" not in value:
+        raise LocalProtocolError(f"{where}.obis is required")
+    try:
+        obis = Obis.parse(value["obis"])
+    except DlmsError as exc:
+        raise LocalProtocolError(f"{where}.obis: {exc}") from None
+    return CaptureColumn(_json_int(value.get("classId", 1), 0, 0xFFFF, f"{where}.classId"), obis,
+                         _json_int(value.get("attribute", 2), 0, 127, f"{where}.attribute"),
+                         _json_int(value.get("dataIndex", 0), 0, 0xFFFF, f"{where}.dataIndex"))
 
 
 @dataclass(frozen=True)
