@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..protocol.alarm_register import ALARM_BITS
 from ..protocol.apdu.common import ActionResult, DataAccessResult
 from ..protocol.axdr import DataType, Typed
-from ..protocol.errors import LocalProtocolError
+from ..protocol.errors import DlmsError, LocalProtocolError
 from ..protocol.obis import Obis
+from ..protocol.push_setup import PushListEntry as PushEntry
+from ..protocol.push_setup import decode_push_object_list, encode_push_object_list
 from .meter_models import registers_of
 from .object_table import AttrDef, ObjectDef, dlu, enum, ln_attr, u8
 
@@ -53,8 +55,8 @@ __all__ = [
 PUSH_OBIS = Obis.parse("0-0:25.9.0")
 ALARM_PUSH_OBIS = Obis.parse("0-4:25.9.0")
 ALARM_REGISTER_OBIS = Obis.parse("0-0:97.98.0")
-_SERIAL = Obis.parse("0-0:96.1.0").to_bytes()
-_CLOCK = Obis.parse("0-0:1.0.0").to_bytes()
+_SERIAL = Obis.parse("0-0:96.1.0")
+_CLOCK = Obis.parse("0-0:1.0.0")
 DISCONNECTOR_EVENT_OBIS = Obis.parse("0-0:96.11.2")
 _BIT_OF_NAME = {name: bit for bit, name in ALARM_BITS.items()}
 # Disconnector trigger (and the state it led to) -> the disconnector log's event code.
@@ -65,25 +67,14 @@ _EVENT_OF_TRIGGER = {
 _READY_FOR_RECONNECTION = 2
 
 
-class PushEntry(NamedTuple):
-    """One capture object of a push_object_list."""
-
-    class_id: int
-    obis: bytes
-    attribute: int
-    data_index: int = 0
-
-
 def default_object_list(model: str) -> tuple[PushEntry, ...]:
     """The regular push's objects of meter model ``model`` (poly, mono, ct)."""
-    return (PushEntry(40, PUSH_OBIS.to_bytes(), 1), PushEntry(1, _SERIAL, 2),
-            PushEntry(8, _CLOCK, 2),
-            *(PushEntry(3, r.spec.obis.to_bytes(), 2) for r in registers_of(model)))
+    return (PushEntry(40, PUSH_OBIS, 1), PushEntry(1, _SERIAL, 2), PushEntry(8, _CLOCK, 2),
+            *(PushEntry(3, r.spec.obis, 2) for r in registers_of(model)))
 
 
-ALARM_OBJECT_LIST = (PushEntry(40, ALARM_PUSH_OBIS.to_bytes(), 1), PushEntry(1, _SERIAL, 2),
-                     PushEntry(1, ALARM_REGISTER_OBIS.to_bytes(), 2),
-                     PushEntry(1, DISCONNECTOR_EVENT_OBIS.to_bytes(), 2))
+ALARM_OBJECT_LIST = (PushEntry(40, ALARM_PUSH_OBIS, 1), PushEntry(1, _SERIAL, 2),
+                     PushEntry(1, ALARM_REGISTER_OBIS, 2), PushEntry(1, DISCONNECTOR_EVENT_OBIS, 2))
 _DEFAULTS = {model: default_object_list(model) for model in ("poly", "mono", "ct")}
 
 
@@ -202,10 +193,7 @@ def push_body(host: ObjectHost, setup: PushSetup) -> Typed:
 
 # -- the object table's handlers -----------------------------------------------------------------
 def _list_typed(setup: PushSetup) -> Typed:
-    return Typed(DataType.ARRAY, [Typed(DataType.STRUCTURE, (
-        Typed(DataType.LONG_UNSIGNED, e.class_id), Typed(DataType.OCTET_STRING, e.obis),
-        Typed(DataType.INTEGER, e.attribute), Typed(DataType.LONG_UNSIGNED, e.data_index)))
-        for e in setup.object_list])
+    return encode_push_object_list(setup.object_list)
 
 
 def _int_in(v: Any, low: int, high: int) -> bool:
@@ -213,19 +201,14 @@ def _int_in(v: Any, low: int, high: int) -> bool:
 
 
 def _set_list(m: ObjectHost, raw: bytes, v: Any) -> DataAccessResult:
-    if not isinstance(v, list):
+    # A version 0 meter: entries of exactly four fields (the decoder would take longer ones).
+    if not isinstance(v, list) or any(not isinstance(e, (tuple, list)) or len(e) != 4 for e in v):
         return DataAccessResult.TYPE_UNMATCHED
-    entries = []
-    for item in v:
-        if not isinstance(item, (tuple, list)) or len(item) != 4:
-            return DataAccessResult.TYPE_UNMATCHED
-        class_id, ln, attribute, data_index = item
-        if not (_int_in(class_id, 0, 0xFFFF) and isinstance(ln, (bytes, bytearray))
-                and len(ln) == 6 and _int_in(attribute, -128, 127)
-                and _int_in(data_index, 0, 0xFFFF)):
-            return DataAccessResult.TYPE_UNMATCHED
-        entries.append(PushEntry(class_id, bytes(ln), attribute, data_index))
-    m.push.change(raw, object_list=tuple(entries))
+    try:
+        entries = decode_push_object_list(v)
+    except DlmsError:
+        return DataAccessResult.TYPE_UNMATCHED
+    m.push.change(raw, object_list=entries)
     return DataAccessResult.SUCCESS
 
 
