@@ -91,7 +91,8 @@ def parse_report_strategy(
     return out if not s.bad else None
 
 
-def _obis(s: Section) -> Obis | None:
+def read_obis(s: Section) -> Obis | None:
+    """The ``obis`` field of a point (or push object), or None with its error reported."""
     value = s.get("obis", required=True)
     if value is MISSING:
         return None
@@ -109,7 +110,7 @@ def _obis(s: Section) -> Obis | None:
 def _ref(s: Section, explicit: bool) -> ObjectRef | None:
     """obis + classId + attribute; ``explicit``: writes must name class and attribute."""
     table = _UPDATE if explicit else _POINT
-    obis = _obis(s)
+    obis = read_obis(s)
     class_id = s.read(table["classId"])
     attribute = s.read(table["attribute"])
     if obis is None or class_id is None or attribute is None:
@@ -175,7 +176,7 @@ def _rpcs(meter: Section) -> list[RpcMethod]:
         s.warn_unknown(keys(RPC_FIELDS))
         method = s.read(_RPC["method"])
         kind = s.read(_RPC["type"])
-        obis = _obis(s)
+        obis = read_obis(s)
         class_id = s.read(_RPC["classId"])
         index = None
         if kind is not None:  # the index is required, and named, by the kind

@@ -22,10 +22,10 @@ from ..protocol.security.control import Policy
 from ..protocol.security.gcm import GcmKey
 from .config_fields import by_key, keys
 from .field_readers import MISSING, Section, show
-from .meter_entry import parse_report_strategy
+from .meter_entry import parse_report_strategy, read_obis
 from .profile_config import parse_time_zone
 from .push_fields import PUSH_FIELDS, PUSH_LISTENER_FIELDS, PUSH_METER_FIELDS, PUSH_OBJECT_FIELDS
-from .security_entry import read_secret
+from .security_entry import hex_field, read_secret
 
 __all__ = ["PushMeter", "PushObject", "PushSettings", "check_push_meters", "parse_push_meter",
            "parse_push_only", "parse_push_settings", "push_warnings"]
@@ -172,7 +172,7 @@ def _objects(s: Section) -> list[PushObject]:
         s.error("objects", "needs at least one object (the Push setup's object list)")
     for i, o in enumerate(items):
         o.warn_unknown(keys(PUSH_OBJECT_FIELDS))
-        obis = _obis(o)
+        obis = read_obis(o)
         class_id, attribute, index, kind, scaler, identity, stamp = (o.read(_OBJECT[k]) for k in (
             "classId", "attribute", "dataIndex", "type", "scaler", "identity", "timestamp"))
         key = o.string("key")
@@ -192,32 +192,6 @@ def _objects(s: Section) -> list[PushObject]:
     return out
 
 
-def _obis(s: Section) -> Obis | None:
-    value = s.get("obis", required=True)
-    if value is MISSING:
-        return None
-    try:
-        if isinstance(value, str):
-            return Obis.parse(value)
-    except (DlmsError, ValueError):
-        pass
-    s.error("obis", f"{show(value)} is not an OBIS code (e.g. '1-0:1.8.0' or '1.0.1.8.0.255')")
-    return None
-
-
-def _hex(s: Section, key: str, text: str | None, octets: int) -> bytes | None:
-    if text is None:
-        return None
-    try:
-        value = bytes.fromhex(text.replace(" ", "").replace(":", ""))
-    except ValueError:
-        value = b""
-    if len(value) != octets:
-        s.error(key, f"must be {2 * octets} hex digits ({octets} octets)")  # never the value
-        return None
-    return value
-
-
 def _secret(s: Section, key: str, environ: Mapping[str, str]) -> str | None:
     if not any(s.has(k) for k in (key, f"{key}Env", f"{key}File")):
         return None  # optional here: whether it is needed is decided by ``security``
@@ -234,12 +208,13 @@ def parse_push_meter(m: Section, environ: Mapping[str, str], name: str | None,
     s.warn_unknown(keys(PUSH_METER_FIELDS))
     objects = _objects(s)
     setups = _setups(s)
-    title = _hex(s, "systemTitle", s.string("systemTitle"), 8)
+    title = hex_field(s, "systemTitle", s.string("systemTitle"), 8) or None
     address = s.read(_METER["address"])
     identity = s.string("identity")
     security = s.string("security", choices=_METER["security"].choices, lower=True)
-    block = _hex(s, "blockCipherKey", _secret(s, "blockCipherKey", environ), 16)
-    auth = _hex(s, "authenticationKey", _secret(s, "authenticationKey", environ), 16)
+    block = hex_field(s, "blockCipherKey", _secret(s, "blockCipherKey", environ), 16) or None
+    auth = hex_field(s, "authenticationKey", _secret(s, "authenticationKey", environ),
+                     16) or None
     if security is None:
         security = "auth-enc" if block is not None else "none"
     context = None

@@ -15,7 +15,7 @@ from ..protocol.errors import DlmsError
 from ..protocol.obis import Obis
 from .field_readers import Section, show
 
-__all__ = ["HASH_MECHANISMS", "parse_password", "parse_security"]
+__all__ = ["HASH_MECHANISMS", "hex_field", "parse_password", "parse_security", "read_secret"]
 
 HASH_MECHANISMS = ("hls-sha256", "hls-md5", "hls-sha1")  # the password is the HLS secret
 _KEYS = (("blockCipherKey", "block_key"), ("authenticationKey", "auth_key"))
@@ -88,7 +88,8 @@ def parse_password(m: Section, auth: str | None, environ: Mapping[str, str]) -> 
     return secret
 
 
-def _hex(m: Section, key: str, text: str | None, octets: int) -> bytes:
+def hex_field(m: Section, key: str, text: str | None, octets: int) -> bytes:
+    """``text`` as ``octets`` octets; b"" when absent, or bad (reported, never the value)."""
     if text is None:
         return b""
     digits = text.replace(" ", "").replace(":", "")
@@ -117,9 +118,9 @@ def parse_security(m: Section, auth: str | None, v: Mapping[str, Any],
     title = m.string("systemTitle")
     if title is None and not m.has("systemTitle"):
         m.error("systemTitle", f"{auth} needs our system title (16 hex digits)")
-    out["system_title"] = _hex(m, "systemTitle", title, 8)
+    out["system_title"] = hex_field(m, "systemTitle", title, 8)
     for key, name in _KEYS:
-        out[name] = _hex(m, key, read_secret(m, key, environ, auth), 16)
+        out[name] = hex_field(m, key, read_secret(m, key, environ, auth), 16)
     if v["dedicatedKey"]:
         if out["security"] == "none":
             m.error("dedicatedKey", 'the dedicated key travels in the ciphered InitiateRequest: '
