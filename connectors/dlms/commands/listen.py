@@ -63,6 +63,7 @@ def _opener(args: argparse.Namespace) -> Any:
 
 
 def _line(peer: str, pushed: Any, received_at: float, opener: Any) -> dict[str, Any]:
+    from ..protocol.obis import Obis
     from ..protocol.push import PushRejected
     from ..session.reading import render_value
 
@@ -82,7 +83,7 @@ def _line(peer: str, pushed: Any, received_at: float, opener: Any) -> dict[str, 
         "body": render_value(0, 0, note.body)})
     if note.attribute is not None:
         class_id, obis, attribute = note.attribute
-        out["attribute"] = {"classId": class_id, "obis": "{}-{}:{}.{}.{}.{}".format(*obis),
+        out["attribute"] = {"classId": class_id, "obis": str(Obis.from_bytes(obis)),
                             "attribute": attribute}
     return out
 

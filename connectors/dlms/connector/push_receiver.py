@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.alarm_register import alarm_flags, alarm_set
-from ..protocol.cosem_datetime import CosemDateTime
+from ..protocol.cosem_datetime import CosemDateTime, utc_of
 from ..protocol.errors import DlmsError
 from ..protocol.event_codes import event_name
+from ..protocol.obis import Obis
 from ..protocol.push import DataNotification, PushOpener, PushRejected
 from ..protocol.push_stream import PushedApdu
 from ..session.reading import render_value
+from .profile_reader import local_zone
 from .push_config import PushMeter, PushObject
 
 __all__ = ["Delivery", "PushReceiver"]
@@ -125,7 +127,7 @@ class PushReceiver:
                           and o.attribute == attribute), None)
             if match is None:
                 raise DlmsError(f"event-notification of class {class_id} "
-                                f"{_obis_text(obis)} attribute {attribute} is not in push.objects")
+                                f"{Obis.from_bytes(obis)} attribute {attribute} is not in push.objects")
             pairs = [(match, note.body)]
         else:
             body = note.body
@@ -189,10 +191,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _obis_text(obis: bytes) -> str:
-    return "{}-{}:{}.{}.{}.{}".format(*obis) if len(obis) == 6 else obis.hex()
-
-
 def _value(obj: PushObject, raw: Any) -> Any:
     if isinstance(raw, bool):
         return raw
@@ -218,11 +216,6 @@ def _moment(stamp: Any, zone: _dt.tzinfo | None) -> int | None:
             stamp = CosemDateTime.from_bytes(bytes(stamp))
         if not isinstance(stamp, CosemDateTime):
             return None
-        moment = stamp.to_datetime()
+        return int(utc_of(stamp, zone or local_zone()).timestamp() * 1000)
     except DlmsError:
         return None
-    if moment.tzinfo is None:  # the meter's local time; the DST bit picks the hour
-        summer = bool((stamp.clock_status or 0) & 0x80)
-        moment = moment.replace(tzinfo=zone, fold=0 if summer else 1) if zone is not None \
-            else moment.astimezone()
-    return int(moment.timestamp() * 1000)

@@ -26,6 +26,7 @@ from typing import Optional, Union
 from .errors import DecodeError, LocalProtocolError
 
 __all__ = [
+    "utc_of",
     "DAY_LAST",
     "DAY_SECOND_LAST",
     "DEVIATION_UNSPECIFIED",
@@ -373,6 +374,17 @@ def stamp_isoformat(b: bytes, deviation_sign: int = -1) -> Optional[str]:
     if dev != DEVIATION_UNSPECIFIED:
         text += _fmt_offset(deviation_sign * dev)
     return text
+
+
+def utc_of(stamp: CosemDateTime, zone: _dt.tzinfo, deviation_sign: int = -1) -> _dt.datetime:
+    """``stamp`` as an aware UTC datetime: by its deviation when it has one, else as local time
+    of ``zone``, the clock status's daylight-saving bit choosing the hour a DST change repeats.
+    LocalProtocolError for wildcards and special values."""
+    moment = stamp.to_datetime(deviation_sign=deviation_sign)
+    if moment.tzinfo is None:
+        summer = bool((stamp.clock_status or 0) & ClockStatus.DAYLIGHT_SAVING_ACTIVE)
+        moment = moment.replace(tzinfo=zone, fold=0 if summer else 1)
+    return moment.astimezone(_dt.timezone.utc)
 
 
 def stamp_datetime(b: bytes, deviation_sign: int = -1) -> Optional[tuple[_dt.datetime, int]]:

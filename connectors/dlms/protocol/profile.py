@@ -27,7 +27,7 @@ from typing import Any
 
 from .apdu.common import SelectiveAccess
 from .axdr import DataType, Typed
-from .cosem_datetime import ClockStatus, CosemDateTime, stamp_datetime
+from .cosem_datetime import ClockStatus, CosemDateTime, stamp_datetime, utc_of
 from .errors import DecodeError, DlmsError, LocalProtocolError, RemoteProtocolError
 from .obis import Obis
 from .units import Scaling
@@ -210,12 +210,7 @@ class ProfileDecoder:
         if quick is not None:
             return quick[0].astimezone(UTC), ClockStatus(quick[1])
         stamp = CosemDateTime.from_bytes(bytes(value))
-        status = ClockStatus(stamp.clock_status or 0)
-        moment = stamp.to_datetime(deviation_sign=self.deviation_sign)
-        if moment.tzinfo is None:  # local time of the meter's zone; DST bit picks the hour
-            summer = bool(status & ClockStatus.DAYLIGHT_SAVING_ACTIVE)
-            moment = moment.replace(tzinfo=self.zone, fold=0 if summer else 1)
-        return moment.astimezone(UTC), status
+        return utc_of(stamp, self.zone, self.deviation_sign), ClockStatus(stamp.clock_status or 0)
 
     def _value(self, index: int, raw: Any) -> Any:
         scaling = self.scalings.get(index)
