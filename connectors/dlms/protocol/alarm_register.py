@@ -1,9 +1,10 @@
-"""The bits of Alarm register 1 (0-0:97.98.0.255, and its filter and descriptor 0-0:97.98.10/20).
+"""The bits of Alarm register 1 (0-0:97.98.0.255; its filter 0-0:97.98.10 and descriptor
+0-0:97.98.20 share the layout).
 
 Source: the DSMR 5 P3 / IDIS companion specifications' "Alarm register" (double-long-unsigned,
 one bit per alarm; the groups "other", "critical" and "M-Bus"), cross-checked against a public
-head-end's alarm table. Bits not listed are reserved or manufacturer specific and are reported by
-number. Pure data and a lookup: the push receiver turns a pushed alarm register into the alarm
+head-end's alarm table. Bits not listed are reserved or manufacturer specific and are reported
+together, as a mask. Pure data and a lookup: the push receiver turns a pushed alarm register into the alarm
 keys of config/README.md, the simulator raises bits with the same names.
 """
 
@@ -13,9 +14,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["ALARM_BITS", "ALARM_REGISTER_OBIS", "alarm_flags", "alarm_set"]
+__all__ = ["ALARM_BITS", "alarm_flags", "alarm_set"]
 
-ALARM_REGISTER_OBIS = bytes((0, 0, 97, 98, 0, 255))
 # E of the alarm objects whose bits mean alarms: register and descriptor, first and second set.
 # (The filters, E = 10/11, are masks: not alarms. The second set's bits are the companion
 # specification's other group, named by number only.)
